@@ -1,0 +1,347 @@
+"""Flatten named parameters into one vector θ and back, with a name for every coordinate.
+
+The seed's gradient check starts by reshaping ``W1, b1, …, WL, bL`` into one big
+vector θ. :class:`ParameterLayout` records how: which names, in which order, with
+which shapes, and where each one starts in θ. The order is fixed and documented:
+
+* a ``dict`` keeps its insertion order (``W1, b1, W2, b2, …`` for gradprobe's MLP);
+* a ``list`` or ``tuple`` keeps its position order; its items are named
+  ``param0, param1, …``;
+* a single array is named ``theta``.
+
+Each array is raveled in C order, so coordinate ``W2[1, 3]`` of a ``(4, 5)`` weight
+sits at offset ``offset("W2") + 1 * 5 + 3``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradprobe.errors import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    NonFiniteError,
+    ShapeMismatchError,
+)
+
+__all__ = ["ParameterLayout", "Params"]
+
+Params = Mapping[str, Any] | Sequence[Any] | NDArray[Any]
+"""What gradprobe accepts as parameters: a dict of arrays, a list/tuple of arrays, or one array."""
+
+Kind = Literal["dict", "list", "tuple", "array"]
+
+
+def _as_float_array(value: object, label: str, argument: str) -> NDArray[np.floating[Any]]:
+    """Return ``value`` as a real floating array, or raise a clear error.
+
+    The array is not copied when it already is one: callers must copy before writing.
+    """
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        raise InvalidTypeError(
+            f"{argument}: {label} is a tensor, expected a NumPy array; "
+            "for PyTorch code use gradprobe.torch.check_module or check_function"
+        )
+    array = np.asarray(value)
+    if array.dtype.kind != "f":
+        hint = " (convert with .astype(float))" if array.dtype.kind in "biu" else ""
+        raise InvalidTypeError(
+            f"{argument}: {label} has dtype {array.dtype}, expected a real floating-point "
+            f"array{hint}"
+        )
+    return array
+
+
+def _check_finite(array: NDArray[np.floating[Any]], label: str, argument: str) -> None:
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))
+        where = tuple(int(i) for i in bad[0]) if array.ndim else ()
+        kind = "NaN" if np.isnan(array[where]) else "infinity"
+        raise NonFiniteError(
+            f"{argument}: {label} holds {len(bad)} non-finite value(s), the first one {kind} "
+            f"at {format_index(label, where)}; expected finite numbers"
+        )
+
+
+def format_index(name: str, index: tuple[int, ...]) -> str:
+    """Name one coordinate of a parameter the way NumPy would index it.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name.
+    index : tuple of int
+        The coordinate's multi-index; empty for a 0-d parameter.
+
+    Returns
+    -------
+    str
+        ``"W2[1, 3]"``, ``"b1[0]"``, or ``name`` alone for a scalar parameter.
+
+    Examples
+    --------
+    >>> format_index("W2", (1, 3))
+    'W2[1, 3]'
+    """
+    if not index:
+        return name
+    return f"{name}[{', '.join(str(i) for i in index)}]"
+
+
+@dataclass(frozen=True)
+class ParameterLayout:
+    """How a structure of named parameter arrays maps onto one flat vector θ.
+
+    Attributes
+    ----------
+    kind : {"dict", "list", "tuple", "array"}
+        The container the parameters came in; :meth:`unflatten` rebuilds the same one.
+    names : tuple of str
+        The parameter names in θ order.
+    shapes : tuple of tuple of int
+        The shape of each parameter.
+    dtypes : tuple of numpy.dtype
+        The dtype each parameter came in (θ itself is always float64).
+    offsets : tuple of int
+        ``offsets[k]`` is where parameter ``k`` starts in θ; ``offsets[-1]`` is θ's length.
+    """
+
+    kind: Kind
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[np.dtype[Any], ...]
+    offsets: tuple[int, ...]
+
+    @classmethod
+    def from_params(cls, params: Params, argument: str = "params") -> ParameterLayout:
+        """Read the layout of ``params`` and validate every array in it.
+
+        Parameters
+        ----------
+        params : dict of str to array_like, list or tuple of array_like, or ndarray
+            The parameters; each must be a real floating array holding finite values.
+        argument : str, default="params"
+            The argument's name, used in error messages.
+
+        Returns
+        -------
+        ParameterLayout
+
+        Raises
+        ------
+        InvalidTypeError
+            For a container or dtype gradprobe cannot check.
+        InvalidArgumentError
+            For empty parameters.
+        NonFiniteError
+            For NaN or infinity in a parameter.
+        """
+        items: list[tuple[str, object]]
+        kind: Kind
+        if isinstance(params, Mapping):
+            kind = "dict"
+            items = []
+            for key, value in params.items():
+                if not isinstance(key, str):
+                    raise InvalidTypeError(
+                        f"{argument}: key {key!r} is a {type(key).__name__}, expected str names"
+                    )
+                items.append((key, value))
+        elif isinstance(params, (list, tuple)):
+            kind = "list" if isinstance(params, list) else "tuple"
+            items = [(f"param{i}", value) for i, value in enumerate(params)]
+        elif isinstance(params, np.ndarray) or np.isscalar(params):
+            kind = "array"
+            items = [("theta", params)]
+        else:
+            raise InvalidTypeError(
+                f"{argument}: got {type(params).__name__}, expected a dict of arrays, "
+                "a list or tuple of arrays, or a single ndarray"
+            )
+        if not items:
+            raise InvalidArgumentError(
+                f"{argument}: got no parameters, expected at least one array"
+            )
+        shapes: list[tuple[int, ...]] = []
+        dtypes: list[np.dtype[Any]] = []
+        offsets = [0]
+        for name, value in items:
+            array = _as_float_array(value, repr(name) if kind == "dict" else name, argument)
+            _check_finite(array, name, argument)
+            shapes.append(tuple(int(s) for s in array.shape))
+            dtypes.append(array.dtype)
+            offsets.append(offsets[-1] + int(array.size))
+        if offsets[-1] == 0:
+            raise InvalidArgumentError(
+                f"{argument}: every parameter array is empty, expected at least one value"
+            )
+        return cls(kind, tuple(n for n, _ in items), tuple(shapes), tuple(dtypes), tuple(offsets))
+
+    @property
+    def size(self) -> int:
+        """Length of θ, the total number of parameter values."""
+        return self.offsets[-1]
+
+    def span(self, name: str) -> slice:
+        """Return the slice of θ that holds parameter ``name``."""
+        k = self.names.index(name)
+        return slice(self.offsets[k], self.offsets[k + 1])
+
+    def flatten(self, params: Params) -> NDArray[np.float64]:
+        """Concatenate ``params`` (same layout) into a new float64 vector θ of shape ``(size,)``."""
+        theta = np.empty(self.size, dtype=np.float64)
+        for k, value in enumerate(self._values(params)):
+            theta[self.offsets[k] : self.offsets[k + 1]] = np.asarray(value).ravel()
+        return theta
+
+    def _values(self, params: Params) -> list[Any]:
+        if self.kind == "dict":
+            assert isinstance(params, Mapping)
+            return [params[name] for name in self.names]
+        if self.kind == "array":
+            return [params]
+        assert isinstance(params, (list, tuple))
+        return list(params)
+
+    def unflatten(self, theta: NDArray[Any]) -> Any:
+        """Rebuild the parameter structure from θ, as views into ``theta`` (no copy).
+
+        Parameters
+        ----------
+        theta : ndarray of shape (size,) or (batch, size)
+            One parameter vector, or a batch of them; with a batch every array in
+            the result carries the leading batch axis, ``(batch, *shape)``.
+
+        Returns
+        -------
+        dict, list, tuple or ndarray
+            The same container as the original parameters.
+        """
+        lead = theta.shape[:-1]
+        arrays = [
+            theta[..., self.offsets[k] : self.offsets[k + 1]].reshape(lead + shape)
+            for k, shape in enumerate(self.shapes)
+        ]
+        if self.kind == "dict":
+            return dict(zip(self.names, arrays, strict=True))
+        if self.kind == "list":
+            return arrays
+        if self.kind == "tuple":
+            return tuple(arrays)
+        return arrays[0]
+
+    def locate(self, flat_index: int) -> tuple[int, tuple[int, ...]]:
+        """Return ``(parameter number, multi-index)`` of coordinate ``flat_index`` of θ."""
+        k = int(np.searchsorted(self.offsets, flat_index, side="right")) - 1
+        local = flat_index - self.offsets[k]
+        shape = self.shapes[k]
+        index = tuple(int(i) for i in np.unravel_index(local, shape)) if shape else ()
+        return k, index
+
+    def coordinate_name(self, flat_index: int) -> str:
+        """Return the readable name of coordinate ``flat_index`` of θ, such as ``"W2[1, 3]"``."""
+        k, index = self.locate(flat_index)
+        return format_index(self.names[k], index)
+
+    def align(self, grads: object, argument: str = "grads") -> NDArray[np.float64]:
+        """Flatten analytic gradients given in the same structure as the parameters.
+
+        Dict keys may be written the course's way: ``dW1`` for parameter ``W1``.
+
+        Parameters
+        ----------
+        grads : dict, list, tuple or ndarray
+            The gradients, one array per parameter with the parameter's shape.
+        argument : str, default="grads"
+            The argument's name, used in error messages.
+
+        Returns
+        -------
+        ndarray of shape (size,)
+            dθ as a new float64 vector.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For a missing or extra key, or a different number of arrays.
+        ShapeMismatchError
+            For a gradient whose shape differs from its parameter's.
+        """
+        values: list[object]
+        labels: list[str]
+        if self.kind == "dict":
+            if not isinstance(grads, Mapping):
+                raise InvalidTypeError(
+                    f"{argument}: got {type(grads).__name__}, expected a dict keyed like params"
+                )
+            values, labels = self._match_keys(grads, argument)
+        elif self.kind == "array":
+            values, labels = [grads], [argument]
+        else:
+            if not isinstance(grads, (list, tuple)):
+                raise InvalidTypeError(
+                    f"{argument}: got {type(grads).__name__}, expected a {self.kind} of "
+                    f"{len(self.names)} arrays like params"
+                )
+            if len(grads) != len(self.names):
+                raise InvalidArgumentError(
+                    f"{argument}: got {len(grads)} arrays, expected {len(self.names)}, "
+                    "one per parameter"
+                )
+            values, labels = list(grads), [f"{argument}[{i}]" for i in range(len(grads))]
+        dtheta = np.empty(self.size, dtype=np.float64)
+        for k, (value, label) in enumerate(zip(values, labels, strict=True)):
+            array = _as_float_array(value, label, argument)
+            if array.shape != self.shapes[k]:
+                raise ShapeMismatchError(
+                    f"{argument}: {label} has shape {array.shape}, expected "
+                    f"{self.shapes[k]} like parameter {self.names[k]!r}"
+                    + _shape_hint(array.shape, self.shapes[k])
+                )
+            _check_finite(array, label, argument)
+            dtheta[self.offsets[k] : self.offsets[k + 1]] = array.ravel()
+        return dtheta
+
+    def _match_keys(
+        self, grads: Mapping[Any, Any], argument: str
+    ) -> tuple[list[object], list[str]]:
+        values: list[object] = []
+        labels: list[str] = []
+        used: set[Any] = set()
+        for name in self.names:
+            candidates = [key for key in (name, "d" + name) if key in grads]
+            if not candidates:
+                raise InvalidArgumentError(
+                    f"{argument}: no gradient for parameter {name!r}, expected key {name!r} "
+                    f"or {'d' + name!r}; got keys {sorted(map(str, grads))}"
+                )
+            if len(candidates) == 2:
+                raise InvalidArgumentError(
+                    f"{argument}: both {name!r} and {'d' + name!r} are present, expected one "
+                    f"gradient for parameter {name!r}"
+                )
+            used.add(candidates[0])
+            values.append(grads[candidates[0]])
+            labels.append(repr(candidates[0]))
+        extra = [key for key in grads if key not in used]
+        if extra:
+            raise InvalidArgumentError(
+                f"{argument}: key(s) {sorted(map(str, extra))} match no parameter, expected only "
+                f"keys for {list(self.names)} (optionally written with a 'd' prefix)"
+            )
+        return values, labels
+
+
+def _shape_hint(got: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    if len(got) == 2 and got == expected[::-1]:
+        return "; it looks transposed"
+    if int(np.prod(got)) == int(np.prod(expected)):
+        return "; same number of values in another shape: check keepdims and reshape"
+    if len(expected) == 1 and len(got) == 1:
+        return "; a bias gradient sums over the examples axis (axis 0 for X of shape (m, n))"
+    return ""
