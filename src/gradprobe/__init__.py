@@ -16,12 +16,21 @@ from gradprobe.errors import (
     NotFittedError,
     ShapeMismatchError,
 )
+from gradprobe.gradcheck import (
+    Entry,
+    GradCheckReport,
+    ParameterResult,
+    assert_gradients,
+    check_gradients,
+)
 from gradprobe.numdiff import Derivative, derivative, numerical_gradient
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Derivative",
+    "Entry",
+    "GradCheckReport",
     "GradientCheckError",
     "GradprobeError",
     "InvalidArgumentError",
@@ -30,8 +39,11 @@ __all__ = [
     "NonFiniteError",
     "NondeterministicLossError",
     "NotFittedError",
+    "ParameterResult",
     "ShapeMismatchError",
     "__version__",
+    "assert_gradients",
+    "check_gradients",
     "derivative",
     "numerical_gradient",
 ]

@@ -377,6 +377,14 @@ class LossOnTheta:
         ``loss(params) -> float`` in the user's structure.
     layout : ParameterLayout
         How θ maps back onto that structure.
+
+    Attributes
+    ----------
+    evaluations : int
+        How many times the loss has been called.
+    value_dtype : numpy.dtype
+        The precision of the loss's first value: float64 unless the loss computes
+        in lower precision (it returned a float32 or float16 scalar).
     """
 
     def __init__(self, loss: Callable[[Any], Any], layout: ParameterLayout) -> None:
@@ -385,17 +393,29 @@ class LossOnTheta:
         self.loss = loss
         self.layout = layout
         self.evaluations = 0
+        self.value_dtype: np.dtype[Any] = np.dtype(np.float64)
 
-    def __call__(self, theta: NDArray[Any], where: str = "at θ") -> float:
-        """Return the loss at ``theta`` (shape ``(size,)``) as a float."""
+    def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
+        """Return the loss at ``theta`` (shape ``(size,)``) as a float.
+
+        ``index`` names the coordinate being moved, for error messages only.
+        """
         self.evaluations += 1
         try:
             value = self.loss(self.layout.unflatten(theta))
         except Exception as error:
             raise LossEvaluationError(
-                f"loss raised {type(error).__name__} {where}: {error}"
+                f"loss raised {type(error).__name__} {self._where(index)}: {error}"
             ) from error
-        return _scalar(value, where)
+        if self.evaluations == 1 and isinstance(value, (np.generic, np.ndarray)):
+            if value.dtype.kind == "f" and value.dtype.itemsize < 8:
+                self.value_dtype = value.dtype
+        return _scalar(value, self._where(index))
+
+    def _where(self, index: int | None) -> str:
+        if index is None:
+            return "at θ"
+        return f"at θ with {self.layout.coordinate_name(index)} moved"
 
     def complex_slope(self, theta: NDArray[np.float64], index: int, h: float) -> float:
         """Return ``Im loss(θ + ihe_i) / h``, the complex-step slope along coordinate ``index``."""
@@ -406,6 +426,29 @@ class LossOnTheta:
             lambda _: self.loss(self.layout.unflatten(point)), float(theta[index]), h
         )
 
+    def at(self, theta: NDArray[np.float64], index: int, value: float) -> float:
+        """Return the loss with ``theta[index] = value``, putting the old value back bit for bit."""
+        original = theta[index]
+        theta[index] = value
+        try:
+            return self(theta, index)
+        finally:
+            theta[index] = original
+
+
+def coordinate_steps(
+    method: str,
+    theta: NDArray[np.float64],
+    indices: NDArray[np.intp],
+    eps: float | None,
+    dtype: Any = np.float64,
+) -> NDArray[np.float64]:
+    """Return the step for each coordinate: ``eps`` itself, or :func:`default_step`."""
+    step = _check_eps(eps)
+    if step is not None:
+        return np.full(len(indices), step)
+    return np.asarray(default_step(method, theta[indices], dtype), dtype=np.float64)
+
 
 def evaluate_differences(
     loss: Callable[[Any], Any] | LossOnTheta,
@@ -414,6 +457,7 @@ def evaluate_differences(
     indices: NDArray[np.intp],
     eps: float | None,
     method: str,
+    steps: NDArray[np.float64] | None = None,
 ) -> Differences:
     """Differentiate the loss along the coordinates ``indices`` of θ.
 
@@ -435,52 +479,42 @@ def evaluate_differences(
         The step, or None for :func:`default_step` of each coordinate.
     method : str
         One of :data:`METHODS`.
+    steps : ndarray of float64, shape (k,), optional
+        The steps to use, overriding ``eps`` (as :func:`coordinate_steps` returns them).
 
     Returns
     -------
     Differences
     """
     _check_method(method)
-    step = _check_eps(eps)
     evaluate = loss if isinstance(loss, LossOnTheta) else LossOnTheta(loss, layout)
     start = evaluate.evaluations
-    center = evaluate(theta, "at θ")
-    steps = (
-        default_step(method, theta[indices]).astype(np.float64)
-        if step is None
-        else np.full(len(indices), step)
-    )
+    center = evaluate(theta)
+    if steps is None:
+        steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
     gradient = np.empty(len(indices))
     forward = np.empty(len(indices)) if method == "central" else None
     backward = np.empty(len(indices)) if method == "central" else None
-    for position, (index, h) in enumerate(zip(indices, steps, strict=True)):
-        original = theta[index]
-        where = f"at θ with {layout.coordinate_name(int(index))} moved by ±{h:.3g}"
+    for position, (index, h) in enumerate(zip(indices.tolist(), steps.tolist(), strict=True)):
+        original = float(theta[index])
         if method == "complex":
-            gradient[position] = evaluate.complex_slope(theta, int(index), float(h))
-            continue
-        if method == "richardson":
-            gradient[position] = _richardson(
-                partial(_at, evaluate, theta, int(index), where=where), float(original), float(h)
-            )[0]
-            continue
-        upper, lower = original + h, original - h
-        if method == "forward":
-            gradient[position] = (_at(evaluate, theta, index, upper, where=where) - center) / (
-                upper - original
-            )
+            gradient[position] = evaluate.complex_slope(theta, index, h)
+        elif method == "richardson":
+            gradient[position] = _richardson(partial(evaluate.at, theta, index), original, h)[0]
+        elif method == "forward":
+            upper = original + h
+            gradient[position] = (evaluate.at(theta, index, upper) - center) / (upper - original)
         elif method == "backward":
-            gradient[position] = (center - _at(evaluate, theta, index, lower, where=where)) / (
-                original - lower
-            )
+            lower = original - h
+            gradient[position] = (center - evaluate.at(theta, index, lower)) / (original - lower)
         else:
-            above = _at(evaluate, theta, index, upper, where=where)
-            below = _at(evaluate, theta, index, lower, where=where)
+            upper, lower = original + h, original - h
+            above = evaluate.at(theta, index, upper)
+            below = evaluate.at(theta, index, lower)
             gradient[position] = (above - below) / (upper - lower)
             assert forward is not None and backward is not None
             forward[position] = (above - center) / (upper - original)
             backward[position] = (center - below) / (original - lower)
-        theta[index] = original
     return Differences(
         indices=np.asarray(indices, dtype=np.intp),
         gradient=gradient,
@@ -490,15 +524,3 @@ def evaluate_differences(
         center=center,
         evaluations=evaluate.evaluations - start,
     )
-
-
-def _at(
-    evaluate: LossOnTheta, theta: NDArray[np.float64], index: int, value: float, *, where: str
-) -> float:
-    """Return the loss with ``theta[index] = value``, putting the old value back."""
-    original = theta[index]
-    theta[index] = value
-    try:
-        return evaluate(theta, where)
-    finally:
-        theta[index] = original
