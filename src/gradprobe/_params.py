@@ -57,14 +57,16 @@ def _as_float_array(value: object, label: str, argument: str) -> NDArray[np.floa
     return array
 
 
-def _check_finite(array: NDArray[np.floating[Any]], label: str, argument: str) -> None:
+def _check_finite(
+    array: NDArray[np.floating[Any]], label: str, argument: str, name: str | None = None
+) -> None:
     if not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array))
         where = tuple(int(i) for i in bad[0]) if array.ndim else ()
         kind = "NaN" if np.isnan(array[where]) else "infinity"
         raise NonFiniteError(
             f"{argument}: {label} holds {len(bad)} non-finite value(s), the first one {kind} "
-            f"at {format_index(label, where)}; expected finite numbers"
+            f"at {format_index(name or label, where)}; expected finite numbers"
         )
 
 
@@ -155,7 +157,7 @@ class ParameterLayout:
         elif isinstance(params, (list, tuple)):
             kind = "list" if isinstance(params, list) else "tuple"
             items = [(f"param{i}", value) for i, value in enumerate(params)]
-        elif isinstance(params, np.ndarray) or np.isscalar(params):
+        elif isinstance(params, (np.ndarray, float, np.floating)):
             kind = "array"
             items = [("theta", params)]
         else:
@@ -171,8 +173,9 @@ class ParameterLayout:
         dtypes: list[np.dtype[Any]] = []
         offsets = [0]
         for name, value in items:
-            array = _as_float_array(value, repr(name) if kind == "dict" else name, argument)
-            _check_finite(array, name, argument)
+            label = repr(name) if kind == "dict" else name
+            array = _as_float_array(value, label, argument)
+            _check_finite(array, label, argument, name)
             shapes.append(tuple(int(s) for s in array.shape))
             dtypes.append(array.dtype)
             offsets.append(offsets[-1] + int(array.size))
@@ -303,7 +306,7 @@ class ParameterLayout:
                     f"{self.shapes[k]} like parameter {self.names[k]!r}"
                     + _shape_hint(array.shape, self.shapes[k])
                 )
-            _check_finite(array, label, argument)
+            _check_finite(array, label, argument, self.names[k])
             dtheta[self.offsets[k] : self.offsets[k + 1]] = array.ravel()
         return dtheta
 

@@ -608,6 +608,49 @@ def rounding_noise(center: float, steps: NDArray[np.float64], method: str) -> ND
     return noise
 
 
+def refine_differences(
+    evaluate: LossOnTheta,
+    theta: NDArray[np.float64],
+    differences: Differences,
+    analytic: NDArray[np.float64],
+    thresholds: tuple[float, float],
+    method: str,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Estimate the rounding noise of numerical derivatives and resolve kinks among them.
+
+    The step between evaluating differences and :func:`assemble_report`, shared by
+    every way of evaluating them (one at a time here, batched in ``gradprobe.torch``).
+
+    Parameters
+    ----------
+    evaluate : LossOnTheta
+        The loss on θ; called again (two evaluations) for each entry that may sit at a kink.
+    theta : ndarray of float64, shape (size,)
+        The point of the check; restored bit for bit.
+    differences : Differences
+        The numerical derivatives at the checked coordinates, with one-sided slopes.
+    analytic : ndarray of float64, shape (k,)
+        The analytic derivatives at the same coordinates.
+    thresholds : tuple of float
+        The verdict bands.
+    method : str
+        The difference formula.
+
+    Returns
+    -------
+    numerical, noise : ndarray of float64, shape (k,)
+        The numerical values (refined where a kink was crossed) and their rounding noise.
+    kink, excused : ndarray of bool, shape (k,)
+        As :func:`assemble_report` takes them.
+    """
+    noise = rounding_noise(differences.center, differences.steps, method)
+    if evaluate.value_dtype != np.float64:
+        noise = noise * float(np.finfo(evaluate.value_dtype).eps / np.finfo(np.float64).eps)
+    tolerance = thresholds[0] * (np.abs(analytic) + np.abs(differences.gradient)) + noise
+    numerical, kink, excused = _refine_kinks(evaluate, theta, differences, analytic, tolerance)
+    return numerical, noise, kink, excused
+
+
 def check_gradients(
     loss: Callable[[Any], Any],
     params: Params,
@@ -682,17 +725,15 @@ def check_gradients(
     layout = ParameterLayout.from_params(params)
     theta = layout.flatten(params)
     evaluate = LossOnTheta(loss, layout)
-    center = _refuse_randomness(evaluate, theta)
+    _refuse_randomness(evaluate, theta)
     analytic_all = _analytic(grads, layout, theta)
     indices = _choose_indices(layout, count, seed)
     steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
     differences = evaluate_differences(evaluate, layout, theta, indices, eps, method, steps)
     analytic = analytic_all[indices]
-    noise = rounding_noise(center, steps, method)
-    if evaluate.value_dtype != np.float64:
-        noise = noise * float(np.finfo(evaluate.value_dtype).eps / np.finfo(np.float64).eps)
-    tolerance = thresholds[0] * (np.abs(analytic) + np.abs(differences.gradient)) + noise
-    numerical, kink, excused = _refine_kinks(evaluate, theta, differences, analytic, tolerance)
+    numerical, noise, kink, excused = refine_differences(
+        evaluate, theta, differences, analytic, thresholds, method
+    )
     all_notes = list(notes)
     if evaluate.value_dtype != np.float64:
         all_notes.append(

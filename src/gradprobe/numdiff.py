@@ -133,26 +133,28 @@ def _scalar(value: Any, where: str) -> float:
     return number
 
 
-def _central(f: Callable[[float], float], x: float, h: float) -> tuple[float, int]:
-    upper, lower = x + h, x - h
-    return (f(upper) - f(lower)) / (upper - lower), 2
-
-
 def _richardson(f: Callable[[float], float], x: float, h: float) -> tuple[float, float, int]:
-    """Extrapolate central differences at h, h/2, h/4, h/8; return value, error, evaluations."""
-    table = [_central(f, x, h / 2**k)[0] for k in range(_RICHARDSON_LEVELS)]
+    """Extrapolate central differences at h, h/2, h/4, h/8; return value, error, evaluations.
+
+    The error estimate is the larger of the last extrapolation's change (truncation)
+    and the rounding of the finest difference, amplified by the extrapolation weights.
+    """
+    table = []
+    magnitude = 0.0
+    for k in range(_RICHARDSON_LEVELS):
+        upper, lower = x + h / 2**k, x - h / 2**k
+        above, below = f(upper), f(lower)
+        magnitude = max(magnitude, abs(above), abs(below))
+        table.append((above - below) / (upper - lower))
     previous = table[-1]
     for order in range(1, _RICHARDSON_LEVELS):
         factor = 4.0**order
         previous = table[-1]
-        table = [
-            (factor * fine - coarse) / (factor - 1)
-            for coarse, fine in zip(table[:-1], table[1:], strict=True)
-        ]
-        # The last column before the final one gives the error estimate.
-        if order == _RICHARDSON_LEVELS - 1:
-            return table[0], abs(table[0] - previous), 2 * _RICHARDSON_LEVELS
-    return previous, 0.0, 2 * _RICHARDSON_LEVELS  # pragma: no cover - loop always returns
+        pairs = zip(table[:-1], table[1:], strict=True)
+        table = [(factor * fine - coarse) / (factor - 1) for coarse, fine in pairs]
+    finest = h / 2 ** (_RICHARDSON_LEVELS - 1)
+    rounding = 4 * np.finfo(np.float64).eps * magnitude / finest
+    return table[0], max(abs(table[0] - previous), rounding), 2 * _RICHARDSON_LEVELS
 
 
 def _one_difference(f: Callable[[float], float], x: float, h: float, method: str) -> float:
@@ -162,7 +164,8 @@ def _one_difference(f: Callable[[float], float], x: float, h: float, method: str
     if method == "backward":
         lower = x - h
         return (f(x) - f(lower)) / (x - lower)
-    return _central(f, x, h)[0]
+    upper, lower = x + h, x - h
+    return (f(upper) - f(lower)) / (upper - lower)
 
 
 def _complex_step(function: Callable[[Any], Any], x: float, h: float) -> float:
