@@ -7,8 +7,13 @@ import random
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# The tests check correctness, not speed: one BLAS thread keeps them fast on a small shared
+# machine (oversubscribed OpenBLAS threads were measured 16x slower there) and repeatable.
+threadpool_limits(1)
 
 
 @pytest.fixture(autouse=True)

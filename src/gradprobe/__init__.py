@@ -5,6 +5,7 @@ with their errors, signal propagation through depth, initialization and input
 normalization, for hand-written NumPy backprop and for PyTorch code.
 """
 
+from gradprobe import datasets
 from gradprobe.errors import (
     GradientCheckError,
     GradprobeError,
@@ -23,7 +24,13 @@ from gradprobe.gradcheck import (
     assert_gradients,
     check_gradients,
 )
+from gradprobe.nn import initializers as init
+from gradprobe.nn.check import check_model
+from gradprobe.nn.mlp import MLP
+from gradprobe.nn.normalization import Normalizer
 from gradprobe.numdiff import Derivative, derivative, numerical_gradient
+from gradprobe.propagation import deep_linear, depth_sweep, propagation
+from gradprobe.scale import recommend_scale
 
 __version__ = "0.1.0"
 
@@ -36,14 +43,23 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTypeError",
     "LossEvaluationError",
+    "MLP",
     "NonFiniteError",
     "NondeterministicLossError",
+    "Normalizer",
     "NotFittedError",
     "ParameterResult",
     "ShapeMismatchError",
     "__version__",
     "assert_gradients",
     "check_gradients",
+    "check_model",
+    "datasets",
+    "deep_linear",
+    "depth_sweep",
     "derivative",
+    "init",
     "numerical_gradient",
+    "propagation",
+    "recommend_scale",
 ]

@@ -1,0 +1,118 @@
+"""Gradient check of an MLP's own backprop, following the seed's rules.
+
+The seed's rules for gradient checking, and how :func:`check_model` keeps them:
+
+* "Remember regularization": the checked loss and the gradients both include the
+  L2 term, because both come from the network's own ``loss`` and ``backward``.
+* "Doesn't work with dropout": the check runs in evaluation mode, so the loss is
+  deterministic; the network's mode is restored afterwards.
+* "Run at random initialization; perhaps again after some training": the check
+  reads the network's current parameters, so it can run at any point.
+* "Look at components to try identify bug": the report has one row per parameter
+  (``W1, b1, …``) and lists the wrong ones.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from gradprobe.batched import DEFAULT_MEMORY
+from gradprobe.errors import InvalidTypeError
+from gradprobe.gradcheck import DEFAULT_THRESHOLDS, GradCheckReport
+from gradprobe.nn.fastcheck import structured_check
+from gradprobe.nn.mlp import MLP
+
+__all__ = ["check_model"]
+
+
+def check_model(
+    net: MLP,
+    X: Any,
+    y: Any,
+    *,
+    eps: float | None = None,
+    method: str = "central",
+    thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
+    sample: int | None = None,
+    seed: int | np.random.Generator = 0,
+    mode: str = "auto",
+    executor: Executor | None = None,
+    workers: int | None = None,
+    memory: int = DEFAULT_MEMORY,
+) -> GradCheckReport:
+    """Check the network's backprop against numerical gradients of its own loss.
+
+    The loss checked is ``net.loss(X, y, params=θ)`` in evaluation mode (dropout
+    off), L2 term included; the analytic gradients are ``net.backward`` on the same
+    pass. ``net.params`` and ``net.training`` are left as they were.
+
+    Parameters
+    ----------
+    net : MLP
+        The network, at random initialization or after training; not modified.
+    X : array_like of shape (m, n_0)
+        A few examples: the check costs two loss evaluations per parameter value.
+    y : array_like
+        Their labels, as for :meth:`MLP.loss`.
+    eps, method, thresholds, sample, seed, mode, executor, workers, memory
+        As for :func:`gradprobe.check_gradients`. The full check is structure-aware
+        (:mod:`gradprobe.nn.fastcheck`): one cached forward pass, a rank-1 update per
+        perturbed weight, perturbations batched through the remaining layers.
+
+    Returns
+    -------
+    GradCheckReport
+        Its ``notes`` say that dropout was switched off and whether an L2 term was included.
+
+    Raises
+    ------
+    InvalidTypeError
+        When ``net`` is not an :class:`MLP`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = MLP([3, 4, 1], activation="tanh", l2=0.1, dropout=0.5, seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(6, 3))
+    >>> report = check_model(net, X, [0, 1, 0, 1, 1, 0])
+    >>> report.verdict, net.training
+    ('ok', True)
+    """
+    if not isinstance(net, MLP):
+        raise InvalidTypeError(
+            f"net: got {type(net).__name__}, expected a gradprobe MLP; for other models call "
+            "gradprobe.check_gradients(loss, params, grads) directly"
+        )
+    notes = [f"loss: {net.output} output with its loss, on {np.shape(X)[0]} examples"]
+    if net.dropout > 0:
+        notes.append(
+            f"dropout (p={net.dropout:g}) switched off for the check: a random loss cannot be "
+            "differentiated numerically; the network's mode was restored afterwards"
+        )
+    if net.l2 > 0:
+        notes.append(f"L2 term λ/(2m)·Σ‖W‖² with λ={net.l2:g} included in the loss and gradients")
+    else:
+        notes.append("no L2 term (l2=0)")
+    was_training = net.training
+    net.eval()
+    try:
+        return structured_check(
+            net,
+            X,
+            y,
+            eps=eps,
+            method=method,
+            thresholds=thresholds,
+            sample=sample,
+            seed=seed,
+            mode=mode,
+            executor=executor,
+            workers=workers,
+            memory=memory,
+            notes=notes,
+        )
+    finally:
+        net.training = was_training

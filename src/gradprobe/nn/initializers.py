@@ -1,0 +1,347 @@
+"""Weight initializers: each draws a weight of shape ``(fan_out, fan_in)`` from a generator.
+
+The seed's rule keeps the variance of a layer's output equal to that of its input,
+so signals neither vanish nor explode with depth (``n`` below is ``fan_in``,
+``n^{[l-1]}``, and ``fan_out`` is ``n^{[l]}``):
+
+============  ===========================  ====================================
+name          standard deviation           for
+============  ===========================  ====================================
+he            √(2 / fan_in)                ReLU and leaky ReLU
+xavier        √(2 / (fan_in + fan_out))    tanh, sigmoid (the seed's formula)
+lecun         √(1 / fan_in)                linear layers, SELU
+============  ===========================  ====================================
+
+``he``, ``xavier`` and ``lecun`` draw from a normal distribution; the ``_uniform``
+variants draw from ``U(−√3·std, √3·std)``, which has the same variance. Every
+initializer has the signature ``initializer(shape, rng, **options)``: ``shape`` is
+``(fan_out, fan_in)`` (extra trailing axes, as in a convolution kernel, multiply
+both fans) and ``rng`` a :class:`numpy.random.Generator` or an integer seed.
+Nothing touches NumPy's global random state.
+
+Examples
+--------
+>>> import numpy as np
+>>> W = he((64, 256), np.random.default_rng(0))
+>>> W.shape
+(64, 256)
+>>> bool(abs(W.std() - np.sqrt(2 / 256)) < 0.005)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradprobe.errors import InvalidArgumentError, InvalidTypeError
+from gradprobe.nn.activations import LEAKY_SLOPE, get_activation
+
+__all__ = [
+    "INITIALIZERS",
+    "Initializer",
+    "default_for",
+    "fans",
+    "gain",
+    "get",
+    "he",
+    "he_normal",
+    "he_uniform",
+    "lecun",
+    "lecun_normal",
+    "lecun_uniform",
+    "normal",
+    "orthogonal",
+    "uniform",
+    "xavier",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+]
+
+Array = NDArray[np.float64]
+Seed = int | np.random.Generator
+
+
+class Initializer(Protocol):
+    """What an initializer is: ``initializer(shape, rng) -> ndarray of shape ``shape``."""
+
+    def __call__(self, shape: Sequence[int], rng: Seed) -> Array: ...  # noqa: D102
+
+
+def fans(shape: Sequence[int]) -> tuple[int, int]:
+    """Return ``(fan_in, fan_out)`` of a weight of shape ``(fan_out, fan_in, *receptive)``.
+
+    A 1-D shape ``(n,)`` has ``fan_in = fan_out = n``; trailing axes (a convolution's
+    receptive field) multiply both fans.
+
+    Examples
+    --------
+    >>> fans((10, 5))
+    (5, 10)
+    >>> fans((8, 3, 3, 3))
+    (27, 72)
+    """
+    dims = _check_shape(shape)
+    if len(dims) == 1:
+        return dims[0], dims[0]
+    receptive = int(np.prod(dims[2:])) if len(dims) > 2 else 1
+    return dims[1] * receptive, dims[0] * receptive
+
+
+def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in shape)
+        ok = all(float(d) == float(raw) for d, raw in zip(dims, shape, strict=True))
+    except (TypeError, ValueError):
+        ok, dims = False, ()
+    if not ok or not dims or min(dims) < 1:
+        raise InvalidArgumentError(
+            f"shape: got {shape!r}, expected a tuple of positive integers (fan_out, fan_in)"
+        )
+    return dims
+
+
+def _generator(rng: Seed) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise InvalidTypeError(
+        f"rng: got {type(rng).__name__}, expected a numpy.random.Generator or an integer seed"
+    )
+
+
+def _check_scale(value: float, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidTypeError(f"{argument}: got {type(value).__name__}, expected a number")
+    if not np.isfinite(value) or value < 0:
+        raise InvalidArgumentError(f"{argument}: got {value!r}, expected a finite number >= 0")
+    return float(value)
+
+
+def zeros(shape: Sequence[int], rng: Seed = 0) -> Array:
+    """Return all zeros; every unit of a layer then stays identical (symmetry never breaks).
+
+    Examples
+    --------
+    >>> zeros((2, 3), 0)
+    array([[0., 0., 0.],
+           [0., 0., 0.]])
+    """
+    _generator(rng)
+    return np.zeros(_check_shape(shape))
+
+
+def normal(shape: Sequence[int], rng: Seed, scale: float = 0.01) -> Array:
+    """Draw from ``N(0, scale²)``; ``scale=0.01`` is the course's ``randn(...) * 0.01``.
+
+    Examples
+    --------
+    >>> bool(np.all(np.abs(normal((100, 100), 0, scale=0.01)) < 0.06))
+    True
+    """
+    std = _check_scale(scale, "scale")
+    return _generator(rng).normal(0.0, 1.0, _check_shape(shape)) * std
+
+
+def uniform(shape: Sequence[int], rng: Seed, scale: float = 0.01) -> Array:
+    """Draw from ``U(−scale, scale)`` (variance ``scale² / 3``).
+
+    Examples
+    --------
+    >>> bool(np.all(np.abs(uniform((50, 50), 0, scale=0.2)) <= 0.2))
+    True
+    """
+    bound = _check_scale(scale, "scale")
+    return _generator(rng).uniform(-bound, bound, _check_shape(shape))
+
+
+def _scaled(shape: Sequence[int], rng: Seed, std: float, distribution: str) -> Array:
+    if distribution == "normal":
+        return normal(shape, rng, scale=std)
+    return uniform(shape, rng, scale=np.sqrt(3.0) * std)
+
+
+def _he_std(shape: Sequence[int]) -> float:
+    fan_in, _ = fans(shape)
+    return float(np.sqrt(2.0 / fan_in))
+
+
+def _xavier_std(shape: Sequence[int]) -> float:
+    fan_in, fan_out = fans(shape)
+    return float(np.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def _lecun_std(shape: Sequence[int]) -> float:
+    fan_in, _ = fans(shape)
+    return float(np.sqrt(1.0 / fan_in))
+
+
+def he_normal(shape: Sequence[int], rng: Seed) -> Array:
+    """Draw from ``N(0, 2/fan_in)``, the seed's ReLU rule ``randn(shape) * √(2/n^{[l-1]})``."""
+    return _scaled(shape, rng, _he_std(shape), "normal")
+
+
+def he_uniform(shape: Sequence[int], rng: Seed) -> Array:
+    """Draw from ``U(−√(6/fan_in), √(6/fan_in))``, the variance of :func:`he_normal`."""
+    return _scaled(shape, rng, _he_std(shape), "uniform")
+
+
+def xavier_normal(shape: Sequence[int], rng: Seed) -> Array:
+    """Draw from ``N(0, 2/(fan_in + fan_out))``, the seed's tanh rule."""
+    return _scaled(shape, rng, _xavier_std(shape), "normal")
+
+
+def xavier_uniform(shape: Sequence[int], rng: Seed) -> Array:
+    """Draw from ``U(−√(6/(fan_in+fan_out)), √(6/(fan_in+fan_out)))`` (Glorot & Bengio)."""
+    return _scaled(shape, rng, _xavier_std(shape), "uniform")
+
+
+def lecun_normal(shape: Sequence[int], rng: Seed) -> Array:
+    """Draw from ``N(0, 1/fan_in)``."""
+    return _scaled(shape, rng, _lecun_std(shape), "normal")
+
+
+def lecun_uniform(shape: Sequence[int], rng: Seed) -> Array:
+    """Draw from ``U(−√(3/fan_in), √(3/fan_in))``, the variance of :func:`lecun_normal`."""
+    return _scaled(shape, rng, _lecun_std(shape), "uniform")
+
+
+he = he_normal
+xavier = xavier_normal
+lecun = lecun_normal
+
+
+def orthogonal(shape: Sequence[int], rng: Seed, gain: float = 1.0) -> Array:
+    """Draw a (semi-)orthogonal matrix times ``gain``, uniformly over the orthogonal group.
+
+    For ``shape = (fan_out, fan_in)`` the rows are orthonormal when ``fan_out <= fan_in``
+    and the columns otherwise. Trailing axes are flattened into ``fan_in``.
+
+    Examples
+    --------
+    >>> Q = orthogonal((3, 5), 0)
+    >>> bool(np.allclose(Q @ Q.T, np.eye(3)))
+    True
+    """
+    factor = _check_scale(gain, "gain")
+    dims = _check_shape(shape)
+    rows, cols = dims[0], int(np.prod(dims[1:])) if len(dims) > 1 else 1
+    draw = _generator(rng).normal(size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(draw)
+    # The sign fix makes the distribution uniform (Haar), not biased by QR's convention.
+    q *= np.where(np.diag(r) < 0, -1.0, 1.0)
+    if rows < cols:
+        q = q.T
+    return factor * q.reshape(dims)
+
+
+INITIALIZERS: dict[str, Callable[..., Array]] = {
+    "zeros": zeros,
+    "normal": normal,
+    "uniform": uniform,
+    "he": he,
+    "he_normal": he_normal,
+    "he_uniform": he_uniform,
+    "xavier": xavier,
+    "xavier_normal": xavier_normal,
+    "xavier_uniform": xavier_uniform,
+    "lecun": lecun,
+    "lecun_normal": lecun_normal,
+    "lecun_uniform": lecun_uniform,
+    "orthogonal": orthogonal,
+}
+"""Initializer name -> function ``(shape, rng, **options) -> ndarray``."""
+
+
+def get(name: str, **options: float) -> Initializer:
+    """Look up an initializer by name, with its options bound.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`INITIALIZERS`.
+    **options
+        Keyword options of that initializer (``scale`` for normal/uniform, ``gain``
+        for orthogonal).
+
+    Returns
+    -------
+    callable
+        ``initializer(shape, rng) -> ndarray``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For an unknown name (the message lists the valid ones) or an unknown option.
+
+    Examples
+    --------
+    >>> get("normal", scale=0.5)((1, 2), 0).shape
+    (1, 2)
+    """
+    if not isinstance(name, str) or name not in INITIALIZERS:
+        raise InvalidArgumentError(
+            f"init: got {name!r}, expected one of {', '.join(INITIALIZERS)} or a callable "
+            "(shape, rng) -> array"
+        )
+    function = INITIALIZERS[name]
+    allowed = {"normal": {"scale"}, "uniform": {"scale"}, "orthogonal": {"gain"}}.get(name, set())
+    unknown = set(options) - allowed
+    if unknown:
+        raise InvalidArgumentError(
+            f"options: got {sorted(unknown)} for initializer {name!r}, expected only "
+            f"{sorted(allowed) or 'no options'}"
+        )
+    return partial(function, **options) if options else function
+
+
+def gain(activation: str, slope: float = LEAKY_SLOPE) -> float:
+    """Return the factor by which an activation's output std should be scaled up.
+
+    These are the standard gains (as in ``torch.nn.init.calculate_gain``): √2 for
+    ReLU, √(2/(1+slope²)) for leaky ReLU, 5/3 for tanh, 1 for sigmoid and linear.
+
+    Parameters
+    ----------
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "linear"}
+        The activation.
+    slope : float, default=0.01
+        The negative slope of ``leaky_relu``; ignored otherwise.
+
+    Examples
+    --------
+    >>> round(gain("relu"), 6)
+    1.414214
+    """
+    get_activation(activation)
+    negative = _check_scale(slope, "slope")
+    return {
+        "relu": float(np.sqrt(2.0)),
+        "leaky_relu": float(np.sqrt(2.0 / (1.0 + negative**2))),
+        "tanh": 5.0 / 3.0,
+        "sigmoid": 1.0,
+        "linear": 1.0,
+    }[activation]
+
+
+def default_for(activation: str) -> str:
+    """Return the name of the initializer that suits an activation.
+
+    He for the ReLU family, Xavier for tanh and sigmoid (the seed's two rules), LeCun
+    for linear layers (it keeps the forward variance exactly).
+
+    Examples
+    --------
+    >>> default_for("relu"), default_for("tanh")
+    ('he', 'xavier')
+    """
+    get_activation(activation)
+    return {"relu": "he", "leaky_relu": "he", "tanh": "xavier", "sigmoid": "xavier"}.get(
+        activation, "lecun"
+    )
