@@ -78,3 +78,14 @@ def test_bad_arguments() -> None:
         datasets.circles(seed="x")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="factor"):
         datasets.circles(factor=1.0)
+
+
+def test_feature_names_line_up_with_the_columns() -> None:
+    from gradprobe import datasets
+
+    assert len(datasets.feature_names("breast_cancer")) == datasets.breast_cancer().X_train.shape[1]
+    assert datasets.feature_names("breast_cancer")[0] == "mean radius"
+    assert len(datasets.feature_names("digits")) == 64
+    assert datasets.feature_names("moons") == ["x0", "x1"]
+    with pytest.raises(InvalidArgumentError, match="name: got 'iris'"):
+        datasets.feature_names("iris")

@@ -26,7 +26,15 @@ from numpy.typing import NDArray
 
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["Split", "breast_cancer", "circles", "digits", "moons", "spirals"]
+__all__ = [
+    "Split",
+    "breast_cancer",
+    "circles",
+    "digits",
+    "feature_names",
+    "moons",
+    "spirals",
+]
 
 
 class Split(NamedTuple):
@@ -90,6 +98,38 @@ def _test_size(test_size: float) -> float:
             f"test_size: got {test_size!r}, expected a fraction strictly between 0 and 1"
         )
     return float(test_size)
+
+
+def feature_names(name: str) -> list[str]:
+    """Return the names of a bundled data set's features, in column order.
+
+    Parameters
+    ----------
+    name : {"breast_cancer", "digits", "circles", "moons", "spirals"}
+        The data set.
+
+    Returns
+    -------
+    list of str
+        scikit-learn's names for the real sets (``"mean radius"``, …), ``"pixel r,c"``
+        for the digits, ``"x0"`` and ``"x1"`` for the synthetic ones.
+
+    Examples
+    --------
+    >>> feature_names("breast_cancer")[:2]
+    ['mean radius', 'mean texture']
+    """
+    if name == "breast_cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        return [str(feature) for feature in load_breast_cancer().feature_names]
+    if name == "digits":
+        return [f"pixel {row},{column}" for row in range(8) for column in range(8)]
+    if name in ("circles", "moons", "spirals"):
+        return ["x0", "x1"]
+    raise InvalidArgumentError(
+        f"name: got {name!r}, expected one of breast_cancer, digits, circles, moons, spirals"
+    )
 
 
 def breast_cancer(test_size: float = 0.25, seed: int | np.random.Generator = 0) -> Split:

@@ -13,22 +13,26 @@ diagnosis of each failing parameter, kinks (a ReLU crossing zero inside ±ε), a
 it refuses a loss that is random (dropout) instead of reporting noise.
 
 Cost: 2N + 4 loss evaluations for N checked values (plus two per entry that
-looks like a kink), one value at a time. ``sample=K`` checks K values per
-parameter for models too large for that.
+looks like a kink), one value at a time, or in blocks with ``batched=True``, or
+spread over an executor. ``sample=K`` checks K values per parameter; above
+100,000 values the check localizes wrong values by group testing instead
+(``mode="localize"``, see :mod:`gradprobe.localize`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, Params, format_index
+from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, check_memory, many_differences
 from gradprobe.diagnosis import diagnose
 from gradprobe.errors import (
     GradientCheckError,
@@ -41,8 +45,11 @@ from gradprobe.numdiff import (
     Differences,
     LossOnTheta,
     coordinate_steps,
-    evaluate_differences,
 )
+from gradprobe.parallel import resolve_executor
+
+if TYPE_CHECKING:
+    from gradprobe.localize import GroupTest
 
 __all__ = [
     "Entry",
@@ -51,11 +58,16 @@ __all__ = [
     "assemble_report",
     "assert_gradients",
     "check_gradients",
+    "choose_mode",
+    "run_check",
     "verdict_for",
 ]
 
 VERDICTS = ("ok", "suspicious", "wrong")
 DEFAULT_THRESHOLDS = (1e-6, 1e-4)
+MODES = ("auto", "full", "localize")
+LOCALIZE_ABOVE = 100_000
+"""``mode="auto"`` localizes instead of checking every value above this many values."""
 # How many times the loss is evaluated at θ to tell a deterministic loss from a random one.
 _REPEATS = 3
 # An error within this many times the rounding noise of the difference quotient is noise.
@@ -195,9 +207,13 @@ class GradCheckReport:
     total : int
         Values in θ.
     mode : str
-        How the values were chosen: "full", "sampled", or another mode's name.
+        How the values were chosen: "full", "sampled", or "localize".
     notes : tuple of str
         What the check did that a reader should know (promotion, dropout off, …).
+    entries : tuple of Entry
+        Every value checked one by one.
+    groups : tuple of GroupTest
+        With ``mode="localize"``, every random-sign group test, in the order made.
     """
 
     difference: float
@@ -215,6 +231,7 @@ class GradCheckReport:
     mode: str
     notes: tuple[str, ...]
     entries: tuple[Entry, ...] = field(repr=False)
+    groups: tuple[GroupTest, ...] = field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:
@@ -456,6 +473,7 @@ def assemble_report(
     seconds: float = 0.0,
     mode: str | None = None,
     notes: Sequence[str] = (),
+    groups: Sequence[GroupTest] = (),
 ) -> GradCheckReport:
     """Compare analytic and numerical derivatives over checked coordinates and build the report.
 
@@ -483,6 +501,10 @@ def assemble_report(
         (they count as matching).
     method, eps, steps, evaluations, seconds, mode, notes
         Recorded in the report as they are.
+    groups : sequence of GroupTest, default=()
+        Group tests of a localization. A parameter with no checked coordinate gets its
+        row from its whole-parameter tests, and the report's difference and verdict
+        are then the worst of its rows.
 
     Returns
     -------
@@ -541,9 +563,24 @@ def assemble_report(
     verdict = verdict_for(difference, thresholds)
     if verdict != "ok" and all(row.verdict == "ok" for row in rows):
         verdict = "ok"  # every parameter's error is rounding noise
+    if groups:
+        rows = _group_rows(layout, rows, groups)
+        difference = max(row.difference for row in rows)
+        verdict = max((row.verdict for row in rows), key=VERDICTS.index)
     entries = []
-    for j, index in enumerate(indices.tolist()):
-        k, multi = layout.locate(index)
+    # Multi-indices for all entries at once: one unravel per parameter, not per entry.
+    multis: list[tuple[int, ...]] = [()] * count
+    for k in np.unique(owner).tolist():
+        mine = np.flatnonzero(owner == k)
+        local = indices[mine] - layout.offsets[k]
+        unraveled = np.unravel_index(local, layout.shapes[k]) if layout.shapes[k] else ()
+        for position, multi in zip(
+            mine.tolist(), zip(*(u.tolist() for u in unraveled), strict=True), strict=False
+        ):
+            multis[position] = multi
+    errors = np.abs(analytic - numerical).tolist()
+    reported = np.where(excused, 0.0, relative).tolist()
+    for j, (k, multi) in enumerate(zip(owner.tolist(), multis, strict=True)):
         entries.append(
             Entry(
                 name=format_index(layout.names[k], multi),
@@ -551,8 +588,8 @@ def assemble_report(
                 index=multi,
                 analytic=float(analytic[j]),
                 numerical=float(numerical[j]),
-                error=float(abs(analytic[j] - numerical[j])),
-                relative_error=float(relative[j]) if not excused[j] else 0.0,
+                error=errors[j],
+                relative_error=reported[j],
                 kink=bool(kink[j]),
             )
         )
@@ -584,7 +621,40 @@ def assemble_report(
         mode=mode or ("full" if count == layout.size else "sampled"),
         notes=tuple(all_notes),
         entries=tuple(entries),
+        groups=tuple(groups),
     )
+
+
+def _group_rows(
+    layout: ParameterLayout, rows: list[ParameterResult], groups: Sequence[GroupTest]
+) -> list[ParameterResult]:
+    """Rows in θ order, parameters without checked values rowed by their passed group tests."""
+    have = {row.name: row for row in rows}
+    ordered = []
+    for k, name in enumerate(layout.names):
+        if name in have:
+            ordered.append(have[name])
+            continue
+        tests = [test for test in groups if test.parameter == name and test.depth == 0]
+        if not tests:
+            continue
+        residuals = [
+            abs(a - n) for test in tests for a, n in zip(test.analytic, test.numerical, strict=True)
+        ]
+        ordered.append(
+            ParameterResult(
+                name=name,
+                shape=layout.shapes[k],
+                checked=0,
+                difference=max(test.difference for test in tests),
+                verdict="ok",
+                largest_error=max(residuals),
+                largest_error_at="random-sign direction",
+                kinks=0,
+                diagnosis=None,
+            )
+        )
+    return ordered
 
 
 def _coordinate_name(
@@ -608,49 +678,6 @@ def rounding_noise(center: float, steps: NDArray[np.float64], method: str) -> ND
     return noise
 
 
-def refine_differences(
-    evaluate: LossOnTheta,
-    theta: NDArray[np.float64],
-    differences: Differences,
-    analytic: NDArray[np.float64],
-    thresholds: tuple[float, float],
-    method: str,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
-    """Estimate the rounding noise of numerical derivatives and resolve kinks among them.
-
-    The step between evaluating differences and :func:`assemble_report`, shared by
-    every way of evaluating them (one at a time here, batched in ``gradprobe.torch``).
-
-    Parameters
-    ----------
-    evaluate : LossOnTheta
-        The loss on θ; called again (two evaluations) for each entry that may sit at a kink.
-    theta : ndarray of float64, shape (size,)
-        The point of the check; restored bit for bit.
-    differences : Differences
-        The numerical derivatives at the checked coordinates, with one-sided slopes.
-    analytic : ndarray of float64, shape (k,)
-        The analytic derivatives at the same coordinates.
-    thresholds : tuple of float
-        The verdict bands.
-    method : str
-        The difference formula.
-
-    Returns
-    -------
-    numerical, noise : ndarray of float64, shape (k,)
-        The numerical values (refined where a kink was crossed) and their rounding noise.
-    kink, excused : ndarray of bool, shape (k,)
-        As :func:`assemble_report` takes them.
-    """
-    noise = rounding_noise(differences.center, differences.steps, method)
-    if evaluate.value_dtype != np.float64:
-        noise = noise * float(np.finfo(evaluate.value_dtype).eps / np.finfo(np.float64).eps)
-    tolerance = thresholds[0] * (np.abs(analytic) + np.abs(differences.gradient)) + noise
-    numerical, kink, excused = _refine_kinks(evaluate, theta, differences, analytic, tolerance)
-    return numerical, noise, kink, excused
-
-
 def check_gradients(
     loss: Callable[[Any], Any],
     params: Params,
@@ -662,6 +689,11 @@ def check_gradients(
     sample: int | None = None,
     seed: int | np.random.Generator = 0,
     notes: Sequence[str] = (),
+    mode: str = "auto",
+    batched: bool = False,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    memory: int = DEFAULT_MEMORY,
 ) -> GradCheckReport:
     """Check analytic gradients against numerical ones and say which are wrong.
 
@@ -692,6 +724,23 @@ def check_gradients(
         Seeds the choice of sampled values.
     notes : sequence of str, default=()
         Lines copied into the report, for callers that prepared the loss (say, dropout off).
+    mode : {"auto", "full", "localize"}, default="auto"
+        ``"full"`` differentiates every value (2N loss evaluations, or the sample);
+        ``"localize"`` makes one random-sign directional check per parameter and
+        splits failing groups in halves until the wrong values are pinned (about
+        ``4·log2(N)`` evaluations per wrong value; see :mod:`gradprobe.localize`);
+        ``"auto"`` is ``"localize"`` above 100,000 values, else ``"full"``.
+    batched : bool, default=False
+        The loss takes a batch of parameter vectors: every array of its argument
+        carries a leading batch axis and it returns one value per row, shape
+        ``(batch,)``. Perturbations are then evaluated in blocks, matrix-matrix.
+    executor : concurrent.futures.Executor, optional
+        Runs blocks of loss evaluations (a process pool, or a cluster's executor such
+        as dask's ``Client.get_executor()``); the loss must be picklable.
+    workers : int, optional
+        Shortcut for a local process pool of this many workers.
+    memory : int, default=256 MiB
+        Bytes allowed for one block of perturbed parameter vectors.
 
     Returns
     -------
@@ -706,7 +755,8 @@ def check_gradients(
     LossEvaluationError
         When the loss or ``grads`` raises, or the loss returns a non-scalar or non-finite value.
     InvalidArgumentError, InvalidTypeError, ShapeMismatchError, NonFiniteError
-        For bad arguments; the message names the argument and what was expected.
+        For bad arguments (a lambda with an executor among them: it cannot be pickled);
+        the message names the argument and what was expected.
 
     Examples
     --------
@@ -724,23 +774,117 @@ def check_gradients(
     count = _check_sample(sample)
     layout = ParameterLayout.from_params(params)
     theta = layout.flatten(params)
-    evaluate = LossOnTheta(loss, layout)
-    _refuse_randomness(evaluate, theta)
-    analytic_all = _analytic(grads, layout, theta)
-    indices = _choose_indices(layout, count, seed)
-    steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    differences = evaluate_differences(evaluate, layout, theta, indices, eps, method, steps)
-    analytic = analytic_all[indices]
-    numerical, noise, kink, excused = refine_differences(
-        evaluate, theta, differences, analytic, thresholds, method
-    )
-    all_notes = list(notes)
-    if evaluate.value_dtype != np.float64:
-        all_notes.append(
-            f"the loss is computed in {evaluate.value_dtype}: its rounding noise is far above "
-            "float64's, steps were chosen for it and differences near the thresholds may be "
-            "rounding; compute the loss in float64 for a sharper check"
+    chosen = choose_mode(mode, layout.size, count)
+    memory = check_memory(memory)
+    with resolve_executor(executor, workers) as pool:
+        evaluate = (
+            ThetaEvaluator(loss, layout, batched=batched, executor=pool, memory=memory)
+            if batched or pool is not None
+            else LossOnTheta(loss, layout)
         )
+        return run_check(
+            evaluate,
+            theta,
+            grads,
+            eps=eps,
+            method=method,
+            thresholds=thresholds,
+            sample=count,
+            seed=seed,
+            mode=chosen,
+            notes=notes,
+            started=started,
+        )
+
+
+def choose_mode(mode: object, size: int, sample: int | None) -> str:
+    """Resolve ``mode="auto"`` and check the combination of ``mode`` and ``sample``.
+
+    Returns
+    -------
+    {"full", "localize"}
+        ``"auto"`` is ``"localize"`` above :data:`LOCALIZE_ABOVE` values unless sampled.
+    """
+    if mode not in MODES:
+        raise InvalidArgumentError(f"mode: got {mode!r}, expected one of {', '.join(MODES)}")
+    if mode == "localize" and sample is not None:
+        raise InvalidArgumentError(
+            f"sample: got {sample} with mode='localize', expected sample=None: localization "
+            "already checks every value through group tests"
+        )
+    if mode == "auto":
+        return "localize" if size > LOCALIZE_ABOVE and sample is None else "full"
+    return str(mode)
+
+
+def run_check(
+    evaluate: LossOnTheta,
+    theta: NDArray[np.float64],
+    grads: Any,
+    *,
+    eps: float | None = None,
+    method: str = "central",
+    thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
+    sample: int | None = None,
+    seed: int | np.random.Generator = 0,
+    mode: str = "full",
+    notes: Sequence[str] = (),
+    started: float | None = None,
+) -> GradCheckReport:
+    """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
+
+    Callers that evaluate the loss their own way (structure-aware for an MLP, on
+    PyTorch modules) wrap it in a :class:`~gradprobe.numdiff.LossOnTheta` subclass,
+    typically a :class:`~gradprobe.batched.ThetaEvaluator`, and call this.
+
+    Parameters
+    ----------
+    evaluate : LossOnTheta
+        The loss on θ; a :class:`~gradprobe.batched.ThetaEvaluator` is asked for
+        many values at once.
+    theta : ndarray of float64, shape (size,)
+        The point of the check.
+    grads : array structure or callable
+        As for :func:`check_gradients`.
+    eps, method, thresholds, seed, notes
+        As for :func:`check_gradients` (``thresholds`` already validated).
+    sample : int, optional
+        Values per parameter to check, already validated.
+    mode : {"full", "localize"}, default="full"
+        Every value (or the sample), or group-testing localization.
+    started : float, optional
+        ``time.perf_counter()`` when the caller's check began.
+
+    Returns
+    -------
+    GradCheckReport
+    """
+    started = time.perf_counter() if started is None else started
+    layout = evaluate.layout
+    center = _refuse_randomness(evaluate, theta)
+    analytic_all = _analytic(grads, layout, theta)
+    if mode == "localize":
+        from gradprobe.localize import localize_check
+
+        return localize_check(
+            evaluate,
+            theta,
+            analytic_all,
+            center=center,
+            eps=eps,
+            method=method,
+            thresholds=thresholds,
+            seed=seed,
+            notes=notes,
+            started=started,
+        )
+    indices = _choose_indices(layout, sample, seed)
+    steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
+    differences = many_differences(evaluate, theta, indices, steps, method)
+    analytic = analytic_all[indices]
+    noise = value_noise(evaluate, center, steps, method)
+    tolerance = thresholds[0] * (np.abs(analytic) + np.abs(differences.gradient)) + noise
+    numerical, kink, excused = _refine_kinks(evaluate, theta, differences, analytic, tolerance)
     return assemble_report(
         layout,
         indices,
@@ -756,8 +900,30 @@ def check_gradients(
         steps=steps,
         evaluations=evaluate.evaluations,
         seconds=time.perf_counter() - started,
-        notes=all_notes,
+        notes=precision_notes(evaluate, notes),
     )
+
+
+def value_noise(
+    evaluate: LossOnTheta, center: float, steps: NDArray[np.float64], method: str
+) -> NDArray[np.float64]:
+    """Return :func:`rounding_noise`, scaled up when the loss computes in low precision."""
+    noise = rounding_noise(center, steps, method)
+    if evaluate.value_dtype != np.float64:
+        noise = noise * float(np.finfo(evaluate.value_dtype).eps / np.finfo(np.float64).eps)
+    return noise
+
+
+def precision_notes(evaluate: LossOnTheta, notes: Sequence[str]) -> list[str]:
+    """Return ``notes`` plus a warning when the loss computes in low precision."""
+    all_notes = list(notes)
+    if evaluate.value_dtype != np.float64:
+        all_notes.append(
+            f"the loss is computed in {evaluate.value_dtype}: its rounding noise is far above "
+            "float64's, steps were chosen for it and differences near the thresholds may be "
+            "rounding; compute the loss in float64 for a sharper check"
+        )
+    return all_notes
 
 
 def assert_gradients(

@@ -1,0 +1,5 @@
+"""Run the command line as ``python -m gradprobe``."""
+
+from gradprobe.cli import app
+
+app(prog_name="gradprobe")

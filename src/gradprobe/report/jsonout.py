@@ -1,0 +1,71 @@
+"""The diagnose report as JSON, validated against the schema shipped with the package."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gradprobe.report._atomic import write_atomic
+
+__all__ = ["load_schema", "to_json", "validate_report", "write_json"]
+
+SCHEMA_NAME = "report.schema.json"
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinity, which JSON cannot hold, by None, all the way down."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def to_json(data: dict[str, Any]) -> str:
+    """Return report data as indented, strictly valid JSON (NaN and infinity become null).
+
+    Examples
+    --------
+    >>> print(to_json({"loss": float("nan"), "shape": (2, 3)}), end="")
+    {
+      "loss": null,
+      "shape": [
+        2,
+        3
+      ]
+    }
+    """
+    return json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """Return the JSON schema of ``report.json`` (Draft 2020-12), shipped in the package."""
+    text = resources.files("gradprobe.report").joinpath(SCHEMA_NAME).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_report(data: dict[str, Any]) -> None:
+    """Validate report data against the schema; needs the ``jsonschema`` package.
+
+    Raises
+    ------
+    jsonschema.ValidationError
+        When the data does not match.
+    """
+    import jsonschema  # type: ignore[import-untyped]
+
+    jsonschema.validate(json.loads(to_json(data)), load_schema())
+
+
+def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write report data to ``path`` atomically (a temporary file, then a rename)."""
+    return write_atomic(path, to_json(data))

@@ -1,0 +1,97 @@
+"""The HTML renderer and the atomic writer, without a browser."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import gradprobe.report._atomic as atomic
+from gradprobe.report._atomic import write_atomic
+from gradprobe.report.html import (
+    Figure,
+    Findings,
+    Page,
+    Paragraph,
+    Section,
+    Table,
+    render_html,
+)
+from gradprobe.report.jsonout import to_json
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def _page() -> Page:
+    return Page(
+        "Report <b>",
+        "sub & title",
+        [
+            Section("Inputs", [Paragraph("<script>alert(1)</script>")]),
+            Section("Result", [Table(["a", "b"], [["1", "<2>"], ["3", "4"]], "cap", [1])]),
+            Section("Figures", [Figure(PNG, 'a "quoted" caption'), Findings([("bad", "x")])]),
+        ],
+    )
+
+
+def test_sections_are_numbered_in_order() -> None:
+    text = render_html(_page())
+    assert re.findall(r"<h2>(.*?)</h2>", text) == ["1. Inputs", "2. Result", "3. Figures"]
+
+
+def test_all_text_is_escaped() -> None:
+    text = render_html(_page())
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert "Report &lt;b&gt;" in text and "sub &amp; title" in text and "&lt;2&gt;" in text
+    assert 'alt="a &quot;quoted&quot; caption"' in text
+
+
+def test_figures_are_embedded_and_nothing_is_fetched() -> None:
+    text = render_html(_page())
+    sources = re.findall(r'(?:src|href)="([^"]*)"', text)
+    assert sources and all(source.startswith("data:") for source in sources)
+    assert base64.b64encode(PNG).decode() in text
+    assert "default-src 'none'" in text  # the page may not load anything else
+    assert "<script" not in text and '<link rel="stylesheet"' not in text
+
+
+def test_highlighted_rows_and_findings_levels() -> None:
+    text = render_html(_page())
+    assert text.count('<tr class="highlight">') == 1
+    assert '<li class="bad">x</li>' in text
+
+
+def test_json_has_no_nan() -> None:
+    assert to_json({"a": [float("nan"), float("inf"), 1.5]}) == (
+        '{\n  "a": [\n    null,\n    null,\n    1.5\n  ]\n}\n'
+    )
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.txt"
+    write_atomic(target, "one")
+    write_atomic(target, b"two")
+    assert target.read_text() == "two"
+    assert os.listdir(target.parent) == ["out.txt"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_write_interrupted_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+
+    def interrupted(source: object, destination: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "new " * 1000)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]
