@@ -8,15 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradprobe.diagnose import (
-    Dataset,
-    DiagnoseConfig,
-    load_csv,
-    parse_layers,
-    run_diagnosis,
-)
+from gradprobe.diagnose import DiagnoseConfig, parse_layers, run_diagnosis
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
 from gradprobe.report.jsonout import load_schema
+from gradprobe.tabular import Dataset, load_csv
 
 SMALL = DiagnoseConfig(layers=(6,), epochs=20, depth=6, width=16, lr=0.05)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +26,7 @@ from gradprobe.errors import (  # noqa: E402 - after the torch skip
     LossEvaluationError,
     NondeterministicLossError,
 )
-from gradprobe.gradcheck import GradCheckReport  # noqa: E402
+from gradprobe.gradreport import GradCheckReport  # noqa: E402
 from gradprobe.torch import check_function, check_module, check_namespace  # noqa: E402
 
 # The test machines are shared: one thread avoids oversubscription stalls.
@@ -378,13 +380,60 @@ def test_check_namespace_runs_a_files_module() -> None:
     assert report.verdict == "ok" and report.checked == 5
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_module_is_checked_on_its_device() -> None:
-    net = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).cuda()
-    x, y = torch.randn(8, 4, device="cuda"), torch.randint(0, 3, (8,), device="cuda")
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+class _DeviceProbe(nn.Module):
+    """A tanh network that records the device and dtype of every tensor its forward sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(4, 5), nn.Linear(5, 3)
+        self.seen: set[tuple[str, Any]] = set()
+
+    def forward(self, x: Any) -> Any:
+        for tensor in (x, self.first.weight, self.second.bias):
+            self.seen.add((tensor.device.type, tensor.dtype))
+        return self.second(torch.tanh(self.first(x)))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_module_is_checked_on_its_own_device(device: str) -> None:
+    net = _DeviceProbe().to(device)
+    x, y = torch.randn(8, 4, device=device), torch.randint(0, 3, (8,), device=device)
     snapshot = _snapshot(net)
     report = check_module(net, x, F.cross_entropy, y)
     assert report.verdict == "ok", str(report)
-    _assert_unchanged(net, snapshot)
-    assert all(p.device.type == "cuda" for p in net.parameters())
+    assert [row.name for row in report.parameters] == [
+        "first.weight",
+        "first.bias",
+        "second.weight",
+        "second.bias",
+    ]
+    assert report.checked == report.total == 4 * 5 + 5 + 5 * 3 + 3
     assert np.isfinite(report.difference)
+    # Every evaluation ran on float64 copies on the module's own device.
+    assert net.seen == {(device, torch.float64)}
+    _assert_unchanged(net, snapshot)
+    assert all(p.device.type == device for p in net.parameters())
+    assert x.device.type == device and x.dtype == torch.float32
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_wrong_backward_is_named_on_its_own_device(device: str) -> None:
+    forward, _, buggy = CASES["matmul"]
+    a = torch.randn(3, 3, device=device, requires_grad=True)
+    b = torch.randn(3, 3, device=device, requires_grad=True)
+    report = check_function(_function(forward, buggy), a, b)
+    assert report.verdict == "wrong", str(report)
+    assert report.wrong_parameters == ["input0"]
+    assert report.parameter("input1").verdict == "ok"
+    assert a.device.type == b.device.type == device and a.dtype == torch.float32
+
+
+def test_gradprobe_imports_torch_only_when_used() -> None:
+    code = (
+        "import sys, gradprobe, gradprobe.cli; assert 'torch' not in sys.modules; "
+        "import gradprobe.torch; assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

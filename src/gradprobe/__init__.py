@@ -6,6 +6,7 @@ normalization, for hand-written NumPy backprop and for PyTorch code.
 """
 
 from gradprobe import datasets
+from gradprobe.depth import depth_sweep
 from gradprobe.errors import (
     GradientCheckError,
     GradprobeError,
@@ -17,19 +18,15 @@ from gradprobe.errors import (
     NotFittedError,
     ShapeMismatchError,
 )
-from gradprobe.gradcheck import (
-    Entry,
-    GradCheckReport,
-    ParameterResult,
-    assert_gradients,
-    check_gradients,
-)
+from gradprobe.gradcheck import assert_gradients, check_gradients
+from gradprobe.gradreport import Entry, GradCheckReport, ParameterResult
+from gradprobe.linear_network import deep_linear
 from gradprobe.nn import initializers as init
 from gradprobe.nn.check import check_model
 from gradprobe.nn.mlp import MLP
 from gradprobe.nn.normalization import Normalizer
 from gradprobe.numdiff import Derivative, derivative, numerical_gradient
-from gradprobe.propagation import deep_linear, depth_sweep, propagation
+from gradprobe.propagation import propagation
 from gradprobe.scale import recommend_scale
 
 __version__ = "0.1.0"

@@ -13,53 +13,43 @@ This is the one place where an error becomes an exit code:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from gradprobe import __version__
-from gradprobe.diagnose import (
-    DATASETS,
-    DiagnoseConfig,
-    Diagnosis,
-    bundled,
-    load_csv,
-    parse_layers,
-    run_diagnosis,
-)
+from gradprobe.comparison import DEFAULT_THRESHOLDS
+from gradprobe.depth import depth_sweep
+from gradprobe.diagnose import DiagnoseConfig, parse_layers, run_diagnosis
 from gradprobe.errors import GradprobeError, InvalidArgumentError
-from gradprobe.gradcheck import DEFAULT_THRESHOLDS, check_gradients
+from gradprobe.gradcheck import check_gradients
 from gradprobe.numdiff import METHODS, Derivative, derivative
-from gradprobe.propagation import depth_sweep
 from gradprobe.report.html import write_depth_plot, write_report
+from gradprobe.report.terminal import (
+    ProgressBars,
+    print_depth_sweep,
+    print_derivatives,
+    print_diagnosis,
+)
 from gradprobe.scale import recommend_scale
+from gradprobe.tabular import DATASETS, bundled, load_csv
+from gradprobe.usercode import load_problem
 
 __all__ = ["app", "main"]
-
-
-class UserCodeError(InvalidArgumentError):
-    """The user's file for ``gradprobe check`` raised on import or lacks the protocol's names."""
-
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -130,15 +120,6 @@ def _root(
 
 
 # ---------------------------------------------------------------------------- derivative
-
-# How each method's error shrinks with ε, and its formula, for the table.
-_METHOD_NOTES = {
-    "forward": ("O(ε)", "(f(x+ε)−f(x))/ε"),
-    "backward": ("O(ε)", "(f(x)−f(x−ε))/ε"),
-    "central": ("O(ε²)", "(f(x+ε)−f(x−ε))/2ε"),
-    "complex": ("O(ε²)", "Im f(x+iε)/ε"),
-    "richardson": ("O(ε⁸)", "extrapolated central"),
-}
 
 
 def _derivative_rows(
@@ -214,113 +195,10 @@ def derivative_command(
         }
         typer.echo(json.dumps(payload, indent=2))
         return
-    console = _console()
-    console.print(f"f({variable}) = {expression}    f'({variable}) = {slope}")
-    console.print(f"exact f'({at:g}) = {exact:.12g}  (sympy)")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in ("method", "formula", "ε", "estimate", "error", "order"):
-        table.add_column(header, justify="right" if header in {"ε", "error"} else "left")
-    for r in results:
-        order, formula = _METHOD_NOTES[r.method]
-        table.add_row(
-            r.method,
-            formula,
-            f"{r.step:.3g}",
-            f"{r.value:.12g}",
-            f"{abs(r.value - exact):.2e}",
-            order,
-        )
-    console.print(table)
-    by_method = {r.method: abs(r.value - exact) for r in results}
-    if "forward" in by_method and "central" in by_method and by_method["central"] > 0:
-        ratio = by_method["forward"] / by_method["central"]
-        console.print(
-            f"two-sided (central) is {ratio:.3g}× more accurate than one-sided (forward) here"
-        )
+    print_derivatives(_console(), expression, variable, slope, at, exact, results)
 
 
 # --------------------------------------------------------------------------------- check
-
-_PROTOCOL = (
-    "define params, loss(params) and grads(params) in the file, or give FILE.py:NAME "
-    "with NAME() returning (loss, params, grads); see examples/two_layer_net.py (or, for "
-    "PyTorch, define module and inputs: examples/torch_module.py)"
-)
-
-
-def _import_file(path: Path) -> ModuleType:
-    """Import a user's Python file as a fresh module, its folder importable meanwhile."""
-    if not path.is_file():
-        raise InvalidArgumentError(
-            f"{path}: no such file; give the path of a Python file ({_PROTOCOL})"
-        )
-    spec = importlib.util.spec_from_file_location(f"_gradprobe_user_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise InvalidArgumentError(f"{path}: cannot be imported as Python; expected a .py file")
-    module = importlib.util.module_from_spec(spec)
-    folder = str(path.resolve().parent)
-    sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:  # noqa: BLE001 - user code may raise anything, SystemExit too
-        raise UserCodeError(
-            f"{path} raised {type(error).__name__} on import: {_first_line(error)}; fix the "
-            "file (run it with python to see where) or use --debug for the traceback"
-        ) from error
-    finally:
-        sys.path.remove(folder)
-    return module
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "(no message)"
-
-
-def _load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str, Any]:
-    """Return ``(loss, params, grads)`` from ``FILE.py`` or ``FILE.py:NAME``.
-
-    A file that defines a PyTorch ``module`` (and ``inputs``) instead gives its namespace.
-    """
-    file_part, _, name = target.rpartition(":") if _has_name(target) else (target, "", "")
-    path = Path(file_part)
-    module = _import_file(path)
-    if name:
-        factory = getattr(module, name, None)
-        if not callable(factory):
-            raise UserCodeError(f"{path} defines no function {name!r}; {_PROTOCOL}")
-        try:
-            produced = factory()
-        except KeyboardInterrupt:
-            raise
-        except BaseException as error:  # noqa: BLE001 - reported as the user's error
-            raise UserCodeError(
-                f"{name}() in {path} raised {type(error).__name__}: {_first_line(error)}"
-            ) from error
-        if not isinstance(produced, tuple) or len(produced) != 3:
-            raise UserCodeError(
-                f"{name}() in {path} returned {type(produced).__name__}, expected a tuple "
-                "(loss, params, grads)"
-            )
-        loss, params, grads = produced
-    else:
-        if hasattr(module, "module") and not hasattr(module, "loss"):
-            return vars(module)
-        missing = [key for key in ("params", "loss", "grads") if not hasattr(module, key)]
-        if missing:
-            raise UserCodeError(f"{path} defines no {', '.join(missing)}; {_PROTOCOL}")
-        loss, params, grads = module.loss, module.params, module.grads
-    if not callable(loss):
-        raise UserCodeError(f"loss in {path} is {type(loss).__name__}, expected a function")
-    return loss, params, grads
-
-
-def _has_name(target: str) -> bool:
-    """Tell ``FILE.py:NAME`` from a plain path (which, on Windows, may hold ``C:``)."""
-    head, separator, tail = target.rpartition(":")
-    return bool(separator) and tail.isidentifier() and not Path(target).exists() and bool(head)
 
 
 @app.command("check")
@@ -357,7 +235,7 @@ def check_command(
 ) -> None:
     """Check the gradients of your own code; exit 0 when ok, 1 when suspicious or wrong."""
     with _exit_codes(debug):
-        problem = _load_problem(target)
+        problem = load_problem(target)
         if isinstance(problem, dict):
             from gradprobe.torch import check_namespace
 
@@ -384,50 +262,6 @@ def check_command(
 
 
 # ------------------------------------------------------------------------------ diagnose
-
-_MARKS = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "bad": "[red]✗[/]"}
-_TOPICS = (
-    ("inputs", "1. Inputs"),
-    ("depth", "2. Depth and init"),
-    ("gradients", "3. Gradient check"),
-    ("result", "4. Result"),
-)
-
-
-class _ProgressBars:
-    """``progress(stage, done, total)`` shown as one rich progress bar per stage."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
-
-
-def _summary(diagnosis: Diagnosis, paths: tuple[Path, Path]) -> None:
-    console = _console()
-    d = diagnosis
-    data = d.dataset
-    console.print(
-        f"[bold]gradprobe diagnose[/]: {escape(data.name)} ({data.task}, "
-        f"{data.X_train.shape[0]} train / {data.X_test.shape[0]} test, "
-        f"{data.X_train.shape[1]} features)\nnetwork {'-'.join(map(str, d.layer_sizes))} "
-        f"{d.config.activation}, {d.config.optimizer} lr {d.config.lr:g}, {d.config.epochs} epochs"
-    )
-    for topic, title in _TOPICS:
-        items = [f for f in d.findings if f["topic"] == topic]
-        for number, finding in enumerate(items):
-            label = title if number == 0 else ""
-            grid = Table.grid(padding=(0, 1))
-            grid.add_column(width=18)
-            grid.add_column(width=1)
-            grid.add_column()
-            grid.add_row(label, _MARKS[finding["level"]], escape(finding["text"]))
-            console.print(grid)
-    console.print(f"report: {paths[0]}  data: {paths[1]}  ({d.seconds:.1f} s)")
 
 
 @app.command("diagnose")
@@ -500,9 +334,9 @@ def diagnose_command(
             console=_error_console(),
             transient=True,
         ) as bars:
-            diagnosis = run_diagnosis(chosen, config, _ProgressBars(bars))
+            diagnosis = run_diagnosis(chosen, config, ProgressBars(bars))
         paths = write_report(diagnosis, out)
-    _summary(diagnosis, paths)
+    print_diagnosis(_console(), diagnosis, paths)
 
 
 # --------------------------------------------------------------------------------- depth
@@ -537,28 +371,7 @@ def depth_command(
     if as_json:
         typer.echo(json.dumps({**sweep.to_dict(), "recommendation": scale.to_dict()}, indent=2))
         return
-    console = _console()
-    console.print(f"depth sweep: {depth} layers of {width} units, {activation} (seed {seed})")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in ("init", "verdict", "from layer", "std layer 1", "std layer L", "‖dW1‖/‖dWL‖"):
-        table.add_column(header, justify="left" if header in {"init", "verdict"} else "right")
-    colours = {"healthy": "green", "vanishing": "yellow", "exploding": "red"}
-    for row in sweep.rows:
-        table.add_row(
-            row["init"],
-            f"[{colours.get(row['verdict'], 'white')}]{row['verdict']}[/]",
-            "—" if row["trouble_layer"] is None else str(row["trouble_layer"]),
-            f"{row['first_std']:.3g}",
-            f"{row['last_std']:.3g}",
-            f"{row['gradient_ratio']:.3g}",
-        )
-    console.print(table)
-    console.print(
-        f"recommended for {activation}: Var(W) = {scale.forward:.3g}/fan_in (forward), "
-        f"{scale.backward:.3g}/fan_in (backward)"
-    )
-    if plot is not None:
-        console.print(f"figure: {plot}")
+    print_depth_sweep(_console(), sweep, scale, activation, seed, plot)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gradprobe.gradcheck import GradCheckReport
+    from gradprobe.gradreport import GradCheckReport
 
 __all__ = [
     "GradprobeError",

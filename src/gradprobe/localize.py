@@ -44,16 +44,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe.batched import many_differences, segment_values
-from gradprobe.gradcheck import (
-    DEFAULT_THRESHOLDS,
-    GradCheckReport,
-    _refine_kinks,
-    assemble_report,
-    precision_notes,
-    value_noise,
-)
-from gradprobe.numdiff import LossOnTheta, coordinate_steps, default_step
+from gradprobe.batched import segment_values
+from gradprobe.comparison import DEFAULT_THRESHOLDS
+from gradprobe.coordinates import check_coordinates
+from gradprobe.gradreport import GradCheckReport
+from gradprobe.numdiff import LossOnTheta, default_step
 
 __all__ = ["GroupTest", "localize_check"]
 
@@ -340,44 +335,33 @@ def localize_check(
             frontier = failing
     indices = np.unique(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.intp)
     indices = indices.astype(np.intp)
-    steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    differences = many_differences(evaluate, theta, indices, steps, method)
-    noise = value_noise(evaluate, center, steps, method)
-    values = analytic[indices]
-    tolerance = thresholds[0] * (np.abs(values) + np.abs(differences.gradient)) + noise
-    numerical, kink, excused = _refine_kinks(evaluate, theta, differences, values, tolerance)
-    all_notes = precision_notes(evaluate, notes)
-    all_notes.append(
+    search_notes = [
         f"localized by group testing: {search.tests} random-sign directional checks with "
         f"{_DRAWS} sign draws each, {len(indices)} values then differentiated one by one; "
         "a parameter with 0 values checked passed as a whole"
-    )
+    ]
     for name in whole:
-        all_notes.append(
+        search_notes.append(
             f"most of {name} is wrong: splitting stopped, and up to {_SAMPLE} seeded sampled "
             f"values of {name} are shown and diagnosed"
         )
     if unresolved:
-        all_notes.append(
+        search_notes.append(
             f"{len(unresolved)} group(s) failed while both their halves passed, so up to "
             f"{_SAMPLE} of their values were checked one by one: {', '.join(unresolved[:5])}"
         )
-    return assemble_report(
-        layout,
+    return check_coordinates(
+        evaluate,
+        theta,
         indices,
-        values,
-        numerical,
-        theta=theta,
-        noise=noise,
-        thresholds=thresholds,
-        kink=kink,
-        excused=excused,
-        method=method,
+        analytic[indices],
+        center=center,
         eps=eps,
-        steps=steps,
-        evaluations=evaluate.evaluations,
-        seconds=time.perf_counter() - started,
+        method=method,
+        thresholds=thresholds,
+        notes=notes,
+        started=started,
         mode="localize",
-        notes=all_notes,
         groups=search.records,
+        closing_notes=search_notes,
     )

@@ -1,65 +1,46 @@
-"""How signals travel through depth: per-layer statistics, verdicts and depth sweeps.
+"""How signals travel through a real network: per-layer statistics on a probe batch.
 
 The seed's argument: with linear activations and zero biases, ``ŷ = w^L·x``, so the
 output explodes for ``w > 1`` and vanishes for ``w < 1``, and so do the gradients.
-:func:`deep_linear` computes exactly that example; :func:`propagation` measures the
-same effect in a real network on a probe batch; :func:`depth_sweep` compares
-initializations on fresh deep networks.
+:func:`gradprobe.deep_linear` computes exactly that example; :func:`propagation`
+measures the same effect in a real network on a probe batch;
+:func:`gradprobe.depth_sweep` compares initializations on fresh deep networks.
 
 The gradient comes from a *probe*, not a task loss: a fixed standard-normal matrix
 ``G`` (drawn from ``seed``) is fed in as ``dZ[L]``, the gradient at the last
 pre-activation, and backpropagated through the network's own activation
 derivatives. That is the gradient of the probe loss ``J = (1/m)·Σ G ⊙ Z[L]``, so the
 statistics depend on the architecture and its weights alone, not on labels or the
-output layer. Each weight gradient is then ``dW{l} = dZ[l].T @ A[l-1] / m``.
-
-The verdict compares, layer by layer, the activations' second moment ``E[A[l]²]``
-with the input's, and the backpropagated signal's second moment ``E[dZ[l]²]`` with
-the probe's. If every ratio stays within ``tolerance`` (default ×100) the network is
-"healthy"; otherwise the activations decide between "exploding" and "vanishing"
-when they leave the band (the gradients when only they do), and the first layer
-beyond the tolerance is where trouble starts (counted from the output for gradients).
-Arithmetic overflow is caught and reported ("exploding: overflow at layer 37").
+output layer. Each weight gradient is then ``dW{l} = dZ[l].T @ A[l-1] / m``. The
+verdict is described in :mod:`gradprobe._signal`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._signal import (
+    Array,
+    Judgement,
+    backpropagate,
+    check_tolerance,
+    first_nonfinite,
+    headline,
+    judge,
+    moment,
+    rms,
+)
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
-from gradprobe.nn import initializers
 from gradprobe.nn.activations import get_activation
 from gradprobe.nn.mlp import MLP
 from gradprobe.scale import recommend_scale
 
-__all__ = [
-    "DEFAULT_INITS",
-    "DeepLinearResult",
-    "DepthSweep",
-    "LayerStatistics",
-    "PropagationReport",
-    "deep_linear",
-    "depth_sweep",
-    "propagation",
-]
-
-Array = NDArray[np.floating[Any]]
-
-DEFAULT_INITS: dict[str, Callable[..., Array]] = {
-    "zeros": initializers.zeros,
-    "small": partial(initializers.normal, scale=0.01),
-    "large": partial(initializers.normal, scale=10.0),
-    "xavier": initializers.xavier,
-    "he": initializers.he,
-}
-"""The initializations :func:`depth_sweep` compares by default: all zeros, ``randn·0.01``,
-``randn·10`` (the course's initialization exercise), Xavier and He."""
+__all__ = ["LayerStatistics", "PropagationReport", "propagation"]
 
 # Activation values that count as saturated, for the activations that saturate.
 _SATURATED: dict[str, Callable[[Array], NDArray[np.bool_]]] = {
@@ -107,298 +88,6 @@ class LayerStatistics:
     def to_dict(self) -> dict[str, float]:
         """Return the fields as a plain dictionary."""
         return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class _Judgement:
-    verdict: str
-    layer: int | None
-    direction: str | None
-    factor: float
-    overflow: bool
-
-
-def _judge(
-    forward: Array, backward: Array, overflow: tuple[int | None, str], tolerance: float
-) -> _Judgement:
-    """Decide the verdict from per-layer ratios (index ``l − 1`` for layer ``l``).
-
-    ``forward[l−1] = E[A[l]²] / E[A[0]²]``; ``backward[l−1] = E[dZ[l]²] / E[dZ[L]²]``.
-    """
-    overflow_layer, overflow_direction = overflow
-    if overflow_layer is not None:
-        return _Judgement("exploding", overflow_layer, overflow_direction, np.inf, True)
-    with np.errstate(divide="ignore"):
-        logs = {"forward": np.log10(forward), "backward": np.log10(backward)}
-    limit = np.log10(tolerance)
-    # The forward pass comes first: when activations leave the band, gradients follow.
-    outside = {name: float(np.max(np.abs(values))) > limit for name, values in logs.items()}
-    worst = "forward" if outside["forward"] or not outside["backward"] else "backward"
-    extreme = logs[worst][np.argmax(np.abs(logs[worst]))]
-    if abs(extreme) <= limit:
-        return _Judgement("healthy", None, None, float(10.0**extreme), False)
-    beyond = np.flatnonzero(logs[worst] > limit if extreme > 0 else logs[worst] < -limit) + 1
-    # Signals travel forward from layer 1, gradients backward from layer L.
-    layer = int(beyond[0] if worst == "forward" else beyond[-1])
-    verdict = "exploding" if extreme > 0 else "vanishing"
-    return _Judgement(verdict, layer, worst, float(10.0**extreme), False)
-
-
-def _headline(judgement: _Judgement, tolerance: float) -> str:
-    if judgement.verdict == "healthy":
-        return "healthy"
-    if judgement.overflow:
-        where = "" if judgement.direction == "forward" else " in the backward pass"
-        return f"exploding: overflow at layer {judgement.layer}{where}"
-    what = "activations" if judgement.direction == "forward" else "gradients"
-    return (
-        f"{judgement.verdict}: {what} leave the ×{tolerance:g} band at layer {judgement.layer}; "
-        f"their second moment reaches ×{judgement.factor:.2g} of the "
-        f"{'input' if judgement.direction == 'forward' else 'output'}'s"
-    )
-
-
-def _check_count(value: object, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidTypeError(f"{argument}: got {type(value).__name__}, expected an integer")
-    if value < 1:
-        raise InvalidArgumentError(f"{argument}: got {value}, expected an integer >= 1")
-    return int(value)
-
-
-def _check_tolerance(tolerance: object) -> float:
-    if (
-        isinstance(tolerance, bool)
-        or not isinstance(tolerance, (int, float, np.integer, np.floating))
-        or not 1 < float(tolerance) < np.inf
-    ):
-        raise InvalidArgumentError(
-            f"tolerance: got {tolerance!r}, expected a finite factor > 1 such as 100"
-        )
-    return float(tolerance)
-
-
-# -- the seed's deep linear example ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeepLinearResult:
-    """The seed's deep linear network: magnitudes of activations and gradients per layer.
-
-    Attributes
-    ----------
-    w : float
-        The weight: every layer is ``w·I``.
-    depth, width : int
-        ``L`` layers of ``width`` units.
-    activation : ndarray of shape (depth + 1,)
-        The root-mean-square of ``a[l]`` for ``l = 0..L`` (``a[0] = x``): ``|w|^l·rms(x)``.
-    gradient : ndarray of shape (depth + 1,)
-        The root-mean-square of ``∂ŷ/∂a[l]`` for ``l = 0..L``, with ``∂ŷ/∂ŷ = 1``:
-        ``|w|^(L−l)``, largest at the input when ``|w| > 1``.
-    weight_gradient : ndarray of shape (depth,)
-        The root-mean-square of ``∂ŷ/∂W{l}`` (probe ``1`` at the output) for
-        ``l = 1..L``: ``|w|^(L−1)·rms(x)``, the same for every layer.
-    verdict : str
-        "exploding", "vanishing" or "healthy".
-    summary : str
-        The verdict with where the trouble starts.
-    advice : str
-        One sentence on what to change.
-    """
-
-    w: float
-    depth: int
-    width: int
-    activation: Array
-    gradient: Array
-    weight_gradient: Array
-    verdict: str
-    trouble_layer: int | None
-    summary: str
-    advice: str
-
-    @property
-    def output(self) -> float:
-        """The root-mean-square of the output ``ŷ = a[L]``."""
-        return float(self.activation[-1])
-
-    @property
-    def rows(self) -> list[dict[str, float]]:
-        """One row per layer ``l = 0..L``: ``layer``, ``activation``, ``gradient``."""
-        return [
-            {"layer": layer, "activation": float(a), "gradient": float(g)}
-            for layer, (a, g) in enumerate(zip(self.activation, self.gradient, strict=True))
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return everything as plain Python objects (lists, floats, strings)."""
-        return {
-            "w": self.w,
-            "depth": self.depth,
-            "width": self.width,
-            "activation": self.activation.tolist(),
-            "gradient": self.gradient.tolist(),
-            "weight_gradient": self.weight_gradient.tolist(),
-            "verdict": self.verdict,
-            "trouble_layer": self.trouble_layer,
-            "summary": self.summary,
-            "advice": self.advice,
-        }
-
-    def __str__(self) -> str:
-        shown = sorted(
-            {0, 1, self.depth // 2, self.depth - 1, self.depth} & set(range(self.depth + 1))
-        )
-        lines = [
-            f"deep linear network: w = {self.w:g}, depth {self.depth}, width {self.width}",
-            self.summary,
-            f"{'layer':>6} {'|a[l]|':>12} {'|dŷ/da[l]|':>12}",
-        ]
-        lines += [
-            f"{layer:>6} {self.activation[layer]:>12.4g} {self.gradient[layer]:>12.4g}"
-            for layer in shown
-        ]
-        return "\n".join([*lines, self.advice])
-
-
-def deep_linear(
-    w: float,
-    depth: int,
-    *,
-    width: int = 1,
-    x: Any = None,
-    tolerance: float = 100.0,
-) -> DeepLinearResult:
-    """Run the seed's example: ``depth`` linear layers ``w·I`` with zero biases.
-
-    The forward pass ``a[l] = W{l} a[l−1]`` and the backward pass of ``∂ŷ/∂ŷ = 1`` are
-    computed with the same routine as :func:`propagation`, in float64; overflow
-    to infinity is reported, not raised.
-
-    Parameters
-    ----------
-    w : float
-        Every weight matrix is ``w·I`` (the scalar ``w`` when ``width=1``).
-    depth : int
-        ``L``, the number of layers, ``>= 1``.
-    width : int, default=1
-        The number of units per layer.
-    x : array_like of shape (width,), optional
-        The input; default all ones.
-    tolerance : float, default=100.0
-        The factor by which a second moment may change over the depth and still be
-        "healthy".
-
-    Returns
-    -------
-    DeepLinearResult
-
-    Examples
-    --------
-    >>> result = deep_linear(1.5, 50)
-    >>> f"{result.output:.4g}", f"{result.gradient[0]:.4g}", result.verdict
-    ('6.376e+08', '6.376e+08', 'exploding')
-    >>> deep_linear(0.5, 50).verdict
-    'vanishing'
-    """
-    if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)):
-        raise InvalidTypeError(f"w: got {type(w).__name__}, expected a real number")
-    if not np.isfinite(w):
-        raise InvalidArgumentError(f"w: got {w!r}, expected a finite number")
-    depth = _check_count(depth, "depth")
-    width = _check_count(width, "width")
-    limit = _check_tolerance(tolerance)
-    point = np.ones(width) if x is None else np.array(x, dtype=np.float64)
-    if point.shape != (width,) or not np.all(np.isfinite(point)) or not np.any(point):
-        raise InvalidArgumentError(
-            f"x: got shape {point.shape}, expected a finite, nonzero vector of shape ({width},)"
-        )
-    weight = float(w) * np.eye(width)
-    with np.errstate(all="ignore"):
-        A = {0: point[None, :]}
-        for layer in range(1, depth + 1):
-            A[layer] = A[layer - 1] @ weight.T
-        probe = np.ones((1, width))
-        dZ, dA0, dW = _backpropagate(A, A, dict.fromkeys(range(1, depth + 1), weight), None, probe)
-        activation = np.array([_rms(A[layer]) for layer in range(depth + 1)])
-        gradient = np.array([_rms(dA0)] + [_rms(dZ[layer]) for layer in range(1, depth + 1)])
-        weight_gradient = np.array([_rms(dW[layer]) for layer in range(1, depth + 1)])
-        judgement = _judge(
-            (activation[1:] / activation[0]) ** 2,
-            (gradient[1:] / gradient[-1]) ** 2,
-            (_first_nonfinite(A, depth), "forward"),
-            limit,
-        )
-    if judgement.verdict == "healthy":
-        advice = f"Nothing to change: |w| = {abs(w):g} keeps signals within ×{limit:g}."
-    else:
-        advice = (
-            f"Scale w toward 1: the output is |w|^{depth} = {activation[-1] / activation[0]:.3g} "
-            "times the input; in a wide random network the same holds for σ_w², so draw weights "
-            "with the variance gradprobe.recommend_scale gives (1/fan_in for linear layers)."
-        )
-    return DeepLinearResult(
-        w=float(w),
-        depth=depth,
-        width=width,
-        activation=activation,
-        gradient=gradient,
-        weight_gradient=weight_gradient,
-        verdict=judgement.verdict,
-        trouble_layer=judgement.layer,
-        summary=_headline(judgement, limit),
-        advice=advice,
-    )
-
-
-def _rms(values: Array) -> float:
-    """Return the root mean square without squaring huge values into infinity."""
-    largest = float(np.max(np.abs(values)))
-    if not 0 < largest < np.inf:
-        return largest  # 0, inf or NaN
-    return largest * float(np.sqrt(np.mean((values / largest) ** 2)))
-
-
-def _moment(values: Array) -> float:
-    """Return the second moment ``E[x²]``; infinity when it exceeds the float range."""
-    return float(np.square(np.float64(_rms(values))))
-
-
-def _first_nonfinite(arrays: Mapping[int, Array], depth: int) -> int | None:
-    for layer in range(1, depth + 1):
-        if not np.all(np.isfinite(arrays[layer])):
-            return layer
-    return None
-
-
-def _backpropagate(
-    Z: Mapping[int, Array],
-    A: Mapping[int, Array],
-    weights: Mapping[int, Array],
-    derivative: Callable[[Any], Any] | None,
-    probe: Array,
-    masks: Mapping[int, Array] | None = None,
-) -> tuple[dict[int, Array], Array, dict[int, Array]]:
-    """Backpropagate ``dZ[L] = probe``; return ``dZ[l]``, ``dA[0]`` and ``dW{l}``, l = 1..L.
-
-    ``derivative`` is the hidden activation's; None means linear layers.
-    """
-    depth = len(weights)
-    m = probe.shape[0]
-    dZ, dW = {depth: probe}, {}
-    dA = probe
-    for layer in range(depth, 0, -1):
-        dW[layer] = dZ[layer].T @ A[layer - 1] / m
-        dA = dZ[layer] @ weights[layer]
-        if layer > 1:
-            if masks and layer - 1 in masks:
-                dA = dA * masks[layer - 1]
-            dZ[layer - 1] = dA if derivative is None else dA * derivative(Z[layer - 1])
-    return dZ, dA, dW
-
-
-# -- a real network on a probe batch ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -513,7 +202,7 @@ class PropagationReport:
 
 
 def _advice(
-    judgement: _Judgement, report_symmetric: int | None, activation: str, weight_scale: Array
+    judgement: Judgement, report_symmetric: int | None, activation: str, weight_scale: Array
 ) -> str:
     recommended = recommend_scale(activation)
     fix = (
@@ -583,7 +272,7 @@ def propagation(
     """
     if not isinstance(net, MLP):
         raise InvalidTypeError(f"net: got {type(net).__name__}, expected a gradprobe MLP")
-    limit = _check_tolerance(tolerance)
+    limit = check_tolerance(tolerance)
     rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
     depth = net.n_layers
     was_training = net.training
@@ -604,7 +293,7 @@ def propagation(
     weights = {layer: cache.params[f"W{layer}"] for layer in range(1, depth + 1)}
     hidden = get_activation(net.activation)
     with np.errstate(all="ignore"):
-        dZ, _, dW = _backpropagate(cache.Z, cache.A, weights, hidden.derivative, probe, cache.masks)
+        dZ, _, dW = backpropagate(cache.Z, cache.A, weights, hidden.derivative, probe, cache.masks)
         layers = tuple(
             _statistics(
                 layer,
@@ -616,7 +305,7 @@ def propagation(
             )
             for layer in range(1, depth + 1)
         )
-        forward_overflow = _first_nonfinite(cache.A, depth)
+        forward_overflow = first_nonfinite(cache.A, depth)
         backward_bad = [
             layer for layer in range(1, depth + 1) if not np.all(np.isfinite(dW[layer]))
         ]
@@ -627,7 +316,7 @@ def propagation(
         )
         moments = np.array([layer.second_moment for layer in layers])
         backward = np.array([layer.backward_moment for layer in layers])
-        judgement = _judge(moments / input_moment, backward / backward[-1], overflow, limit)
+        judgement = judge(moments / input_moment, backward / backward[-1], overflow, limit)
     symmetric = next((layer for layer in range(1, depth) if _is_symmetric(cache.A[layer])), None)
     findings = _findings(layers, symmetric, overflow)
     weight_scale = np.array([layer.weight_scale for layer in layers])
@@ -639,7 +328,7 @@ def propagation(
         verdict=judgement.verdict,
         trouble_layer=judgement.layer,
         direction=judgement.direction,
-        summary=_headline(judgement, limit),
+        summary=headline(judgement, limit),
         advice=_advice(judgement, symmetric, net.activation, weight_scale),
         findings=findings,
         symmetric_layer=symmetric,
@@ -651,19 +340,19 @@ def propagation(
 def _statistics(
     layer: int, A: Array, dZ: Array, dW: Mapping[int, Array], W: Array, activation: str
 ) -> LayerStatistics:
-    norm = _rms(dW[layer]) * np.sqrt(dW[layer].size)
-    following = _rms(dW[layer + 1]) * np.sqrt(dW[layer + 1].size) if layer + 1 in dW else np.nan
+    norm = rms(dW[layer]) * np.sqrt(dW[layer].size)
+    following = rms(dW[layer + 1]) * np.sqrt(dW[layer + 1].size) if layer + 1 in dW else np.nan
     saturation = _SATURATED.get(activation)
     return LayerStatistics(
         layer=layer,
         mean=float(np.mean(A)),
-        std=_rms(A - np.mean(A)),
-        second_moment=_moment(A),
+        std=rms(A - np.mean(A)),
+        second_moment=moment(A),
         dead=float(np.mean(np.all(A == 0, axis=0))),
         saturated=float(np.mean(saturation(A))) if saturation is not None else 0.0,
         gradient_norm=float(norm),
         gradient_ratio=float(norm / following) if following > 0 else np.nan,
-        backward_moment=_moment(dZ),
+        backward_moment=moment(dZ),
         weight_scale=float(W.shape[1] * np.mean(W**2)),
     )
 
@@ -697,185 +386,3 @@ def _findings(
 
 
 # -- fresh networks under several initializations --------------------------------------
-
-
-@dataclass(frozen=True)
-class DepthSweep:
-    """Propagation reports of fresh networks, one per initialization.
-
-    Attributes
-    ----------
-    depth, width : int
-        Every network has ``depth`` layers of ``width`` units (input included).
-    activation : str
-        The hidden activation.
-    reports : dict of str to PropagationReport
-        By initialization name, in the order given.
-    """
-
-    depth: int
-    width: int
-    activation: str
-    reports: dict[str, PropagationReport]
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per initialization.
-
-        Keys: ``init``, ``verdict``, ``trouble_layer``, ``first_std`` and ``last_std``
-        (activation std at layers 1 and L) and ``gradient_ratio`` (``‖dW1‖ / ‖dWL‖``).
-        """
-        rows = []
-        for name, report in self.reports.items():
-            first, last = report.layers[0], report.layers[-1]
-            with np.errstate(all="ignore"):
-                ratio = (
-                    first.gradient_norm / last.gradient_norm if last.gradient_norm > 0 else np.nan
-                )
-            rows.append(
-                {
-                    "init": name,
-                    "verdict": report.verdict,
-                    "trouble_layer": report.trouble_layer,
-                    "first_std": first.std,
-                    "last_std": last.std,
-                    "gradient_ratio": float(ratio),
-                }
-            )
-        return rows
-
-    @property
-    def data(self) -> dict[str, dict[str, list[float]]]:
-        """The per-layer series for plots, by initialization.
-
-        Keys: ``layer``, ``activation_std``, ``second_moment``, ``gradient_norm``, each a
-        list over layers ``1..L``.
-        """
-        return {
-            name: {
-                "layer": list(range(1, report.depth + 1)),
-                "activation_std": report.column("std").tolist(),
-                "second_moment": report.column("second_moment").tolist(),
-                "gradient_norm": report.column("gradient_norm").tolist(),
-            }
-            for name, report in self.reports.items()
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return everything as plain Python objects."""
-        return {
-            "depth": self.depth,
-            "width": self.width,
-            "activation": self.activation,
-            "rows": self.rows,
-            "reports": {name: report.to_dict() for name, report in self.reports.items()},
-        }
-
-    def __str__(self) -> str:
-        lines = [
-            f"depth sweep: {self.depth} layers of {self.width} units, {self.activation}",
-            f"{'init':<12} {'verdict':<10} {'from':>5} {'std layer 1':>12} "
-            f"{'std layer L':>12} {'‖dW1‖/‖dWL‖':>12}",
-        ]
-        for row in self.rows:
-            start = "" if row["trouble_layer"] is None else row["trouble_layer"]
-            lines.append(
-                f"{row['init'][:12]:<12} {row['verdict']:<10} {start:>5} {row['first_std']:>12.3g} "
-                f"{row['last_std']:>12.3g} {row['gradient_ratio']:>12.3g}"
-            )
-        return "\n".join(lines)
-
-
-def _initializers(inits: Any) -> dict[str, Callable[..., Any]]:
-    if inits is None:
-        return dict(DEFAULT_INITS)
-    if isinstance(inits, str):
-        inits = [inits]
-    if isinstance(inits, Mapping):
-        items = list(inits.items())
-    elif isinstance(inits, Sequence):
-        items = [(name, name) for name in inits]
-    else:
-        raise InvalidTypeError(
-            f"inits: got {type(inits).__name__}, expected None, a list of names or a dict of "
-            "name -> initializer"
-        )
-    if not items:
-        raise InvalidArgumentError("inits: got none, expected at least one initialization")
-    resolved: dict[str, Callable[..., Any]] = {}
-    for name, init in items:
-        if callable(init):
-            resolved[str(name)] = init
-        elif init in DEFAULT_INITS:
-            resolved[str(name)] = DEFAULT_INITS[init]
-        elif init == "auto":
-            resolved[str(name)] = "auto"  # type: ignore[assignment]
-        elif isinstance(init, str) and init in initializers.INITIALIZERS:
-            resolved[str(name)] = initializers.get(init)
-        else:
-            raise InvalidArgumentError(
-                f"inits: got {init!r}, expected a callable (shape, rng) -> array or one of "
-                f"{', '.join([*DEFAULT_INITS, 'auto', *initializers.INITIALIZERS])}"
-            )
-    return resolved
-
-
-def depth_sweep(
-    depth: int,
-    width: int,
-    activation: str = "relu",
-    inits: Sequence[str] | Mapping[str, Any] | None = None,
-    seed: int = 0,
-    *,
-    batch_size: int = 256,
-    tolerance: float = 100.0,
-) -> DepthSweep:
-    """Measure signal propagation in fresh networks under several initializations.
-
-    Each network is ``MLP([width] * (depth + 1), activation, output="linear")``: ``depth``
-    weight layers of ``width`` units, the activation after every layer but the last.
-    All share one standard-normal probe batch ``X`` of shape ``(batch_size, width)``
-    and one probe gradient, both drawn from ``seed``, as are the weights.
-
-    Parameters
-    ----------
-    depth, width : int
-        The number of weight layers and of units per layer, each ``>= 1``.
-    activation : str, default="relu"
-        A hidden activation of :data:`gradprobe.nn.activations.ACTIVATIONS`.
-    inits : list of str or dict of str to initializer, optional
-        Initializations to compare; names may be those of :data:`DEFAULT_INITS`,
-        ``"auto"`` or any of :mod:`gradprobe.init`. Default: :data:`DEFAULT_INITS`
-        (zeros, small ×0.01, large ×10, Xavier, He).
-    seed : int, default=0
-        The seed of the probe batch, the probe gradient and the weights.
-    batch_size : int, default=256
-        The number of probe examples.
-    tolerance : float, default=100.0
-        As in :func:`propagation`.
-
-    Returns
-    -------
-    DepthSweep
-
-    Examples
-    --------
-    >>> sweep = depth_sweep(20, 64, "relu", inits=["xavier", "he"])
-    >>> [row["verdict"] for row in sweep.rows]
-    ['vanishing', 'healthy']
-    """
-    depth = _check_count(depth, "depth")
-    width = _check_count(width, "width")
-    batch_size = _check_count(batch_size, "batch_size")
-    name = get_activation(activation).name
-    chosen = _initializers(inits)
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((batch_size, width))
-    probe_seed, weight_seed = (int(value) for value in rng.integers(0, 2**63, size=2))
-    reports = {}
-    for label, init in chosen.items():
-        net = MLP(
-            [width] * (depth + 1), activation=name, output="linear", init=init, seed=weight_seed
-        )
-        reports[label] = propagation(net, X, seed=probe_seed, tolerance=tolerance)
-    return DepthSweep(depth=depth, width=width, activation=name, reports=reports)

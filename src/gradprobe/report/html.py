@@ -24,9 +24,9 @@ from gradprobe.report.jsonout import to_json
 from gradprobe.report.plots import plot_depth_sweep
 
 if TYPE_CHECKING:
+    from gradprobe.depth import DepthSweep
     from gradprobe.diagnose import Diagnosis
-    from gradprobe.gradcheck import GradCheckReport
-    from gradprobe.propagation import DepthSweep
+    from gradprobe.gradreport import GradCheckReport
 
 __all__ = [
     "SECTION_TITLES",

@@ -16,8 +16,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from gradprobe.depth import DepthSweep
 from gradprobe.errors import InvalidTypeError
-from gradprobe.propagation import DeepLinearResult, DepthSweep, PropagationReport
+from gradprobe.linear_network import DeepLinearResult
+from gradprobe.propagation import PropagationReport
 
 __all__ = ["plot_deep_linear", "plot_depth_sweep", "plot_propagation"]
 
@@ -87,7 +89,7 @@ def plot_depth_sweep(
 
     Examples
     --------
-    >>> from gradprobe.propagation import depth_sweep
+    >>> from gradprobe.depth import depth_sweep
     >>> figure = plot_depth_sweep(depth_sweep(5, 8, inits=["he", "xavier"]))
     >>> len(figure.axes)
     2
@@ -146,7 +148,7 @@ def plot_deep_linear(
 
     Examples
     --------
-    >>> from gradprobe.propagation import deep_linear
+    >>> from gradprobe.linear_network import deep_linear
     >>> figure = plot_deep_linear([deep_linear(1.5, 50), deep_linear(0.5, 50)])
     >>> [axes.get_yscale() for axes in figure.axes]
     ['log', 'log']

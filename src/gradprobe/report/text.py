@@ -6,7 +6,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gradprobe.gradcheck import GradCheckReport
+    from gradprobe.gradreport import GradCheckReport
 
 __all__ = ["format_gradcheck"]
 

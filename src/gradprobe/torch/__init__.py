@@ -1,0 +1,31 @@
+"""Gradient checks for PyTorch: module parameters, custom ``autograd.Function``s, any tensor code.
+
+``torch.autograd.gradcheck`` answers pass or fail and, on failure, prints two
+Jacobians without an index; it needs float64 inputs made by hand, fails at kinks
+and evaluates one perturbation at a time. This module gives PyTorch code
+gradprobe's report instead: the seed's relative difference per named tensor,
+the worst entries by PyTorch name (``layer1.weight[3, 7]``), a diagnosis of each
+failing tensor and kinks told apart from wrong gradients.
+
+How a check runs:
+
+* every checked tensor is copied to float64 on its own device; the user's module
+  and tensors are never modified (a module is switched to eval mode for the check,
+  and its training flags, parameters and buffers are restored afterwards);
+* the analytic gradient comes from one ``torch.autograd.grad`` call;
+* the numerical one from central differences, the perturbed copies of one tensor
+  evaluated in batches with ``torch.func.functional_call`` and ``torch.vmap`` (the
+  layers before the perturbed tensor run once per batch), or one at a time when
+  the code cannot be vectorized (an ``autograd.Function`` without a vmap rule,
+  data-dependent control flow);
+* the rest is gradprobe's: the noise floor, kink refinement and the report of
+  :func:`gradprobe.comparison.assemble_report`.
+
+Cost: ``2N`` forward evaluations for ``N`` checked values, in batches; ``sample=K``
+checks ``K`` values of each tensor; ``mode="localize"`` finds the wrong values of a
+large module by group testing (:mod:`gradprobe.localize`) in far fewer.
+"""
+
+from gradprobe.torch.check import check_function, check_module, check_namespace
+
+__all__ = ["check_function", "check_module", "check_namespace"]

@@ -1,0 +1,107 @@
+"""Load the user's code for ``gradprobe check FILE.py[:NAME]``.
+
+The protocol: the file defines ``params``, ``loss(params)`` and ``grads(params)``;
+or ``FILE.py:NAME`` names a function ``NAME()`` returning ``(loss, params, grads)``;
+or, for PyTorch, the file defines ``module`` and ``inputs`` (optionally ``loss_fn``
+and ``targets``) and its namespace is handed to :func:`gradprobe.torch.check_namespace`.
+Whatever the user's code raises becomes a :class:`UserCodeError` that says what to fix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gradprobe.errors import InvalidArgumentError
+
+__all__ = ["UserCodeError", "load_problem"]
+
+
+class UserCodeError(InvalidArgumentError):
+    """The user's file for ``gradprobe check`` raised on import or lacks the protocol's names."""
+
+
+_PROTOCOL = (
+    "define params, loss(params) and grads(params) in the file, or give FILE.py:NAME "
+    "with NAME() returning (loss, params, grads); see examples/two_layer_net.py (or, for "
+    "PyTorch, define module and inputs: examples/torch_module.py)"
+)
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a user's Python file as a fresh module, its folder importable meanwhile."""
+    if not path.is_file():
+        raise InvalidArgumentError(
+            f"{path}: no such file; give the path of a Python file ({_PROTOCOL})"
+        )
+    spec = importlib.util.spec_from_file_location(f"_gradprobe_user_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise InvalidArgumentError(f"{path}: cannot be imported as Python; expected a .py file")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - user code may raise anything, SystemExit too
+        raise UserCodeError(
+            f"{path} raised {type(error).__name__} on import: {_first_line(error)}; fix the "
+            "file (run it with python to see where) or use --debug for the traceback"
+        ) from error
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str, Any]:
+    """Return ``(loss, params, grads)`` from ``FILE.py`` or ``FILE.py:NAME``.
+
+    A file that defines a PyTorch ``module`` (and ``inputs``) instead gives its namespace.
+    """
+    file_part, _, name = target.rpartition(":") if _has_name(target) else (target, "", "")
+    path = Path(file_part)
+    module = _import_file(path)
+    if name:
+        factory = getattr(module, name, None)
+        if not callable(factory):
+            raise UserCodeError(f"{path} defines no function {name!r}; {_PROTOCOL}")
+        try:
+            produced = factory()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # noqa: BLE001 - reported as the user's error
+            raise UserCodeError(
+                f"{name}() in {path} raised {type(error).__name__}: {_first_line(error)}"
+            ) from error
+        if not isinstance(produced, tuple) or len(produced) != 3:
+            raise UserCodeError(
+                f"{name}() in {path} returned {type(produced).__name__}, expected a tuple "
+                "(loss, params, grads)"
+            )
+        loss, params, grads = produced
+    else:
+        if hasattr(module, "module") and not hasattr(module, "loss"):
+            return vars(module)
+        missing = [key for key in ("params", "loss", "grads") if not hasattr(module, key)]
+        if missing:
+            raise UserCodeError(f"{path} defines no {', '.join(missing)}; {_PROTOCOL}")
+        loss, params, grads = module.loss, module.params, module.grads
+    if not callable(loss):
+        raise UserCodeError(f"loss in {path} is {type(loss).__name__}, expected a function")
+    return loss, params, grads
+
+
+def _has_name(target: str) -> bool:
+    """Tell ``FILE.py:NAME`` from a plain path (which, on Windows, may hold ``C:``)."""
+    head, separator, tail = target.rpartition(":")
+    return bool(separator) and tail.isidentifier() and not Path(target).exists() and bool(head)
