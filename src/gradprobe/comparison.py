@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._params import ParameterLayout, format_index
+from gradprobe._params import ParameterLayout
 from gradprobe.diagnosis import diagnose
-from gradprobe.gradreport import Entry, GradCheckReport, ParameterResult
+from gradprobe.gradreport import EntryTable, GradCheckReport, ParameterResult
 
 if TYPE_CHECKING:
     from gradprobe.localize import GroupTest
@@ -212,32 +212,6 @@ def assemble_report(
         rows = _group_rows(layout, rows, groups)
         difference = max(row.difference for row in rows)
         verdict = max((row.verdict for row in rows), key=VERDICTS.index)
-    entries = []
-    # Multi-indices for all entries at once: one unravel per parameter, not per entry.
-    multis: list[tuple[int, ...]] = [()] * count
-    for k in np.unique(owner).tolist():
-        mine = np.flatnonzero(owner == k)
-        local = indices[mine] - layout.offsets[k]
-        unraveled = np.unravel_index(local, layout.shapes[k]) if layout.shapes[k] else ()
-        for position, multi in zip(
-            mine.tolist(), zip(*(u.tolist() for u in unraveled), strict=True), strict=False
-        ):
-            multis[position] = multi
-    errors = np.abs(analytic - numerical).tolist()
-    reported = np.where(excused, 0.0, relative).tolist()
-    for j, (k, multi) in enumerate(zip(owner.tolist(), multis, strict=True)):
-        entries.append(
-            Entry(
-                name=format_index(layout.names[k], multi),
-                parameter=layout.names[k],
-                index=multi,
-                analytic=float(analytic[j]),
-                numerical=float(numerical[j]),
-                error=errors[j],
-                relative_error=reported[j],
-                kink=bool(kink[j]),
-            )
-        )
     all_notes = list(notes)
     promoted = sorted({str(d) for d in layout.dtypes if d != np.float64})
     if promoted:
@@ -265,7 +239,14 @@ def assemble_report(
         total=layout.size,
         mode=mode or ("full" if count == layout.size else "sampled"),
         notes=tuple(all_notes),
-        entries=tuple(entries),
+        table=EntryTable(
+            layout=layout,
+            indices=np.asarray(indices, dtype=np.intp),
+            analytic=np.asarray(analytic, dtype=np.float64),
+            numerical=np.asarray(numerical, dtype=np.float64),
+            relative_error=np.where(excused, 0.0, relative),
+            kink=np.asarray(kink, dtype=bool),
+        ),
         groups=tuple(groups),
     )
 

@@ -61,10 +61,6 @@ LOCALIZE_ABOVE = 100_000
 """``mode="auto"`` localizes instead of checking every value above this many values."""
 # How many times the loss is evaluated at θ to tell a deterministic loss from a random one.
 _REPEATS = 3
-# Until nn/fastcheck.py imports check_sample and check_thresholds from gradprobe._arguments,
-# it finds them here under their former private names.
-_check_sample = check_sample
-_check_thresholds = check_thresholds
 
 
 def _choose_indices(

@@ -8,16 +8,19 @@ check: structure-aware, localizing, PyTorch) returns; it is built in one place,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from gradprobe._params import ParameterLayout, format_index
 from gradprobe.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from gradprobe.localize import GroupTest
 
-__all__ = ["Entry", "GradCheckReport", "ParameterResult"]
+__all__ = ["Entry", "EntryTable", "GradCheckReport", "ParameterResult"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,59 @@ class Entry:
             "relative_error": self.relative_error,
             "kink": self.kink,
         }
+
+
+@dataclass(frozen=True)
+class EntryTable:
+    """The checked values of θ as arrays; :class:`Entry` objects are made only on demand.
+
+    A full check of a large model checks tens of thousands of values; naming each one
+    (``"W2[3, 17]"``) costs more than the comparison itself, so names are formed only
+    for the entries someone asks for.
+
+    Attributes
+    ----------
+    layout : ParameterLayout
+        The layout of θ, to name coordinates.
+    indices : ndarray of int, shape (k,)
+        The checked coordinates of θ.
+    analytic, numerical : ndarray of float64, shape (k,)
+        The two derivatives.
+    relative_error : ndarray of float64, shape (k,)
+        As in :class:`Entry` (0 for kinks whose analytic value is a valid one-sided slope).
+    kink : ndarray of bool, shape (k,)
+        Entries at a kink of the loss.
+    """
+
+    layout: ParameterLayout
+    indices: NDArray[np.intp]
+    analytic: NDArray[np.float64]
+    numerical: NDArray[np.float64]
+    relative_error: NDArray[np.float64]
+    kink: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def entry(self, position: int) -> Entry:
+        """Return checked value number ``position`` as an :class:`Entry`."""
+        k, multi = self.layout.locate(int(self.indices[position]))
+        analytic, numerical = float(self.analytic[position]), float(self.numerical[position])
+        return Entry(
+            name=format_index(self.layout.names[k], multi),
+            parameter=self.layout.names[k],
+            index=multi,
+            analytic=analytic,
+            numerical=numerical,
+            error=abs(analytic - numerical),
+            relative_error=float(self.relative_error[position]),
+            kink=bool(self.kink[position]),
+        )
+
+    def ranked(self, k: int) -> list[Entry]:
+        """Return the ``k`` entries with the largest relative error, worst first (stable)."""
+        order = np.argsort(-self.relative_error, kind="stable")[: max(0, int(k))]
+        return [self.entry(int(position)) for position in order]
 
 
 @dataclass(frozen=True)
@@ -156,8 +212,8 @@ class GradCheckReport:
         How the values were chosen: "full", "sampled", or "localize".
     notes : tuple of str
         What the check did that a reader should know (promotion, dropout off, …).
-    entries : tuple of Entry
-        Every value checked one by one.
+    table : EntryTable
+        Every value checked one by one, as arrays; :attr:`entries` names them.
     groups : tuple of GroupTest
         With ``mode="localize"``, every random-sign group test, in the order made.
     """
@@ -176,8 +232,13 @@ class GradCheckReport:
     total: int
     mode: str
     notes: tuple[str, ...]
-    entries: tuple[Entry, ...] = field(repr=False)
+    table: EntryTable = field(repr=False)
     groups: tuple[GroupTest, ...] = field(default=(), repr=False)
+
+    @cached_property
+    def entries(self) -> tuple[Entry, ...]:
+        """Every value checked one by one, in θ order."""
+        return tuple(self.table.entry(position) for position in range(len(self.table)))
 
     @property
     def passed(self) -> bool:
@@ -210,8 +271,7 @@ class GradCheckReport:
 
     def worst(self, k: int = 5) -> list[Entry]:
         """Return the ``k`` checked entries with the largest relative error, worst first."""
-        ranked = sorted(self.entries, key=lambda entry: entry.relative_error, reverse=True)
-        return ranked[: max(0, int(k))]
+        return self.table.ranked(k)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-serializable data (the 10 worst entries included)."""

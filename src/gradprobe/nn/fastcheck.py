@@ -1,19 +1,26 @@
 """A structure-aware full gradient check for gradprobe's MLP.
 
 Perturbing one weight ``W{l}[i, j]`` by δ changes only column ``i`` of ``Z[l]``, by
-``δ·A[l-1][:, j]``; a bias ``b{l}[i]`` changes the same column by δ. So instead of
-a whole forward pass per perturbation:
+``δ·A[l-1][:, j]``; a bias ``b{l}[i]`` changes the same column by δ. So instead of a
+whole forward pass per perturbation:
 
-* the forward pass at θ is computed once and kept;
-* the changed column is a rank-1 update of ``Z[l]``, and after the activation the
-  changed column of ``A[l]`` is again a rank-1 update of ``Z[l+1]``;
-* from layer ``l+2`` on, all perturbations of a block go through the remaining
-  layers together, as one ``(batch·m, n) @ (n, n')`` matrix product;
+* the forward pass at θ is computed once and kept, and each value is returned as
+  the cost at θ plus the sum of the examples' loss *changes*: no two rounded sums
+  over all examples are ever subtracted;
+* an example whose entry of the changed column does not move (a ReLU unit that
+  stays off, an input of exactly 0) keeps its loss exactly and is skipped;
+* for the output layer one logit moves; for the last hidden layer the logits move
+  by a rank-1 update, ``a·W{L}[:, i]``; for earlier layers with piecewise-linear
+  activations the logits move by ``a`` times the example's Jacobian as long as no
+  later unit crosses its kink (checked per example), else the change goes through
+  the later activations, as differences from the cached pass;
+* the loss change is expanded around the cached logits (``log1p``/``expm1``), and
+  where the logits move by ``a·j`` it is a polynomial in ``a`` whose coefficients
+  are tabulated once per (unit, example) (see :meth:`MLPEvaluator._series_table`);
 * the L2 term changes by ``λ/(2m)·((w+δ)² − w²)``.
 
-The cost of the ``2N`` loss values drops from ``2N`` full forward passes to about
-``2N`` passes through the layers *after* the perturbed one's successor. Every value
-is the loss :meth:`MLP.loss` computes, up to the rounding of the reordered sums.
+Every value is the loss :meth:`MLP.loss` computes, up to rounding that is smaller
+than that of the loss itself.
 """
 
 from __future__ import annotations
@@ -25,19 +32,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._arguments import check_sample, check_thresholds
 from gradprobe._params import ParameterLayout
 from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, check_memory, rows_per_block
+from gradprobe.comparison import DEFAULT_THRESHOLDS
 from gradprobe.errors import InvalidArgumentError
-from gradprobe.gradcheck import (
-    DEFAULT_THRESHOLDS,
-    GradCheckReport,
-    _check_sample,
-    _check_thresholds,
-    choose_mode,
-    run_check,
-)
-from gradprobe.nn.activations import get_activation
-from gradprobe.nn.losses import encode_targets
+from gradprobe.gradcheck import choose_mode, run_check
+from gradprobe.gradreport import GradCheckReport
+from gradprobe.nn._series import expm1_small, horner, log1p_small, log_moment_series, logsumexp
+from gradprobe.nn.activations import get_activation, sigmoid
+from gradprobe.nn.losses import encode_targets, softmax
 from gradprobe.nn.mlp import MLP
 from gradprobe.parallel import resolve_executor
 
@@ -46,18 +50,19 @@ __all__ = ["MLPEvaluator", "MLPLoss", "batched_output_loss", "structured_check"]
 Array = NDArray[np.float64]
 # Bytes of intermediates per block: elementwise passes run several times faster in cache.
 _CACHE_BLOCK = 4 * 2**20
-
-
-def _logsumexp(z: Array) -> Array:
-    top = z.max(axis=-1, keepdims=True)
-    result: Array = top + np.log(np.exp(z - top).sum(axis=-1, keepdims=True))
-    return result
+# Hidden activations made of linear pieces -> whether they have a kink (at 0).
+_PIECEWISE_LINEAR = {"relu": True, "leaky_relu": True, "linear": False}
+# Largest logit change for which the log1p/expm1 expansion of the output loss is used.
+_EXPANSION_LIMIT = 0.5
+# Largest |a·j_c| for which the loss change is summed as a degree-6 polynomial in a.
+_SERIES_REACH = 1e-3
+_SERIES_DEGREE = 6
 
 
 # The output losses of gradprobe.nn.losses over a leading batch axis: Z (batch, m, k) -> (batch,).
 _BATCHED_LOSSES: dict[str, Callable[[Array, Array], Array]] = {
     "sigmoid": lambda z, y: np.sum(np.logaddexp(0.0, z) - y * z, axis=(-2, -1)) / z.shape[-2],
-    "softmax": lambda z, y: np.sum(y * (_logsumexp(z) - z), axis=(-2, -1)) / z.shape[-2],
+    "softmax": lambda z, y: np.sum(y * (logsumexp(z) - z), axis=(-2, -1)) / z.shape[-2],
     "linear": lambda z, y: np.mean((z - y) ** 2, axis=(-2, -1)),
 }
 
@@ -112,6 +117,10 @@ class MLPLoss:
 class MLPEvaluator(ThetaEvaluator):
     """Loss values of an MLP at θ with one coordinate moved, from one cached forward pass.
 
+    Every value is returned as ``J(θ) + Σ_k ΔJ_k / m + ΔL2``: the cost at θ (from
+    ``net.loss`` itself) plus the change of each example's loss, so the difference of
+    two values never subtracts two rounded sums over all examples.
+
     Parameters
     ----------
     net : MLP
@@ -125,7 +134,19 @@ class MLPEvaluator(ThetaEvaluator):
     executor : concurrent.futures.Executor, optional
         Where blocks of values run.
     memory : int, default=DEFAULT_MEMORY
-        Bytes allowed for one block's intermediate activations.
+        Bytes allowed for one block's intermediates, and for each layer's table of
+        per-example Jacobians.
+
+    Attributes
+    ----------
+    center : float
+        The cost at θ, as ``net.loss`` computes it.
+    paths : dict of str to int
+        How many (perturbation, example) pairs took each route: ``"unchanged"`` (the
+        example's entry did not move, so neither did its loss: skipped), ``"output"``
+        (one logit moved), ``"series"`` (the tabulated polynomial), ``"linear"``
+        (through the later layers' linear pieces) and ``"propagated"`` (through the
+        later layers' activations, e.g. across a kink).
     """
 
     def __init__(
@@ -144,10 +165,28 @@ class MLPEvaluator(ThetaEvaluator):
         self.theta = theta.copy()
         params = layout.unflatten(self.theta)
         _, cache = net.forward(X, params)
-        self.Z, self.A = cache.Z, cache.A
+        self.Z: dict[int, Array] = {q: np.asarray(z, np.float64) for q, z in cache.Z.items()}
+        self.A: dict[int, Array] = {q: np.asarray(a, np.float64) for q, a in cache.A.items()}
+        # Columns of Z and A as contiguous rows: a perturbation reads one column.
+        self.columns = {
+            "Z": {q: np.ascontiguousarray(z.T) for q, z in self.Z.items()},
+            "A": {q: np.ascontiguousarray(a.T) for q, a in self.A.items()},
+        }
         self.W = {layer: params[f"W{layer}"] for layer in range(1, net.n_layers + 1)}
-        self.targets = encode_targets(y, net.output, net.layer_sizes[-1], self.A[0].shape[0])
-        self.squares = sum(float(np.sum(weight**2)) for weight in self.W.values())
+        self.m = int(self.A[0].shape[0])
+        self.targets = encode_targets(y, net.output, net.layer_sizes[-1], self.m)
+        self.center = float(self.loss(params))
+        logits = self.Z[net.n_layers]
+        bases: dict[str, Callable[[Array], Any]] = {
+            "softmax": softmax,
+            "sigmoid": sigmoid,
+            "linear": lambda z: z - self.targets,
+        }
+        self._base: Array = bases[net.output](logits)  # what _output_change expands around
+        self._mass = self.targets.sum(axis=1)  # Σ_c y_kc: 1 for one-hot rows
+        self._regions: dict[int, tuple[Array, Array | None] | None] = {}
+        self._tables: dict[int, Array | None] = {}
+        self.paths = dict.fromkeys(("unchanged", "output", "series", "linear", "propagated"), 0)
 
     @property
     def stacks(self) -> bool:
@@ -175,60 +214,257 @@ class MLPEvaluator(ThetaEvaluator):
             )
         out = np.empty(len(indices))
         owner = np.searchsorted(self.layout.offsets, indices, side="right") - 1
-        for k in np.unique(owner).tolist():
-            rows = np.flatnonzero(owner == k)
-            layer = k // 2 + 1
-            # Blocks that fit in cache: the work per row is elementwise-heavy.
-            block = rows_per_block(self._row_bytes(layer), min(self.memory, _CACHE_BLOCK))
-            for start in range(0, len(rows), block):
-                chosen = rows[start : start + block]
-                out[chosen] = self._perturbed(k, indices[chosen], values[chosen])
+        # Group by parameter and unit (row of W{l}, entry of b{l}): one column of Z[l] each.
+        local = indices - np.asarray(self.layout.offsets)[owner]
+        width = np.asarray(self.net.layer_sizes)[owner // 2]
+        unit = np.where(owner % 2 == 0, local // width, local)
+        order = np.lexsort((unit, owner))
+        starts = np.flatnonzero(np.diff(owner[order]) | np.diff(unit[order])) + 1
+        # Blocks that fit in cache: the work per row is elementwise-heavy.
+        budget = min(self.memory, _CACHE_BLOCK)
+        blocks = {
+            k: rows_per_block(self._row_bytes(k // 2 + 1), budget) for k in set(owner.tolist())
+        }
+        for group in np.split(order, starts):
+            k = int(owner[group[0]])
+            block = blocks[k]
+            for start in range(0, len(group), block):
+                chosen = group[start : start + block]
+                out[chosen] = self._perturbed(
+                    k, int(unit[chosen[0]]), indices[chosen], values[chosen]
+                )
         self.evaluations += len(indices)
         return out
 
     def _row_bytes(self, layer: int) -> int:
-        # A few (m, n_l) temporaries per perturbation in every layer from `layer` on.
-        widths = sum(self.net.layer_sizes[layer:])
-        return int(4 * 8 * self.A[0].shape[0] * widths)
+        # A few (m,) rows per perturbation; (m, n_L) ones when its examples' logits move
+        # outside the series, and (m, n_q) ones per later hidden layer when those moves go
+        # through the activations.
+        sizes, last = self.net.layer_sizes, self.net.n_layers
+        widths = 8
+        if layer < last and self._series_table(layer) is None:
+            widths += 4 * sizes[-1]
+            if self._region(layer) is None:
+                widths += 3 * sum(sizes[layer + 1 : -1])
+        return 8 * self.m * widths
 
-    def _perturbed(self, k: int, indices: NDArray[np.intp], values: Array) -> Array:
-        """Loss values for perturbations all in parameter ``k`` (``W{l}`` or ``b{l}``)."""
+    def _perturbed(self, k: int, unit: int, indices: NDArray[np.intp], values: Array) -> Array:
+        """Loss values for perturbations of unit ``i`` (one row of ``W{l}``, or ``b{l}[i]``)."""
         net = self.net
-        layer, is_weight = k // 2 + 1, k % 2 == 0
-        local = indices - self.layout.offsets[k]
-        delta = values - self.theta[indices]  # the moves actually taken, (batch,)
-        if is_weight:
-            rows, columns = np.divmod(local, net.layer_sizes[layer - 1])
-            change = delta[:, np.newaxis] * self.A[layer - 1][:, columns].T  # (batch, m)
-            old = self.theta[indices]
-            l2 = net.l2 / (2 * self.A[0].shape[0]) * (self.squares - old**2 + values**2)
+        layer = k // 2 + 1
+        old = self.theta[indices]
+        delta = values - old  # the moves actually taken, (batch,)
+        Z, A = self.columns["Z"], self.columns["A"]
+        if k % 2 == 0:
+            inputs = (indices - self.layout.offsets[k]) % net.layer_sizes[layer - 1]
+            shift = delta[:, np.newaxis] * A[layer - 1][inputs]  # change of Z[l][:, i], (batch, m)
+            l2 = net.l2 / (2 * self.m) * (delta * (values + old))  # λ/(2m)·((w + δ)² − w²)
         else:
-            rows = local
-            change = np.repeat(delta[:, np.newaxis], self.A[0].shape[0], axis=1)
-            l2 = np.full(len(indices), net.l2 / (2 * self.A[0].shape[0]) * self.squares)
-        column = self.Z[layer][:, rows].T + change  # the new column i of Z[l], (batch, m)
+            shift = np.repeat(delta[:, np.newaxis], self.m, axis=1)
+            l2 = np.zeros(len(indices))
         if layer == net.n_layers:
-            Z = np.repeat(self.Z[layer][np.newaxis], len(indices), axis=0)
-            Z[np.arange(len(indices)), :, rows] = column
+            moved = shift  # column i of the logits
         else:
             g = get_activation(net.activation).function
-            moved = g(column) - self.A[layer][:, rows].T  # change of A[l][:, i], (batch, m)
-            # Rank-1 update of Z[l+1]: the changed column of A[l] times column i of W{l+1}.
-            Z = self.Z[layer + 1][np.newaxis] + (
-                moved[:, :, np.newaxis] * self.W[layer + 1][:, rows].T[:, np.newaxis, :]
-            )
-            for later in range(layer + 2, net.n_layers + 1):
-                A = g(Z)
-                batch, m, width = A.shape
-                Z = (A.reshape(batch * m, width) @ self.W[later].T).reshape(batch, m, -1)
-                Z += self._bias(later)
-        loss = batched_output_loss(net.output, Z.astype(np.float64, copy=False), self.targets)
-        total: Array = loss + l2 if net.l2 > 0 else loss
-        return total
+            moved = g(Z[layer][unit] + shift) - A[layer][unit]  # change of A[l][:, i]
+        # An example whose entry of column i did not move keeps its loss exactly: skip it.
+        self.paths["unchanged"] += moved.size - int(np.count_nonzero(moved))
+        total = np.zeros(len(indices))
+        table = self._series_table(layer) if layer < net.n_layers else None
+        if table is not None:
+            near = np.abs(moved) < table[unit, 0]
+            series = moved if near.all() else np.where(near, moved, 0.0)
+            self.paths["series"] += int(np.count_nonzero(series))
+            total += horner(series, table[unit, 1:]) @ np.ones(self.m)
+            moved = np.zeros((0, self.m)) if series is moved else moved - series
+        perturbation, example = np.nonzero(moved)
+        if len(example):
+            step = moved[perturbation, example]
+            if layer == net.n_layers:
+                self.paths["output"] += len(step)
+                change = self._output_change(example, step, unit)
+            else:
+                logits = self._logit_change(layer, example, unit, step)
+                change = self._output_change(example, logits)
+            total += np.bincount(perturbation, weights=change, minlength=len(indices))
+        result: Array = self.center + (total / self.m + l2)
+        return result
 
-    def _bias(self, layer: int) -> Array:
-        bias: Array = self.theta[self.layout.span(f"b{layer}")]
-        return bias
+    def _series_table(self, layer: int) -> Array | None:
+        """Per (unit, example) coefficients of the loss change as a polynomial in ``a``.
+
+        When ``A[layer][k, i]`` moves by ``a`` within :meth:`_region`'s limit, the
+        logits move by ``a·j`` with ``j = jacobian[k, i]``, and example ``k``'s loss by
+
+        * softmax: ``ȳ·K(a) − a·(y·j)`` with ``K(a) = log Σ_c p_c·exp(a·j_c)`` and
+          ``p = softmax(z)``. ``K`` is analytic and bounded by 3.2 on ``|a|·max|j| ≤ 1``,
+          so its Taylor series truncated after ``a⁶`` is off by less than
+          ``3.2·(|a|·max|j|)⁷/(1 − |a|·max|j|)``: under 4e-21 while ``|a|·max|j| ≤ 1e-3``,
+          far below the rounding of the loss;
+        * squared error: ``(a·Σ_c 2 r_c j_c + a²·Σ_c j_c²) / n_L`` exactly.
+
+        Returns
+        -------
+        ndarray of shape (n_l, 1 + degree, m) or None
+            Channel 0: the largest ``|a|`` the polynomial serves (the kink limit, and
+            1e-3/max|j| for softmax); then the coefficients of ``a¹`` up. None for a
+            sigmoid output or when :meth:`_region` is None.
+        """
+        if layer in self._tables:
+            return self._tables[layer]
+        region = self._region(layer) if self.net.output != "sigmoid" else None
+        table = None
+        if region is not None:
+            jacobian, limit = region
+            J = jacobian if jacobian.ndim == 3 else jacobian[np.newaxis]  # (m or 1, n_l, n_L)
+            if self.net.output == "softmax":
+                terms = log_moment_series(J, self._base, _SERIES_DEGREE)
+                terms = [term * self._mass[:, np.newaxis] for term in terms]
+                terms[0] = terms[0] - (J @ self.targets[:, :, np.newaxis])[..., 0]
+                largest = np.abs(J).max(axis=2)
+                reach = np.divide(
+                    _SERIES_REACH, largest, out=np.full(largest.shape, np.inf), where=largest > 0
+                )
+            else:
+                width = self.net.layer_sizes[-1]
+                terms = [
+                    (J @ (2 * self._base[:, :, np.newaxis]))[..., 0] / width,
+                    (J * J).sum(axis=2) / width,
+                ]
+                reach = np.full(J.shape[:2], np.inf)
+            if limit is not None:
+                reach = np.minimum(reach, limit)
+            channels = np.broadcast_arrays(reach, *terms)
+            table = np.ascontiguousarray(np.stack(channels, axis=0).transpose(2, 0, 1))
+        self._tables[layer] = table
+        return table
+
+    def _logit_change(
+        self, layer: int, examples: NDArray[np.intp], unit: int, moved: Array
+    ) -> Array:
+        """Change of ``Z[L][k]`` when ``A[layer][k, i]`` moves by ``moved``: (P,) -> (P, n_L)."""
+        region = self._region(layer)
+        if region is None:
+            self.paths["propagated"] += len(moved)
+            return self._propagate(layer, examples, unit, moved)
+        jacobian, limit = region
+        rows = jacobian[unit] if jacobian.ndim == 2 else jacobian[examples, unit]
+        out: Array = moved[:, np.newaxis] * rows
+        # Beyond the limit some later unit crosses its kink: go through the activations.
+        outside = np.flatnonzero(
+            np.abs(moved) >= limit[examples, unit] if limit is not None else np.zeros(0, bool)
+        )
+        if len(outside):
+            out[outside] = self._propagate(layer, examples[outside], unit, moved[outside])
+        self.paths["linear"] += len(moved) - len(outside)
+        self.paths["propagated"] += len(outside)
+        return out
+
+    def _propagate(self, layer: int, examples: NDArray[np.intp], unit: int, moved: Array) -> Array:
+        """:meth:`_logit_change` through the later activations, as differences from θ's pass."""
+        g = get_activation(self.net.activation).function
+        change: Array = moved[:, np.newaxis] * self.W[layer + 1][:, unit]  # rank-1 change of Z[l+1]
+        for later in range(layer + 1, self.net.n_layers):
+            shifted = g(self.Z[later][examples] + change) - self.A[later][examples]
+            change = shifted @ self.W[later + 1].T
+        return change
+
+    def _region(self, layer: int) -> tuple[Array, Array | None] | None:
+        """Per-example Jacobians ``∂Z[L]/∂A[layer]`` and how far they stay exact, or None.
+
+        Returns ``(jacobian, limit)``: ``jacobian`` of shape ``(n_l, n_L)`` (the same
+        for every example: ``W{L}ᵀ`` when ``layer = L − 1``) or ``(m, n_l, n_L)``;
+        ``limit`` of shape ``(m, n_l)``, or None for no limit. A move ``a`` of
+        ``A[layer][k, i]`` with ``|a| < limit[k, i]`` leaves every later hidden unit of
+        example ``k`` on its side of the activation's kink, so the logits move by
+        exactly ``a·jacobian[k, i]``. None when the later activations are curved, or
+        the table would not fit in ``memory``.
+        """
+        if layer not in self._regions:
+            self._regions[layer] = self._linear_region(layer)
+        return self._regions[layer]
+
+    def _linear_region(self, layer: int) -> tuple[Array, Array | None] | None:
+        net, last = self.net, self.net.n_layers
+        if layer == last - 1:
+            return np.ascontiguousarray(self.W[last].T), None
+        if net.activation not in _PIECEWISE_LINEAR:
+            return None
+        sizes = net.layer_sizes
+        if 8 * self.m * sizes[layer] * (sizes[-1] + 1) > self.memory:
+            return None
+        kinked = _PIECEWISE_LINEAR[net.activation]
+        slope = get_activation(net.activation).derivative
+        jacobian = np.empty((self.m, sizes[layer], sizes[-1]))
+        limit = np.full((self.m, sizes[layer]), np.inf)
+        chunk = max(1, _CACHE_BLOCK // (8 * max(sizes[layer + 1 :]) * sizes[layer]))
+        for start in range(0, self.m, chunk):
+            part = slice(start, min(self.m, start + chunk))
+            # ∂Z[q]/∂A[layer] for each example of the part, from q = layer + 1 on.
+            partial: Array = self.W[layer + 1][np.newaxis]
+            for later in range(layer + 1, last):
+                z = self.Z[later][part]
+                if kinked:
+                    size = np.abs(partial)
+                    room = np.divide(
+                        np.abs(z)[:, :, np.newaxis],
+                        size,
+                        out=np.full(np.broadcast_shapes((*z.shape, 1), size.shape), np.inf),
+                        where=size > 0,
+                    )
+                    np.minimum(limit[part], room.min(axis=1), out=limit[part])
+                partial = self.W[later + 1] @ (slope(z)[:, :, np.newaxis] * partial)
+            jacobian[part] = partial.transpose(0, 2, 1)
+        # Half the distance to the nearest kink: a margin for the rounding of the table.
+        return jacobian, 0.5 * limit if kinked else None
+
+    def _output_change(
+        self, examples: NDArray[np.intp], change: Array, column: int | None = None
+    ) -> Array:
+        """Change of example ``k``'s loss when its logits move by ``change``.
+
+        ``change`` is ``(P, n_L)``, or ``(P,)`` for logit ``column`` alone. Expanded
+        around θ's pass so that no two large numbers are subtracted:
+        ``logsumexp(z + Δ) − logsumexp(z) = log1p(Σ_c p_c·expm1(Δ_c))`` for softmax
+        with ``p = softmax(z)``, ``softplus(z + Δ) − softplus(z) = log1p(σ(z)·expm1(Δ))``
+        for sigmoid, and ``(r + Δ)² − r² = Δ·(2r + Δ)`` for the squared error.
+        """
+        output = self.net.output
+        where = (examples,) if column is None else (examples, column)
+        step = change if column is None else change[:, np.newaxis]
+        base = self._base[where].reshape(step.shape)
+        ones = np.ones(step.shape[1])  # row sums as matrix-vector products: short rows
+        linear = (self.targets[where].reshape(step.shape) * step) @ ones
+        if output == "linear":
+            squared: Array = ((2 * base + step) * step) @ ones / self._base.shape[1]
+            return squared
+        peak = float(np.max(np.abs(step), initial=0.0))
+        grown = base * expm1_small(step, peak)
+        if output == "softmax":
+            total = grown @ ones
+            curved = (
+                log1p_small(total, float(np.max(np.abs(total), initial=0.0))) * self._mass[examples]
+            )
+        else:
+            curved = log1p_small(grown, float(np.max(np.abs(grown), initial=0.0))) @ ones
+        if peak > _EXPANSION_LIMIT:
+            # Far from θ the expansion loses digits (log1p near −1): there use the plain formula.
+            far = np.flatnonzero(np.abs(step).max(axis=1) > _EXPANSION_LIMIT)
+            full = np.zeros((far.size, self._base.shape[1]))
+            if column is None:
+                full[:] = change[far]
+            else:
+                full[:, column] = change[far]
+            logits = self.Z[self.net.n_layers][examples[far]]
+            if output == "softmax":
+                jump = logsumexp(logits + full) - logsumexp(logits)
+                curved[far] = jump[:, 0] * self._mass[examples[far]]
+            else:
+                curved[far] = np.sum(
+                    np.logaddexp(0.0, logits + full) - np.logaddexp(0.0, logits), axis=1
+                )
+        result: Array = curved - linear
+        return result
 
 
 def structured_check(
@@ -266,8 +502,8 @@ def structured_check(
     >>> structured_check(net, X, np.arange(8) % 2).verdict
     'ok'
     """
-    thresholds = _check_thresholds(thresholds)
-    count = _check_sample(sample)
+    thresholds = check_thresholds(thresholds)
+    count = check_sample(sample)
     layout = ParameterLayout.from_params(net.params)
     theta = layout.flatten(net.params)
     chosen = choose_mode(mode, layout.size, count)
