@@ -570,3 +570,75 @@ def test_a_loss_that_writes_into_its_arguments_cannot_touch_the_callers_arrays(
 
     assert check_gradients(vandal, good, _grads).passed
     assert _unchanged(before, good)
+
+
+class TestReviewRegressions:
+    """Cases a review found; each failed before its fix."""
+
+    def test_correct_relu_backprop_with_dead_rows_is_never_wrong(self) -> None:
+        # A row whose first layer is all dead puts the next pre-activation exactly on a
+        # kink; the one-sided slopes then carry O(ε) truncation error of their own.
+        from gradprobe import MLP, check_model
+
+        X = np.random.default_rng(0).normal(size=(20, 3))
+        y = X @ np.array([1.0, 2.0, 3.0])
+        verdicts = []
+        for seed in range(60):
+            net = MLP([3, 5, 4, 1], activation="relu", output="linear", l2=0.1, seed=seed)
+            verdicts.append(check_model(net, X, y).verdict)
+        assert verdicts.count("ok") == 60
+
+    def test_large_constant_in_the_loss_does_not_hide_a_wrong_gradient(self) -> None:
+        p = np.array([1e-5, 2e-5, -1e-5])
+        report = check_gradients(lambda v: float(1e5 + np.sum(v**2)), p, np.zeros(3))
+        assert report.verdict == "wrong"
+        assert check_gradients(lambda v: float(1e5 + np.sum(v**2)), p, 2 * p).verdict == "ok"
+
+    def test_noise_floor_relief_is_said(self) -> None:
+        target = np.linspace(-1, 1, 6)
+        w = target + 1e-9
+
+        def loss(p: Params) -> float:
+            return float(1e3 + np.sum((p["w"] - target) ** 2))
+
+        report = check_gradients(loss, {"w": w}, {"w": 2 * (w - target)})
+        assert report.verdict == "ok"
+        assert any("rounding noise" in note for note in report.notes)
+
+    def test_sign_flip_is_diagnosed_through_float16_noise(self, rng: np.random.Generator) -> None:
+        W = rng.normal(size=(3, 4))
+
+        def loss(p: Params) -> np.float16:
+            return np.float16(np.sum(np.sin(p["W"].astype(np.float16))))
+
+        report = check_gradients(loss, {"W": W}, {"W": -np.cos(W)})
+        assert report.wrong_parameters == ["W"]
+        assert "sign flipped" in str(report.parameter("W").diagnosis)
+
+    def test_parameters_named_like_gradients(self, rng: np.random.Generator) -> None:
+        W, dW = rng.normal(size=3), rng.normal(size=3)
+
+        def loss(p: Params) -> float:
+            return float(np.sum(p["W"] ** 2) + np.sum(p["dW"] ** 3))
+
+        report = check_gradients(loss, {"W": W, "dW": dW}, {"W": 2 * W, "dW": 3 * dW**2})
+        assert report.passed
+
+    @pytest.mark.parametrize(
+        ("seed", "error"), [("x", InvalidTypeError), (-1, InvalidArgumentError)]
+    )
+    def test_seed_is_validated(self, seed: Any, error: type[Exception]) -> None:
+        with pytest.raises(error, match="seed: got"):
+            check_gradients(
+                _loss, {"W": np.ones((2, 3)), "b": np.ones(2)}, _grads, sample=1, seed=seed
+            )
+
+    @pytest.mark.parametrize("k", [-1, "a", 1.5])
+    def test_worst_takes_a_count(self, k: Any) -> None:
+        report = check_gradients(_loss, {"W": np.ones((2, 3)), "b": np.ones(2)}, _grads)
+        with pytest.raises(InvalidArgumentError, match="k: got"):
+            report.worst(k)
+
+    def test_complex_loss_is_refused(self) -> None:
+        with pytest.raises(LossEvaluationError, match="loss returned the complex value"):
+            check_gradients(lambda p: np.sum(p) * (1 + 1j), np.ones(2), np.ones(2))

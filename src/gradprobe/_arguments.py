@@ -11,7 +11,7 @@ import numpy as np
 
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["check_count", "check_sample", "check_thresholds"]
+__all__ = ["check_count", "check_sample", "check_seed", "check_thresholds"]
 
 
 def check_thresholds(thresholds: object) -> tuple[float, float]:
@@ -75,3 +75,23 @@ def check_count(value: object, argument: str) -> int:
     if value < 1:
         raise InvalidArgumentError(f"{argument}: got {value}, expected an integer >= 1")
     return int(value)
+
+
+def check_seed(seed: object) -> int | np.random.Generator:
+    """Return ``seed`` when it is a non-negative int or a Generator, else raise.
+
+    Examples
+    --------
+    >>> check_seed(3)
+    3
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InvalidTypeError(
+            f"seed: got {type(seed).__name__}, expected a non-negative int or a "
+            "numpy.random.Generator"
+        )
+    if seed < 0:
+        raise InvalidArgumentError(f"seed: got {seed}, expected a non-negative int")
+    return int(seed)

@@ -315,6 +315,8 @@ class ParameterLayout:
     ) -> tuple[list[object], list[str]]:
         values: list[object] = []
         labels: list[str] = []
+        if set(grads) == set(self.names):  # keyed exactly like params: no prefix guessing
+            return [grads[name] for name in self.names], [repr(name) for name in self.names]
         used: set[Any] = set()
         for name in self.names:
             candidates = [key for key in (name, "d" + name) if key in grads]

@@ -41,7 +41,10 @@ VERDICTS = ("ok", "suspicious", "wrong")
 DEFAULT_THRESHOLDS = (1e-6, 1e-4)
 """``(ok_below, suspicious_below)``: the geometric midpoints of the seed's 1e-7, 1e-5, 1e-3."""
 # An error within this many times the rounding noise of the difference quotient is noise.
-_NOISE_MARGIN = 10.0
+# The noise estimate is itself a bound (4u·|J|, several times the typical rounding), so a
+# small margin suffices; a larger one would excuse real errors in gradients that are
+# small next to the loss value.
+_NOISE_MARGIN = 2.0
 
 
 def verdict_for(difference: float, thresholds: tuple[float, float] = DEFAULT_THRESHOLDS) -> str:
@@ -164,6 +167,7 @@ def assemble_report(
     bad = (relative > thresholds[1]) & (error > _NOISE_MARGIN * noise)
     owner = np.searchsorted(layout.offsets, indices, side="right") - 1
     rows = []
+    at_noise_floor = []
     for k, name in enumerate(layout.names):
         mine = owner == k
         if not np.any(mine):
@@ -173,6 +177,7 @@ def assemble_report(
         verdict = verdict_for(difference, thresholds)
         if verdict != "ok" and np.linalg.norm(a - n) <= _NOISE_MARGIN * np.linalg.norm(noise_k):
             verdict = "ok"
+            at_noise_floor.append(name)
         worst = int(np.argmax(error[mine]))
         local = indices[mine] - layout.offsets[k]
         diagnosis = None
@@ -213,6 +218,13 @@ def assemble_report(
         difference = max(row.difference for row in rows)
         verdict = max((row.verdict for row in rows), key=VERDICTS.index)
     all_notes = list(notes)
+    if at_noise_floor:
+        all_notes.append(
+            f"{', '.join(at_noise_floor)}: the differences there are within the rounding noise "
+            f"of the loss (about {float(np.median(noise)):.1e} per value), so their ratio says "
+            "nothing and they count as ok; subtract any large constant from the loss, or "
+            "check further from a minimum, for a sharper test"
+        )
     promoted = sorted({str(d) for d in layout.dtypes if d != np.float64})
     if promoted:
         all_notes.append(f"{', '.join(promoted)} parameters promoted to float64 for the check")

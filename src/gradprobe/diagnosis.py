@@ -34,17 +34,21 @@ _FIT = 1e-3
 _FEW = 5
 
 
-def _fits(residual: NDArray[np.float64], reference: NDArray[np.float64]) -> bool:
-    return float(np.linalg.norm(residual)) <= _FIT * float(np.linalg.norm(reference))
+def _fits(
+    residual: NDArray[np.float64], reference: NDArray[np.float64], allowance: float = 0.0
+) -> bool:
+    """Tell whether ``residual`` is small next to ``reference``, beyond what noise explains."""
+    limit = _FIT * float(np.linalg.norm(reference)) + allowance
+    return float(np.linalg.norm(residual)) <= limit
 
 
-def _factor(a: NDArray[np.float64], n: NDArray[np.float64]) -> float | None:
-    """Return c when ``a ≈ c·n`` to within 0.1 %, else None."""
+def _factor(a: NDArray[np.float64], n: NDArray[np.float64], noise: float) -> float | None:
+    """Return c when ``a ≈ c·n`` to within 0.1 % (plus the noise in n), else None."""
     scale = float(n @ n)
     if scale == 0.0:
         return None
     c = float(a @ n) / scale
-    return c if _fits(a - c * n, a) else None
+    return c if _fits(a - c * n, a, abs(c) * noise) else None
 
 
 def diagnose(
@@ -100,7 +104,9 @@ def diagnose(
             "a gradient computed for a parameter the loss never uses, or stored under the "
             "wrong name"
         )
-    factor = _factor(analytic, numerical)
+    # The rounding noise in the numerical values, as a norm: patterns must fit beyond it.
+    spread = float(np.linalg.norm(noise))
+    factor = _factor(analytic, numerical, spread)
     if factor is not None and abs(factor + 1) < 1e-2:
         return (
             f"sign flipped: analytic ≈ −1 × numerical in every entry of {name} "
@@ -115,14 +121,14 @@ def diagnose(
     scale = float(values @ values)
     if scale > 0:
         c = float(missing @ values) / scale
-        if abs(c) > 0 and _fits(missing - c * values, missing):
+        if abs(c) > 0 and _fits(missing - c * values, missing, spread):
             return (
                 f"numerical − analytic ≈ {c:.3g} × {name} itself: the regularization term's "
                 f"gradient (λ/m)·{name} is missing or has the wrong scale"
             )
     if square_shape is not None:
         transposed = numerical.reshape(square_shape).T.ravel()
-        if _fits(analytic - transposed, analytic):
+        if _fits(analytic - transposed, analytic, spread):
             return (
                 f"the analytic gradient of {name} is the transpose of the numerical one: "
                 "the product was formed in the wrong order (dZ.T @ A vs A.T @ dZ)"

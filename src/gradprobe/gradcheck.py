@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._arguments import check_sample, check_thresholds
+from gradprobe._arguments import check_sample, check_seed, check_thresholds
 from gradprobe._params import ParameterLayout, Params
 from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, check_memory
 from gradprobe.comparison import DEFAULT_THRESHOLDS, verdict_for
@@ -200,6 +200,7 @@ def check_gradients(
     started = time.perf_counter()
     thresholds = check_thresholds(thresholds)
     count = check_sample(sample)
+    seed = check_seed(seed)
     layout = ParameterLayout.from_params(params)
     theta = layout.flatten(params)
     chosen = choose_mode(mode, layout.size, count)

@@ -271,6 +271,8 @@ class GradCheckReport:
 
     def worst(self, k: int = 5) -> list[Entry]:
         """Return the ``k`` checked entries with the largest relative error, worst first."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise InvalidArgumentError(f"k: got {k!r}, expected a non-negative int")
         return self.table.ranked(k)
 
     def to_dict(self) -> dict[str, Any]:

@@ -113,23 +113,26 @@ def _check_eps(eps: object) -> float | None:
     return value
 
 
-def _scalar(value: Any, where: str) -> float:
+def _scalar(value: Any, where: str, argument: str = "the function") -> float:
     """Turn one value of the user's function into a float, or explain why not."""
     if np.ndim(value) != 0:
         raise LossEvaluationError(
-            f"the function returned an array of shape {np.shape(value)} {where}, expected a "
+            f"{argument} returned an array of shape {np.shape(value)} {where}, expected a "
             "scalar; reduce it with .sum() or .mean()"
+        )
+    if np.iscomplexobj(value) and np.imag(value) != 0:
+        raise LossEvaluationError(
+            f"{argument} returned the complex value {complex(value)} {where}, expected a real "
+            "scalar (complex inputs are only for method='complex')"
         )
     try:
         number = float(np.real(value))
     except (TypeError, ValueError) as error:
         raise LossEvaluationError(
-            f"the function returned {type(value).__name__} {where}, expected a real scalar"
+            f"{argument} returned {type(value).__name__} {where}, expected a real scalar"
         ) from error
     if not np.isfinite(number):
-        raise LossEvaluationError(
-            f"the function returned {number} {where}, expected a finite value"
-        )
+        raise LossEvaluationError(f"{argument} returned {number} {where}, expected a finite value")
     return number
 
 
@@ -275,7 +278,7 @@ def derivative(
             raise LossEvaluationError(
                 f"the function raised {type(error).__name__} at x = {t!r}: {error}"
             ) from error
-        return _scalar(value, f"at x = {t!r}")
+        return _scalar(value, f"at x = {t!r}", "f")
 
     if method == "complex":
         value = _complex_step(f, point, h)
@@ -413,7 +416,7 @@ class LossOnTheta:
         if self.evaluations == 1 and isinstance(value, (np.generic, np.ndarray)):
             if value.dtype.kind == "f" and value.dtype.itemsize < 8:
                 self.value_dtype = value.dtype
-        return _scalar(value, self._where(index))
+        return _scalar(value, self._where(index), "loss")
 
     def _where(self, index: int | None) -> str:
         if index is None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._arguments import check_sample, check_thresholds
+from gradprobe._arguments import check_sample, check_seed, check_thresholds
 from gradprobe._params import ParameterLayout
 from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, check_memory, rows_per_block
 from gradprobe.comparison import DEFAULT_THRESHOLDS
@@ -504,6 +504,7 @@ def structured_check(
     """
     thresholds = check_thresholds(thresholds)
     count = check_sample(sample)
+    seed = check_seed(seed)
     layout = ParameterLayout.from_params(net.params)
     theta = layout.flatten(net.params)
     chosen = choose_mode(mode, layout.size, count)

@@ -17,7 +17,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from gradprobe._arguments import check_count, check_sample, check_thresholds
+from gradprobe._arguments import check_count, check_sample, check_seed, check_thresholds
 from gradprobe._params import ParameterLayout
 from gradprobe.batched import ThetaEvaluator
 from gradprobe.errors import InvalidArgumentError, LossEvaluationError
@@ -160,6 +160,7 @@ def check_problem(
     """Differentiate ``problem`` both ways with gradprobe's engine and build the report."""
     thresholds = check_thresholds(thresholds)
     count = check_sample(sample)
+    seed = check_seed(seed)
     names = tuple(problem.base)
     shapes = tuple(tuple(int(s) for s in problem.base[name].shape) for name in names)
     sizes = [int(np.prod(shape)) for shape in shapes] * len(problem.columns)
