@@ -5,6 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from gradprobe import deep_linear, depth_sweep, numerical_gradient, propagation
+from gradprobe._signal import judge
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.nn.mlp import MLP
 
@@ -269,3 +270,110 @@ def test_sweep_accepts_named_and_callable_inits():
         },
     )
     assert list(sweep.reports) == ["mine", "auto", "lecun"]
+
+
+# -- which way the weights are off, and where trouble starts -----------------------------
+
+
+def _times_ten(shape, generator):
+    return generator.normal(size=shape) * 10
+
+
+def test_exploding_relu_with_a_saturated_sigmoid_output_is_exploding():
+    X = np.random.default_rng(0).standard_normal((64, 8))
+    net = MLP([8] + [32] * 60 + [1], init=_times_ten, seed=0)
+    # The premise: the sigmoid output is squashed to exactly 0, so E[A[L]²] = 0.
+    assert np.all(net.forward(X)[1].A[61] == 0)
+    report = propagation(net, X)
+    assert (report.verdict, report.trouble_layer, report.direction) == ("exploding", 1, "forward")
+    assert report.advice.startswith("Shrink the initial weights: layers 1–61")
+    assert "Enlarge" not in report.advice
+
+
+def test_tanh_ten_times_too_large_is_told_to_shrink_from_layer_one():
+    X = np.random.default_rng(0).standard_normal((64, 8))
+    net = MLP([8] + [32] * 60 + [1], activation="tanh", init=_times_ten, seed=0)
+    report = propagation(net, X)
+    # |tanh| <= 1 hides the weights; the pre-activations show them from layer 1 on.
+    assert all(layer.second_moment <= 1 for layer in report.layers[:-1])
+    assert (report.verdict, report.trouble_layer, report.direction) == ("exploding", 1, "forward")
+    assert report.summary.startswith("exploding: pre-activations leave the ×100 band at layer 1")
+    assert report.advice.startswith("Shrink the initial weights")
+    assert "above the recommended 2.54" in report.advice
+    assert any(finding.startswith("saturation: 60 hidden layers") for finding in report.findings)
+
+
+def test_saturation_that_vanishes_gradients_still_says_shrink():
+    # With a wide band the forward pass stays inside it and the gradients decide: they
+    # vanish through the saturated units, but the cure is smaller weights, not larger.
+    X = np.random.default_rng(0).standard_normal((64, 8))
+    net = MLP([8] + [32] * 60 + [1], activation="tanh", init=_times_ten, seed=0)
+    report = propagation(net, X, tolerance=1e5)
+    assert (report.verdict, report.direction) == ("vanishing", "backward")
+    assert report.advice.startswith("Shrink the initial weights")
+    assert "too large, not too small: they saturate tanh" in report.advice
+    assert "Enlarge" not in report.advice
+
+
+def test_the_output_pre_activation_is_judged_not_the_output_probability(rng):
+    X = rng.standard_normal((64, 16))
+    net = MLP([16] * 6 + [1], init="he", seed=0)  # sigmoid output
+    net.params["W6"] = net.params["W6"] * 1e4
+    report = propagation(net, X)
+    _, cache = net.forward(X)
+    for layer in report.layers:
+        assert layer.preactivation_moment == pytest.approx(np.mean(cache.Z[layer.layer] ** 2))
+    # The hidden layers are healthy; only Z[6] leaves the band (A[6] stays within [0, 1]).
+    assert (report.verdict, report.trouble_layer, report.direction) == ("exploding", 6, "forward")
+    assert report.advice.startswith("Shrink the initial weights: layer 6 has σ_w²")
+
+
+def test_trouble_starts_at_the_first_layer_out_of_the_band_not_the_most_extreme():
+    # Up by 10³ at layer 1, then squashed to 0: exploding from layer 1, not vanishing at 3.
+    forward = np.array([1e3, 1e6, 0.0])
+    judgement = judge(forward, np.ones(3), (None, "forward"), 100.0)
+    assert (judgement.verdict, judgement.layer, judgement.factor) == ("exploding", 1, 1e6)
+    # Gradients start at the output: ×10⁴ at layer 3 comes before ×10⁻³⁰ at layer 1.
+    backward = np.array([1e-30, 1e-5, 1e4, 1.0])
+    judgement = judge(np.ones(4), backward, (None, "forward"), 100.0)
+    assert (judgement.verdict, judgement.layer, judgement.direction) == (
+        "exploding",
+        3,
+        "backward",
+    )
+
+
+def test_mixed_weight_scales_are_told_which_layers_to_shrink_and_enlarge(rng):
+    net = MLP([16] * 11, init="he", output="linear", seed=0)
+    for layer in range(1, 11):
+        net.params[f"W{layer}"] = net.params[f"W{layer}"] * (30.0 if layer <= 5 else 1 / 30)
+    report = propagation(net, rng.standard_normal((32, 16)))
+    assert report.verdict == "exploding"
+    assert report.advice.startswith(
+        "Rescale the initial weights: σ_w² per fan-in is above 2 at layers 1–5 and below it "
+        "at layers 6–10"
+    )
+
+
+def test_tanh_sweep_trouble_layers():
+    with threadpool_limits(1):
+        sweep = depth_sweep(DEPTH, WIDTH, "tanh", seed=0, batch_size=64)
+    starts = {row["init"]: (row["verdict"], row["trouble_layer"]) for row in sweep.rows}
+    assert starts["large"] == ("exploding", 1)  # saturated from the first layer on
+    assert starts["small"] == ("vanishing", 2)
+    assert starts["zeros"] == ("vanishing", 1)
+    assert starts["xavier"] == ("healthy", None)
+    assert "Shrink" in sweep.reports["large"].advice
+
+
+def test_overflow_hidden_by_the_output_sigmoid_is_reported(rng):
+    X = rng.standard_normal((16, 8))
+    net = MLP([8, 8, 8, 1], init="he", seed=0)  # sigmoid output
+    net.params["W3"] = np.full((1, 8), 1e308)
+    with np.errstate(over="ignore"):
+        _, cache = net.forward(X)
+    # Z[3] overflows to infinity, and sigmoid(inf) = 1 hides it in A[3].
+    assert np.any(np.isinf(cache.Z[3])) and np.all(np.isfinite(cache.A[3]))
+    report = propagation(net, X)
+    assert report.overflow_layer == 3
+    assert report.summary == "exploding: overflow at layer 3"

@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -150,3 +151,20 @@ def test_bad_activations_are_rejected():
         recommend_scale(np.zeros_like)
     with pytest.raises(InvalidTypeError, match="expected real numbers"):
         recommend_scale(lambda z: z.astype(complex))
+
+
+def test_activation_whose_second_moment_overflows_is_rejected_by_name():
+    def steep(z):
+        return np.exp(30 * z)
+
+    # E[exp(60 z)] = exp(1800) is beyond float64: the scale must not come out as 0.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            NonFiniteError, match="activation: got steep with E\\[φ\\(z\\)²\\] = inf"
+        ):
+            recommend_scale(steep)
+    with pytest.raises(NonFiniteError, match="so small that 1/E\\[φ\\(z\\)²\\]"):
+        recommend_scale(lambda z: 1e-160 * z)
+    # exp itself is fine: E[exp(2z)] = e², so σ_w² = e⁻².
+    assert recommend_scale(np.exp).forward == pytest.approx(math.exp(-2), rel=1e-10)

@@ -1,14 +1,18 @@
 """What the depth tools share: backpropagating a probe, robust moments and the verdict.
 
-The verdict compares, layer by layer, the activations' second moment ``E[A[l]²]``
-with the input's, and the backpropagated signal's second moment ``E[dZ[l]²]`` with
-the probe's. If every ratio stays within ``tolerance`` (default ×100) the network is
-"healthy"; otherwise the activations decide between "exploding" and "vanishing"
-when they leave the band (the gradients when only they do), and the first layer
-beyond the tolerance is where trouble starts (counted from the output for gradients).
-Arithmetic overflow is caught and reported ("exploding: overflow at layer 37").
-:func:`gradprobe.deep_linear` and :func:`gradprobe.propagation` both judge with
-:func:`judge` and word the verdict with :func:`headline`.
+The verdict compares, layer by layer, the forward signal's second moment (the
+pre-activations ``E[Z[l]²]`` in :func:`gradprobe.propagation`) with the input's, and
+the backpropagated signal's second moment ``E[dZ[l]²]`` with the probe's. If every
+ratio stays within ``tolerance`` (default ×100) the network is "healthy". Otherwise
+the forward pass decides when it leaves the band (the backward pass when only it
+does), and the verdict is read where trouble starts: at the first layer beyond the
+tolerance, counted from the input for the forward pass and from the output for the
+backward pass. That layer's ratio says "exploding" (above the band) or "vanishing"
+(below it), so a signal that explodes and is later squashed (a saturated output
+probability of exactly 0) is still "exploding". Arithmetic overflow is caught and
+reported ("exploding: overflow at layer 37"). :func:`gradprobe.deep_linear` and
+:func:`gradprobe.propagation` both judge with :func:`judge` and word the verdict with
+:func:`headline`.
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ def judge(
 ) -> Judgement:
     """Decide the verdict from per-layer ratios (index ``l − 1`` for layer ``l``).
 
-    ``forward[l−1] = E[A[l]²] / E[A[0]²]``; ``backward[l−1] = E[dZ[l]²] / E[dZ[L]²]``.
+    ``forward[l−1]`` is the forward signal's second moment at layer ``l`` over the
+    input's (``E[Z[l]²] / E[A[0]²]``); ``backward[l−1] = E[dZ[l]²] / E[dZ[L]²]``.
     """
     overflow_layer, overflow_direction = overflow
     if overflow_layer is not None:
@@ -61,27 +66,33 @@ def judge(
     with np.errstate(divide="ignore"):
         logs = {"forward": np.log10(forward), "backward": np.log10(backward)}
     limit = np.log10(tolerance)
-    # The forward pass comes first: when activations leave the band, gradients follow.
-    outside = {name: float(np.max(np.abs(values))) > limit for name, values in logs.items()}
-    worst = "forward" if outside["forward"] or not outside["backward"] else "backward"
-    extreme = logs[worst][np.argmax(np.abs(logs[worst]))]
-    if abs(extreme) <= limit:
-        return Judgement("healthy", None, None, float(10.0**extreme), False)
-    beyond = np.flatnonzero(logs[worst] > limit if extreme > 0 else logs[worst] < -limit) + 1
-    # Signals travel forward from layer 1, gradients backward from layer L.
-    layer = int(beyond[0] if worst == "forward" else beyond[-1])
-    verdict = "exploding" if extreme > 0 else "vanishing"
-    return Judgement(verdict, layer, worst, float(10.0**extreme), False)
+    # The forward pass comes first: when the signal leaves the band, gradients follow.
+    for direction in ("forward", "backward"):
+        values = logs[direction]
+        beyond = np.flatnonzero(np.abs(values) > limit)
+        if beyond.size == 0:
+            continue
+        # Signals travel forward from layer 1, gradients backward from layer L.
+        start = int(beyond[0] if direction == "forward" else beyond[-1])
+        exploding = bool(values[start] > 0)
+        extreme = np.nanmax(values) if exploding else np.nanmin(values)
+        verdict = "exploding" if exploding else "vanishing"
+        return Judgement(verdict, start + 1, direction, float(10.0**extreme), False)
+    extreme = logs["forward"][np.argmax(np.abs(logs["forward"]))]
+    return Judgement("healthy", None, None, float(10.0**extreme), False)
 
 
-def headline(judgement: Judgement, tolerance: float) -> str:
-    """Word a judgement in one line, e.g. ``"exploding: overflow at layer 37"``."""
+def headline(judgement: Judgement, tolerance: float, signal: str = "activations") -> str:
+    """Word a judgement in one line, e.g. ``"exploding: overflow at layer 37"``.
+
+    ``signal`` names what the forward ratios measured.
+    """
     if judgement.verdict == "healthy":
         return "healthy"
     if judgement.overflow:
         where = "" if judgement.direction == "forward" else " in the backward pass"
         return f"exploding: overflow at layer {judgement.layer}{where}"
-    what = "activations" if judgement.direction == "forward" else "gradients"
+    what = signal if judgement.direction == "forward" else "gradients"
     return (
         f"{judgement.verdict}: {what} leave the ×{tolerance:g} band at layer {judgement.layer}; "
         f"their second moment reaches ×{judgement.factor:.2g} of the "

@@ -12,7 +12,10 @@ pre-activation, and backpropagated through the network's own activation
 derivatives. That is the gradient of the probe loss ``J = (1/m)·Σ G ⊙ Z[L]``, so the
 statistics depend on the architecture and its weights alone, not on labels or the
 output layer. Each weight gradient is then ``dW{l} = dZ[l].T @ A[l-1] / m``. The
-verdict is described in :mod:`gradprobe._signal`.
+verdict is described in :mod:`gradprobe._signal`; its forward signal is the
+pre-activation ``Z[l]``, not ``A[l]``: a bounded activation such as tanh hides weights
+that are far too large (``|A| <= 1`` however large ``Z`` grows, the units simply
+saturate), and an output sigmoid squashes an exploding signal to exactly 0 or 1.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ from gradprobe.scale import recommend_scale
 
 __all__ = ["LayerStatistics", "PropagationReport", "propagation"]
 
+# How far σ_w² = fan_in·E[W²] may sit from the recommended scale and count as on it:
+# 20%, or four standard deviations of a Gaussian draw's sample scale, √(2/size) relative,
+# when a small layer makes that wider.
+_SCALE_SLACK = 0.2
+_SCALE_DEVIATIONS = 4.0
+
 # Activation values that count as saturated, for the activations that saturate.
 _SATURATED: dict[str, Callable[[Array], NDArray[np.bool_]]] = {
     "tanh": lambda A: np.abs(A) > 0.99,
@@ -59,6 +68,9 @@ class LayerStatistics:
         ``l``, from 1 (first weight layer) to ``L`` (output layer).
     mean, std, second_moment : float
         Of the activations ``A[l]`` over the batch and the units.
+    preactivation_moment : float
+        ``E[Z[l]²]``, the second moment of the pre-activations (for the output layer,
+        before the output activation); the forward signal the verdict judges.
     dead : float
         The fraction of units whose activation is exactly 0 for every example.
     saturated : float
@@ -78,6 +90,7 @@ class LayerStatistics:
     mean: float
     std: float
     second_moment: float
+    preactivation_moment: float
     dead: float
     saturated: float
     gradient_norm: float
@@ -105,10 +118,10 @@ class PropagationReport:
     verdict : str
         "healthy", "vanishing" or "exploding".
     trouble_layer : int or None
-        The first layer beyond the tolerance (for gradients, counted from the output),
-        or the layer that overflowed; None when healthy.
+        Where trouble starts: the first layer beyond the tolerance (for gradients,
+        counted from the output), or the layer that overflowed; None when healthy.
     direction : str or None
-        "forward" (activations) or "backward" (gradients): which pass decided.
+        "forward" (pre-activations) or "backward" (gradients): which pass decided.
     summary : str
         The verdict in one line, e.g. ``"exploding: overflow at layer 37"``.
     advice : str
@@ -187,14 +200,16 @@ class PropagationReport:
     def __str__(self) -> str:
         lines = [
             f"signal propagation through {self.depth} layers ({self.activation}): {self.summary}",
-            f"{'layer':>5} {'mean':>10} {'std':>10} {'E[A²]':>10} {'dead':>6} {'satur.':>6} "
+            f"{'layer':>5} {'mean':>10} {'std':>10} {'E[A²]':>10} {'E[Z²]':>10} {'dead':>6} "
+            f"{'satur.':>6} "
             f"{'‖dW‖':>10} {'ratio':>8} {'σ_w²':>7}",
             f"{'input':>5} {'':>10} {self.input_std:>10.3g} {self.input_second_moment:>10.3g}",
         ]
         for row in self.layers:
             lines.append(
                 f"{row.layer:>5} {row.mean:>10.3g} {row.std:>10.3g} {row.second_moment:>10.3g} "
-                f"{row.dead:>6.0%} {row.saturated:>6.0%} {row.gradient_norm:>10.3g} "
+                f"{row.preactivation_moment:>10.3g} {row.dead:>6.0%} {row.saturated:>6.0%} "
+                f"{row.gradient_norm:>10.3g} "
                 f"{row.gradient_ratio:>8.3g} {row.weight_scale:>7.3g}"
             )
         lines += [f"- {finding}" for finding in self.findings]
@@ -202,11 +217,15 @@ class PropagationReport:
 
 
 def _advice(
-    judgement: Judgement, report_symmetric: int | None, activation: str, weight_scale: Array
+    judgement: Judgement,
+    report_symmetric: int | None,
+    activation: str,
+    weight_scale: Array,
+    weight_size: NDArray[np.intp],
 ) -> str:
-    recommended = recommend_scale(activation)
+    recommended = recommend_scale(activation).forward
     fix = (
-        f"draw every W ~ N(0, {recommended.forward:.3g}/fan_in), the scale "
+        f"draw every W ~ N(0, {recommended:.3g}/fan_in), the scale "
         f"gradprobe.recommend_scale gives for {activation} (init='auto')"
     )
     if report_symmetric is not None:
@@ -216,17 +235,56 @@ def _advice(
         )
     if judgement.verdict == "healthy":
         return "Nothing to change: activations and gradients keep their scale through depth."
-    layer = judgement.layer if judgement.layer is not None else 1
-    actual = float(weight_scale[layer - 1])
-    if np.isfinite(actual) and abs(actual / recommended.forward - 1) < 0.2:
+    # The weights' own scale, not the verdict, says which way to move them: tanh weights
+    # ×10 too large saturate the units, and the gradients may then vanish.
+    slack = np.maximum(_SCALE_SLACK, _SCALE_DEVIATIONS * np.sqrt(2 / weight_size))
+    with np.errstate(invalid="ignore"):
+        ratio = weight_scale / recommended
+    large = np.flatnonzero(ratio > 1 + slack) + 1
+    small = np.flatnonzero(ratio < 1 - slack) + 1
+    if large.size == small.size == 0:
+        layer = judgement.layer if judgement.layer is not None else 1
         return (
-            f"The weights already have the recommended scale (σ_w² ≈ {actual:.3g}), so "
-            f"{activation} itself {'shrinks' if judgement.verdict == 'vanishing' else 'grows'} "
-            "the signal: use a non-saturating activation such as relu, add normalization "
-            "layers, or use fewer layers."
+            f"The weights already have the recommended scale (σ_w² ≈ "
+            f"{weight_scale[layer - 1]:.3g}), so {activation} itself "
+            f"{'shrinks' if judgement.verdict == 'vanishing' else 'grows'} the signal: use a "
+            "non-saturating activation such as relu, add normalization layers, or use fewer "
+            "layers."
         )
-    change = "Shrink" if judgement.verdict == "exploding" else "Enlarge"
-    return f"{change} the initial weights: layer {layer} has σ_w² ≈ {actual:.3g} per fan-in; {fix}."
+    if large.size and small.size:
+        return (
+            f"Rescale the initial weights: σ_w² per fan-in is above {recommended:.3g} at "
+            f"{_layers(large)} and below it at {_layers(small)}; {fix}."
+        )
+    change, off = ("Shrink", large) if large.size else ("Enlarge", small)
+    scales = weight_scale[off - 1]
+    lowest, highest = float(np.min(scales)), float(np.max(scales))
+    spread = f"{lowest:.3g}" if highest <= 1.05 * lowest else f"{lowest:.3g} to {highest:.3g}"
+    why = ""
+    if change == "Shrink" and judgement.verdict == "vanishing" and activation in _SATURATED:
+        why = (
+            f" The signal vanishes because the weights are too large, not too small: they "
+            f"saturate {activation}, where its derivative is nearly 0."
+        )
+    return (
+        f"{change} the initial weights: {_layers(off)} {'has' if off.size == 1 else 'have'} "
+        f"σ_w² ≈ {spread} per fan-in, {'above' if change == 'Shrink' else 'below'} the "
+        f"recommended {recommended:.3g}; {fix}.{why}"
+    )
+
+
+def _layers(layers: NDArray[np.intp]) -> str:
+    """Word layer numbers compactly: ``layer 3``, ``layers 1–4, 7``."""
+    runs: list[str] = []
+    first = previous = int(layers[0])
+    for layer in [*map(int, layers[1:]), None]:
+        if layer is not None and layer == previous + 1:
+            previous = layer
+            continue
+        runs.append(str(first) if first == previous else f"{first}–{previous}")
+        if layer is not None:
+            first = previous = layer
+    return f"layer{'s' if layers.size > 1 else ''} {', '.join(runs)}"
 
 
 def _is_symmetric(A: Array) -> bool:
@@ -297,6 +355,7 @@ def propagation(
         layers = tuple(
             _statistics(
                 layer,
+                cache.Z[layer],
                 cache.A[layer],
                 dZ[layer],
                 dW,
@@ -305,7 +364,8 @@ def propagation(
             )
             for layer in range(1, depth + 1)
         )
-        forward_overflow = first_nonfinite(cache.A, depth)
+        # Z, not A: an output sigmoid or a tanh turns an infinite Z into a finite A.
+        forward_overflow = first_nonfinite(cache.Z, depth)
         backward_bad = [
             layer for layer in range(1, depth + 1) if not np.all(np.isfinite(dW[layer]))
         ]
@@ -314,12 +374,13 @@ def propagation(
             if forward_overflow is not None
             else (max(backward_bad) if backward_bad else None, "backward")
         )
-        moments = np.array([layer.second_moment for layer in layers])
+        moments = np.array([layer.preactivation_moment for layer in layers])
         backward = np.array([layer.backward_moment for layer in layers])
         judgement = judge(moments / input_moment, backward / backward[-1], overflow, limit)
     symmetric = next((layer for layer in range(1, depth) if _is_symmetric(cache.A[layer])), None)
     findings = _findings(layers, symmetric, overflow)
     weight_scale = np.array([layer.weight_scale for layer in layers])
+    weight_size = np.array([weights[layer].size for layer in range(1, depth + 1)])
     return PropagationReport(
         layers=layers,
         activation=net.activation,
@@ -328,8 +389,8 @@ def propagation(
         verdict=judgement.verdict,
         trouble_layer=judgement.layer,
         direction=judgement.direction,
-        summary=headline(judgement, limit),
-        advice=_advice(judgement, symmetric, net.activation, weight_scale),
+        summary=headline(judgement, limit, "pre-activations"),
+        advice=_advice(judgement, symmetric, net.activation, weight_scale, weight_size),
         findings=findings,
         symmetric_layer=symmetric,
         overflow_layer=overflow[0],
@@ -338,7 +399,7 @@ def propagation(
 
 
 def _statistics(
-    layer: int, A: Array, dZ: Array, dW: Mapping[int, Array], W: Array, activation: str
+    layer: int, Z: Array, A: Array, dZ: Array, dW: Mapping[int, Array], W: Array, activation: str
 ) -> LayerStatistics:
     norm = rms(dW[layer]) * np.sqrt(dW[layer].size)
     following = rms(dW[layer + 1]) * np.sqrt(dW[layer + 1].size) if layer + 1 in dW else np.nan
@@ -348,6 +409,7 @@ def _statistics(
         mean=float(np.mean(A)),
         std=rms(A - np.mean(A)),
         second_moment=moment(A),
+        preactivation_moment=moment(Z),
         dead=float(np.mean(np.all(A == 0, axis=0))),
         saturated=float(np.mean(saturation(A))) if saturation is not None else 0.0,
         gradient_norm=float(norm),

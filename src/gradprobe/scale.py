@@ -312,7 +312,8 @@ def recommend_scale(activation: ActivationLike, *, rtol: float = 0.05) -> ScaleR
     ShapeMismatchError
         When the callable does not return one value per input.
     NonFiniteError
-        When the callable returns NaN or infinity.
+        When the callable returns NaN or infinity, or grows so fast that ``E[φ(z)²]``
+        or ``E[φ'(z)²]`` overflows.
 
     Examples
     --------
@@ -328,17 +329,34 @@ def recommend_scale(activation: ActivationLike, *, rtol: float = 0.05) -> ScaleR
     points, weights = _gaussian_rule(_NODES)
     values = _call(function, points, name)
     slopes = _call(slope, points, f"the derivative of {name}")
-    second_moment, slope_moment = float(weights @ values**2), float(weights @ slopes**2)
-    for moment, what in ((second_moment, "E[φ(z)²]"), (slope_moment, "E[φ'(z)²]")):
+    with np.errstate(over="ignore", divide="ignore"):
+        second_moment, slope_moment = weights @ values**2, weights @ slopes**2
+        scales = float(1.0 / second_moment), float(1.0 / slope_moment)
+    for moment, scale, what in zip(
+        (second_moment, slope_moment), scales, ("E[φ(z)²]", "E[φ'(z)²]"), strict=True
+    ):
         if not moment > 0:
             raise InvalidArgumentError(
                 f"activation: got {name} with {what} = {moment:.3g}, expected a function "
                 "that is not zero (or constant) for Gaussian inputs"
             )
+        # Past the float range the scale would come out as a silent 0 (or infinity).
+        if not np.isfinite(moment):
+            raise NonFiniteError(
+                f"activation: got {name} with {what} = {moment:.3g}, beyond the float range; "
+                "expected a function that grows slowly enough for a finite Gaussian second "
+                "moment: scale its input down or clip it"
+            )
+        if not np.isfinite(scale):
+            raise NonFiniteError(
+                f"activation: got {name} with {what} = {moment:.3g}, so small that 1/{what} "
+                "is beyond the float range; expected a function of ordinary size: multiply "
+                "it by a constant"
+            )
     return ScaleRecommendation(
         activation=name,
-        forward=1.0 / second_moment,
-        backward=1.0 / slope_moment,
+        forward=scales[0],
+        backward=scales[1],
         mean=float(weights @ values),
         rtol=float(rtol),
     )
