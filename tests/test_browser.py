@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+from playwright import sync_api
 
 from gradprobe.report.html import SECTION_TITLES
-from gradprobe.report.jsonout import load_schema
+from gradprobe.report.jsonout import validate_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The browser is Debian's; nothing may be downloaded and nothing fetched from the network.
@@ -68,9 +70,8 @@ def test_default_run_succeeds_and_summarizes(default_run: dict[str, Any]) -> Non
 
 
 def test_default_report_json_validates_against_the_schema(default_run: dict[str, Any]) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     data = json.loads((default_run["folder"] / "report.json").read_text())
-    jsonschema.validate(data, load_schema())
+    validate_report(data)
     assert data["data"]["name"] == "breast_cancer"
     assert data["inputs"]["normalizer"]["fitted_on"] == "train"
     assert data["inputs"]["scale_ratio"] > 1000  # the point of the Inputs section
@@ -79,14 +80,13 @@ def test_default_report_json_validates_against_the_schema(default_run: dict[str,
 
 
 def test_schema_rejects_a_broken_report(default_run: dict[str, Any]) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     data = json.loads((default_run["folder"] / "report.json").read_text())
     data["gradient_check"]["after_training"]["verdict"] = "fine"
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(data, load_schema())
+        validate_report(data)
     del data["result"]
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(data, load_schema())
+        validate_report(data)
 
 
 def test_report_has_no_external_references(default_run: dict[str, Any]) -> None:
@@ -98,7 +98,6 @@ def test_report_has_no_external_references(default_run: dict[str, Any]) -> None:
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/check.sh)")
 def test_report_in_a_real_browser(default_run: dict[str, Any], tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
     report = default_run["folder"] / "report.html"
     messages: list[str] = []
     failed: list[str] = []
@@ -131,7 +130,6 @@ def test_report_in_a_real_browser(default_run: dict[str, Any], tmp_path: Path) -
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/check.sh)")
 def test_a_broken_image_is_caught(tmp_path: Path) -> None:
     """The browser check can fail: a page with an undecodable image does not pass."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     page_file = tmp_path / "broken.html"
     page_file.write_text('<html><body><img src="data:image/png;base64,AAAA"></body></html>')
     with sync_api.sync_playwright() as playwright:

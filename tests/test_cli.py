@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,9 +34,19 @@ def run(runner: CliRunner, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def strict_json(text: str) -> object:
+    """Parse ``text`` as standard JSON: NaN and Infinity are not JSON and fail here."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not valid JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def assert_usage_error(code: int, stdout: str, stderr: str, *fragments: str) -> None:
     assert code == 2, stdout + stderr
-    lines = stderr.strip().splitlines()
+    # Not stripped: a blank line before the message (a progress bar's) is a second line.
+    lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("gradprobe: error: "), stderr
     for fragment in fragments:
         assert fragment in lines[0]
@@ -77,6 +90,27 @@ def test_derivative_json_matches_sympy(runner: CliRunner) -> None:
 )
 def test_derivative_usage_errors(runner: CliRunner, args: list[str], fragment: str) -> None:
     assert_usage_error(*run(runner, "derivative", *args), fragment)
+
+
+def test_derivative_of_a_non_analytic_function_marks_the_complex_step_na(
+    runner: CliRunner,
+) -> None:
+    code, out, err = run(runner, "derivative", "abs(x)", "--at", "1")
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "n/a" in rows["complex"] and "n/a" not in rows["central"]
+    assert "complex: n/a, not analytic" in out
+    code, out, _ = run(runner, "derivative", "abs(x)", "--at", "1", "--json")
+    methods = {m["method"]: m for m in strict_json(out)["methods"]}  # type: ignore[index]
+    assert code == 0 and methods["complex"]["value"] is None
+    assert methods["complex"]["not_available"].startswith("not analytic")
+    assert methods["central"]["error"] == 0.0
+
+
+def test_derivative_with_only_a_failing_method_is_a_usage_error(runner: CliRunner) -> None:
+    result = run(runner, "derivative", "abs(x)", "--at", "1", "--method", "complex")
+    assert_usage_error(*result, "--method: no method could differentiate abs(x)", "not analytic")
+    assert "np.float64" not in result[2]
 
 
 def test_derivative_never_evaluates_the_input(runner: CliRunner, tmp_path: Path) -> None:
@@ -155,9 +189,14 @@ def _user_file(tmp_path: Path, text: str) -> str:
         ("raise RuntimeError('boom')\n", "", ["raised RuntimeError on import: boom"]),
         ("def f(:\n", "", ["raised SyntaxError on import"]),
         ("import sys\nsys.exit(3)\n", "", ["raised SystemExit on import"]),
-        ("params = {}\n", "", ["defines no loss, grads", "examples/two_layer_net.py"]),
+        ("params = {}\n", "", ["defines no loss, grads", "loss(params) -> float"]),
         ("x = 1\n", ":make", ["defines no function 'make'"]),
         ("def make():\n    return 1\n", ":make", ["returned int, expected a tuple"]),
+        (
+            "def make():\n    return (1, 2)\n",
+            ":make",
+            ["returned a tuple of 2 items, expected 3: (loss, params, grads)"],
+        ),
         ("def make():\n    1 / 0\n", ":make", ["make() in", "raised ZeroDivisionError"]),
         (
             "import numpy as np\nparams = {'w': np.ones(2)}\n"
@@ -177,12 +216,38 @@ def test_check_user_code_errors(
     runner: CliRunner, tmp_path: Path, source: str, suffix: str, fragments: list[str]
 ) -> None:
     target = _user_file(tmp_path, source) + suffix
-    assert_usage_error(*run(runner, "check", target), *fragments)
+    result = run(runner, "check", target)
+    assert_usage_error(*result, *fragments)
+    # The hint must not send pip users to a file only the source tree has.
+    assert "examples/" not in result[2]
 
 
 def test_check_missing_file(runner: CliRunner, tmp_path: Path) -> None:
     missing = tmp_path / "nope.py"
     assert_usage_error(*run(runner, "check", str(missing)), f"{missing}: no such file")
+
+
+def test_check_a_folder_says_it_is_a_folder(runner: CliRunner, tmp_path: Path) -> None:
+    folder = tmp_path / "model.py"
+    folder.mkdir()
+    result = run(runner, "check", str(folder))
+    assert_usage_error(*result, f"{folder} is a folder")
+    assert "no such file" not in result[2]
+
+
+def test_check_json_is_strict_and_counts_are_worded(runner: CliRunner, tmp_path: Path) -> None:
+    # w[0] sits 1e-7 from the kink of abs: one kink, and "1 kink", not "1 kinks".
+    source = (
+        "import numpy as np\n"
+        "params = {'w': np.array([1e-7, 1.0])}\n"
+        "def loss(p):\n    return float(abs(p['w'][0]) + p['w'][1] ** 2)\n"
+        "def grads(p):\n    return {'w': np.array([np.sign(p['w'][0]), 2 * p['w'][1]])}\n"
+    )
+    target = _user_file(tmp_path, source)
+    code, out, _ = run(runner, "check", target)
+    assert code == 0 and "; 1 kink\n" in out and "2 of 2 values" in out
+    code, out, _ = run(runner, "check", target, "--json")
+    assert code == 0 and strict_json(out)["kinks"] == 1  # type: ignore[index]
 
 
 # ----------------------------------------------------------------------------- depth
@@ -213,9 +278,41 @@ def test_depth_json(runner: CliRunner) -> None:
     code, out, _ = run(
         runner, "depth", "--activation", "tanh", "--depth", "6", "--width", "16", "--json"
     )
-    data = json.loads(out)
-    assert code == 0 and data["depth"] == 6 and data["activation"] == "tanh"
-    assert {row["init"] for row in data["rows"]} >= {"he", "xavier"}
+    data = strict_json(out)
+    assert code == 0 and data["depth"] == 6 and data["activation"] == "tanh"  # type: ignore[index]
+    assert {row["init"] for row in data["rows"]} >= {"he", "xavier"}  # type: ignore[index]
+
+
+def test_depth_json_writes_null_for_nan_and_infinity(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The zeros initialization has no gradient to take a ratio of: NaN is not JSON.
+    code, out, _ = run(runner, "depth", "--depth", "6", "--width", "16", "--json")
+    assert code == 0
+    strict_json(out)
+    real_sweep = cli.depth_sweep
+
+    def sweep_with_infinities(*args: object, **kwargs: object) -> object:
+        sweep = real_sweep(*args, **kwargs)  # type: ignore[arg-type]
+        data = {**sweep.to_dict(), "rows": [{"gradient_ratio": float("inf")}]}
+
+        class Sweep:
+            def to_dict(self) -> dict[str, object]:
+                return data
+
+        return Sweep()
+
+    monkeypatch.setattr(cli, "depth_sweep", sweep_with_infinities)
+    code, out, _ = run(runner, "depth", "--depth", "3", "--width", "8", "--json")
+    assert code == 0 and strict_json(out)["rows"] == [{"gradient_ratio": None}]  # type: ignore[index]
+
+
+def test_depth_plot_to_an_unwritable_path(runner: CliRunner, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    plot = blocker / "sweep.png"
+    result = run(runner, "depth", "--depth", "3", "--width", "8", "--plot", str(plot))
+    assert_usage_error(*result, "--plot: cannot write", str(blocker))
 
 
 def test_depth_bad_activation(runner: CliRunner) -> None:
@@ -352,14 +449,70 @@ def test_diagnose_bad_layers(runner: CliRunner, tmp_path: Path, spec: str) -> No
     [
         (["--dataset", "mnist"], "--dataset: got 'mnist'"),
         (["--target", "y"], "--target needs --data"),
-        (["--activation", "swishy"], "swishy"),
-        (["--dropout", "1.5"], "dropout"),
+        (["--activation", "swishy"], "--activation: got 'swishy'"),
+        (["--init", "foo"], "--init: got 'foo'"),
+        (["--dropout", "1.5"], "--dropout: got 1.5, expected a number in [0, 1)"),
+        (["--l2", "-1"], "--l2: got -1.0, expected a number >= 0"),
+        (["--optimizer", "sgd"], "--optimizer: got 'sgd'"),
+        (["--lr", "0"], "--lr: got 0.0, expected a positive number"),
+        (["--epochs", "0"], "--epochs: got 0, expected an integer >= 1"),
+        (["--seed", "-1"], "--seed: got -1, expected a non-negative int"),
     ],
 )
 def test_diagnose_option_errors(
-    runner: CliRunner, tmp_path: Path, args: list[str], fragment: str
+    runner: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    fragment: str,
 ) -> None:
-    assert_usage_error(*run(runner, "diagnose", *args, "--out", str(tmp_path / "r")), fragment)
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the options must be checked before the run starts")
+
+    # Checked before the progress display and the run, so no blank line precedes the error.
+    monkeypatch.setattr(cli, "run_diagnosis", never)
+    result = run(runner, "diagnose", *args, "--out", str(tmp_path / "r"))
+    assert_usage_error(*result, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+def test_diagnose_out_is_a_file(runner: CliRunner, tmp_path: Path) -> None:
+    blocker = tmp_path / "report"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "sub"):
+        result = run(runner, "diagnose", *SMALL, "--out", str(out))
+        assert_usage_error(*result, "--out: cannot write", f"{blocker} is a file, not a folder")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_diagnose_out_write_failure_names_the_option(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A failure the early check cannot foresee (a full disk, /proc): still one line.
+    def full_disk(path: object, content: object) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(cli, "write_report", lambda d, out: full_disk(Path(out) / "x", ""))
+    result = run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))
+    assert_usage_error(
+        *result, f"--out: cannot write {tmp_path / 'r' / 'x'} (No space left on device)"
+    )
+
+
+def test_diagnose_summary_time_covers_the_whole_command(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = cli.write_report
+
+    def slow_write(*args: Any) -> Any:
+        time.sleep(0.5)
+        return real_write(*args)
+
+    monkeypatch.setattr(cli, "write_report", slow_write)
+    code, out, _ = run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))
+    assert code == 0
+    total, analysis = re.search(r"\((\S+) s, analysis (\S+) s\)", out).groups()  # type: ignore[union-attr]
+    assert float(total) >= 0.5 + float(analysis) - 0.05
 
 
 def test_interrupted_run_writes_nothing(
@@ -398,3 +551,7 @@ def test_version_and_help(runner: CliRunner) -> None:
     assert code == 0
     for command in ("diagnose", "check", "depth", "derivative"):
         assert command in out
+    assert "--debug" in out and "<bool>" not in out
+    for command in ("diagnose", "check", "depth", "derivative"):
+        code, out, _ = run(runner, command, "--help")
+        assert code == 0 and "--help" in out and "<bool>" not in out, command

@@ -1,7 +1,8 @@
 """The command line as a real process: the console script and ``python -m gradprobe``.
 
 Each run pays Python's start-up, so this file keeps to one run per command and
-per kind of failure; the default ``diagnose`` runs as a process in test_browser.py.
+per kind of failure, and runs the failures side by side; the default ``diagnose``
+runs as a process in test_browser.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +36,8 @@ def gradprobe(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def assert_clean_error(process: subprocess.CompletedProcess[str], fragment: str) -> None:
     assert process.returncode == 2, process.stdout + process.stderr
-    assert process.stderr.count("\n") == 1 and fragment in process.stderr
+    [line] = process.stderr.splitlines()
+    assert line.startswith("gradprobe: error: ") and fragment in line, process.stderr
     assert "Traceback" not in process.stdout + process.stderr
 
 
@@ -64,15 +68,68 @@ def test_depth_runs() -> None:
     assert "xavier" in process.stdout and "recommended for tanh" in process.stdout
 
 
-def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
-    bad = tmp_path / "broken.py"
-    bad.write_text("import no_such_module_anywhere\n")
-    assert_clean_error(gradprobe("check", str(bad)), "raised ModuleNotFoundError on import")
-    assert_clean_error(
-        gradprobe("diagnose", "--layers", "64,,32", "--out", str(tmp_path / "r")), "--layers"
-    )
-    assert_clean_error(gradprobe("derivative", "open('x')"), "is not allowed")
-    assert not (tmp_path / "r").exists()
+def _table(first_cell: str = "1.0") -> str:
+    rows = [f"{i * 0.1:.1f},{i % 2}" for i in range(1, 20)]
+    return "a,y\n" + "\n".join([f"{first_cell},0", *rows]) + "\n"
+
+
+# name -> (files to write into the test's folder, arguments, a fragment of the one line).
+# The option errors (--epochs 0, --seed -1, --out FILE...) run through typer's runner in
+# test_cli.py: each process here costs seconds of imports.
+ERRORS: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
+    "missing-file": ({}, ["diagnose", "--data", "nope.csv", "--target", "y"], "no such file"),
+    "non-numeric-csv": (
+        {"d.csv": _table("red")},
+        ["diagnose", "--data", "d.csv", "--target", "y"],
+        "is 'red', expected a number",
+    ),
+    "missing-target": (
+        {"d.csv": _table()},
+        ["diagnose", "--data", "d.csv", "--target", "label"],
+        "no column 'label'",
+    ),
+    "nan-in-data": (
+        {"d.csv": _table("nan")},
+        ["diagnose", "--data", "d.csv", "--target", "y"],
+        "missing (NaN)",
+    ),
+    "bad-layers": ({}, ["diagnose", "--layers", "64,,32"], "--layers: got '64,,32'"),
+    "raises-on-import": (
+        {"broken.py": "import no_such_module_anywhere\n"},
+        ["check", "broken.py"],
+        "raised ModuleNotFoundError on import",
+    ),
+    "lacks-the-names": ({"empty.py": "x = 1\n"}, ["check", "empty.py"], "defines no params"),
+    "formula-not-allowed": ({}, ["derivative", "open('x')"], "is not allowed"),
+}
+
+
+@pytest.fixture(scope="module")
+def error_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run every case of ERRORS at once: each process mostly waits on its imports."""
+
+    def one(name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        files, args, _ = ERRORS[name]
+        folder = tmp_path_factory.mktemp(name)
+        for file_name, content in files.items():
+            path = folder / file_name
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+        # --out inside the folder unless the case sets it: nothing may be written.
+        out = [] if "--out" in args or args[0] != "diagnose" else ["--out", "report"]
+        return gradprobe(*args, *out, cwd=folder), folder
+
+    with ThreadPoolExecutor(max_workers=min(len(ERRORS), os.cpu_count() or 2)) as pool:
+        return dict(zip(ERRORS, pool.map(one, ERRORS), strict=True))
+
+
+@pytest.mark.parametrize("name", list(ERRORS))
+def test_errors_are_one_line_without_traceback(error_runs: dict[str, Any], name: str) -> None:
+    process, folder = error_runs[name]
+    assert_clean_error(process, ERRORS[name][2])
+    assert not (folder / "report").exists()
 
 
 def test_usage_error_from_the_parser_exits_2() -> None:

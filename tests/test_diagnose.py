@@ -10,8 +10,8 @@ import pytest
 
 from gradprobe.diagnose import DiagnoseConfig, parse_layers, run_diagnosis
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
-from gradprobe.report.jsonout import load_schema
-from gradprobe.tabular import Dataset, load_csv
+from gradprobe.report.jsonout import validate_report
+from gradprobe.tabular import Dataset, bundled, load_csv
 
 SMALL = DiagnoseConfig(layers=(6,), epochs=20, depth=6, width=16, lr=0.05)
 
@@ -64,12 +64,80 @@ def test_progress_reaches_every_stage(diagnosis) -> None:  # type: ignore[no-unt
 
 
 def test_json_matches_the_schema(diagnosis) -> None:  # type: ignore[no-untyped-def]
-    jsonschema = pytest.importorskip("jsonschema")
     from gradprobe.report.jsonout import to_json
 
     data = json.loads(to_json(diagnosis.to_dict()))
-    jsonschema.validate(data, load_schema())
+    validate_report(data)
     assert data["inputs"]["raw"]["epochs"] == SMALL.epochs
+
+
+def test_a_learned_task_is_an_ok_result(diagnosis) -> None:  # type: ignore[no-untyped-def]
+    [result] = [f for f in diagnosis.findings if f["topic"] == "result"]
+    assert result["level"] == "ok" and "Test accuracy on 50 held-out examples" in result["text"]
+
+
+def _noise(task: str) -> Dataset:
+    """Features that carry nothing about the target: 70 % of the labels are class 1."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.7).astype(int) if task == "classification" else rng.normal(size=200)
+    X = rng.normal(size=(200, 2))
+    classes = ["0", "1"] if task == "classification" else []
+    return Dataset("noise", task, ["a", "b"], X[:150], X[150:], y[:150], y[150:], classes)
+
+
+# A learning rate too small to move the network: it stays at its random guess.
+UNTRAINED = DiagnoseConfig(layers=(4,), epochs=3, depth=4, width=8, lr=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("task", "fragments"),
+    [
+        ("classification", ["no better than always predicting the most common class", "--epochs"]),
+        ("regression", ["no better than predicting the mean (R² 0)", "--epochs"]),
+    ],
+)
+def test_a_chance_result_is_a_warning(task: str, fragments: list[str]) -> None:
+    result = run_diagnosis(_noise(task), UNTRAINED)
+    [finding] = [f for f in result.findings if f["topic"] == "result"]
+    assert finding["level"] == "warn", finding
+    for fragment in fragments:
+        assert fragment in finding["text"]
+
+
+def test_regression_findings_name_the_metric_once() -> None:
+    result = run_diagnosis(_noise("regression"), UNTRAINED)
+    text = " ".join(f["text"] for f in result.findings)
+    assert "test R² " in text and "r2" not in text and "R² R²" not in text
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"epochs": 0}, "--epochs: got 0, expected an integer >= 1"),
+        ({"seed": -1}, "--seed: got -1, expected a non-negative int"),
+        ({"activation": "foo"}, "--activation: got 'foo'"),
+        ({"init": "foo"}, "--init: got 'foo'"),
+        ({"l2": -1.0}, "--l2: got -1.0, expected a number >= 0"),
+        ({"dropout": np.float64(1.0)}, "--dropout: got 1.0, expected a number in [0, 1)"),
+        ({"optimizer": "sgd"}, "--optimizer: got 'sgd'"),
+        ({"lr": -1.0}, "--lr: got -1.0, expected a positive number"),
+        ({"layers": ()}, "--layers: got no hidden layers"),
+        ({"layers": (4, 0)}, "--layers: got 0"),
+    ],
+)
+def test_config_is_checked_when_made(options: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        DiagnoseConfig(**options)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(message), caught.value
+    assert "np.float64" not in str(caught.value)
+
+
+def test_data_loaders_refuse_a_negative_seed(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="seed: got -1"):
+        bundled("circles", seed=-1)
+    path = _write(tmp_path, ["a,y", *[f"{i},{i % 2}" for i in range(12)]])
+    with pytest.raises(InvalidArgumentError, match="seed: got -1"):
+        load_csv(path, "y", seed=-1)
 
 
 def test_divergence_is_a_finding_not_a_crash() -> None:
@@ -79,6 +147,22 @@ def test_divergence_is_a_finding_not_a_crash() -> None:
     assert result.raw.history.epochs == result.raw.diverged_at - 1  # the curve up to it
     assert result.normalized.diverged_at is None
     assert any(f["level"] == "bad" and "diverged" in f["text"] for f in result.findings)
+
+
+def test_divergence_with_normalized_inputs_too_is_a_finding() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=200)
+    X = 1e-3 * np.column_stack([rng.normal(size=200), labels + 0.3 * rng.normal(size=200)])
+    data = Dataset("tiny", "classification", ["a", "b"], X[:150], X[150:], labels[:150],
+                   labels[150:], ["0", "1"])  # fmt: skip
+    config = DiagnoseConfig(layers=(6,), epochs=5, depth=4, width=8, lr=1e100, optimizer="gd")
+    with np.errstate(all="ignore"):
+        result = run_diagnosis(data, config)
+    assert result.normalized.diverged_at is not None and result.normalized.test_metric is None
+    # The check after training runs at the last parameters with a finite loss.
+    assert result.check_trained.verdict == "ok"
+    texts = [f["text"] for f in result.findings if f["level"] == "bad"]
+    assert any("With normalization training diverged too" in text for text in texts)
 
 
 def test_dropout_is_switched_off_for_the_check() -> None:

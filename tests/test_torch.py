@@ -15,19 +15,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-nn = torch.nn
-F = torch.nn.functional
-
-from gradprobe.errors import (  # noqa: E402 - after the torch skip
+from gradprobe.errors import (
     InvalidArgumentError,
     InvalidTypeError,
     LossEvaluationError,
     NondeterministicLossError,
 )
-from gradprobe.gradreport import GradCheckReport  # noqa: E402
-from gradprobe.torch import check_function, check_module, check_namespace  # noqa: E402
+from gradprobe.gradreport import GradCheckReport
+from gradprobe.torch import check_function, check_module, check_namespace
+
+nn = torch.nn
+F = torch.nn.functional
 
 # The test machines are shared: one thread avoids oversubscription stalls.
 torch.set_num_threads(1)

@@ -13,13 +13,14 @@ This is the one place where an error becomes an exit code:
 
 from __future__ import annotations
 
-import json
+import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -30,15 +31,17 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from typer.core import TyperCommand, TyperGroup
 
 from gradprobe import __version__
 from gradprobe.comparison import DEFAULT_THRESHOLDS
 from gradprobe.depth import depth_sweep
 from gradprobe.diagnose import DiagnoseConfig, parse_layers, run_diagnosis
-from gradprobe.errors import GradprobeError, InvalidArgumentError
+from gradprobe.errors import GradprobeError, InvalidArgumentError, LossEvaluationError
 from gradprobe.gradcheck import check_gradients
 from gradprobe.numdiff import METHODS, Derivative, derivative
 from gradprobe.report.html import write_depth_plot, write_report
+from gradprobe.report.jsonout import to_json
 from gradprobe.report.terminal import (
     ProgressBars,
     print_depth_sweep,
@@ -56,8 +59,33 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+
+def _without_type(option: Any) -> Any:
+    # typer labels every option with its type; a flag takes no value, so "<bool>" misleads.
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+class _Group(TyperGroup):
+    """The ``gradprobe`` group, whose ``--help`` shows no ``<bool>``."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """Return the ``--help`` option without a type label."""
+        return _without_type(super().get_help_option(ctx))
+
+
+class _Command(TyperCommand):
+    """A ``gradprobe`` command, whose ``--help`` shows no ``<bool>``."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """Return the ``--help`` option without a type label."""
+        return _without_type(super().get_help_option(ctx))
+
+
 app = typer.Typer(
     name="gradprobe",
+    cls=_Group,
     help="Make deep networks trainable and correct: diagnose, check gradients, sweep depth.",
     no_args_is_help=True,
     add_completion=False,
@@ -67,8 +95,12 @@ app = typer.Typer(
 
 _state = {"debug": False}
 
+# metavar="" keeps typer from showing "<bool>" after a flag that takes no value.
 Debug = Annotated[
-    bool, typer.Option("--debug", help="Show the full traceback of an error.", show_default=False)
+    bool,
+    typer.Option(
+        "--debug", help="Show the full traceback of an error.", show_default=False, metavar=""
+    ),
 ]
 
 
@@ -98,6 +130,34 @@ def _exit_codes(debug: bool) -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+@contextmanager
+def _writing(option: str, expected: str) -> Iterator[None]:
+    """Turn a failure to write a file into an error that names the option and the path."""
+    try:
+        yield
+    except OSError as error:
+        where = error.filename if error.filename is not None else "the file"
+        raise InvalidArgumentError(
+            f"{option}: cannot write {where} ({error.strerror or error}); expected {expected}"
+        ) from error
+
+
+def _check_out(folder: Path) -> None:
+    """Fail before the run, not after a minute of it, when ``--out`` cannot hold the report."""
+    for path in (folder, *folder.parents):
+        if not path.exists():
+            continue
+        if not path.is_dir():
+            reason = f"{path} is a file, not a folder"
+        elif not os.access(path, os.W_OK | os.X_OK):
+            reason = f"{path} is not writable"
+        else:
+            return
+        raise InvalidArgumentError(
+            f"--out: cannot write {folder / 'report.html'} ({reason}); expected a writable folder"
+        )
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gradprobe {__version__}")
@@ -109,7 +169,9 @@ def _root(
     debug: Debug = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version.", metavar=""
+        ),
     ] = False,
 ) -> None:
     """Make deep networks trainable and correct.
@@ -124,8 +186,12 @@ def _root(
 
 def _derivative_rows(
     text: str, at: float, eps: float | None, methods: list[str], variable: str
-) -> tuple[str, float, list[Derivative]]:
-    """Parse the formula, differentiate it exactly and with each method."""
+) -> tuple[str, float, list[tuple[str, Derivative | str]]]:
+    """Parse the formula, differentiate it exactly and with each method.
+
+    A method that does not apply to this function (the complex step on ``abs``) gives
+    the reason instead of a result; only when every method fails is that an error.
+    """
     from gradprobe._expression import parse_expression  # sympy is slow to import
 
     expression = parse_expression(text, variable)
@@ -136,13 +202,36 @@ def _derivative_rows(
             "value; pick a point inside its domain"
         )
     exact = expression.exact_derivative(at)
-    results = [
-        derivative(expression, at, eps=eps, method=method, full_output=True) for method in methods
-    ]
+    results: list[tuple[str, Derivative | str]] = []
+    failures: list[GradprobeError] = []
+    for method in methods:
+        try:
+            results.append(
+                (method, derivative(expression, at, eps=eps, method=method, full_output=True))
+            )
+        except GradprobeError as error:
+            failures.append(error)
+            results.append((method, _why_not(method, error)))
+    if len(failures) == len(methods):
+        method, reason = results[0]
+        raise InvalidArgumentError(
+            f"--method: no method could differentiate {text} at {variable} = {at:g}; "
+            f"{method}: {reason}"
+        ) from failures[0]
     return expression.derivative_text, exact, results
 
 
-@app.command("derivative")
+def _why_not(method: str, error: GradprobeError) -> str:
+    """Say in a few words why ``method`` cannot differentiate this function."""
+    if method == "complex" and isinstance(error, LossEvaluationError):
+        return (
+            "not analytic: the complex step needs a function that keeps the imaginary part "
+            "of f(x + iε) (abs, comparisons and float() drop it); use central"
+        )
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+@app.command("derivative", cls=_Command)
 def derivative_command(
     expression: Annotated[
         str, typer.Argument(help="A formula in one variable, e.g. 'x**3' or 'tanh(2*x)'.")
@@ -156,7 +245,9 @@ def derivative_command(
         typer.Option("--method", "-m", help=f"Methods to compare: {', '.join(METHODS)}."),
     ] = None,
     variable: Annotated[str, typer.Option("--var", help="The variable's name.")] = "x",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the results as JSON.", metavar="")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Compare one-sided and two-sided differences (and more) with the exact derivative.
@@ -181,27 +272,30 @@ def derivative_command(
             "at": at,
             "derivative": slope,
             "exact": exact,
-            "methods": [
-                {
-                    "method": r.method,
-                    "step": r.step,
-                    "value": r.value,
-                    "error": abs(r.value - exact),
-                    "error_estimate": r.error,
-                    "evaluations": r.evaluations,
-                }
-                for r in results
-            ],
+            "methods": [_method_data(method, result, exact) for method, result in results],
         }
-        typer.echo(json.dumps(payload, indent=2))
+        typer.echo(to_json(payload), nl=False)
         return
     print_derivatives(_console(), expression, variable, slope, at, exact, results)
+
+
+def _method_data(method: str, result: Derivative | str, exact: float) -> dict[str, object]:
+    if isinstance(result, str):
+        return {"method": method, "value": None, "error": None, "not_available": result}
+    return {
+        "method": method,
+        "step": result.step,
+        "value": result.value,
+        "error": abs(result.value - exact),
+        "error_estimate": result.error,
+        "evaluations": result.evaluations,
+    }
 
 
 # --------------------------------------------------------------------------------- check
 
 
-@app.command("check")
+@app.command("check", cls=_Command)
 def check_command(
     target: Annotated[
         str,
@@ -230,7 +324,9 @@ def check_command(
             show_default=True,
         ),
     ] = DEFAULT_THRESHOLDS,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON.", metavar="")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Check the gradients of your own code; exit 0 when ok, 1 when suspicious or wrong."""
@@ -254,7 +350,7 @@ def check_command(
                 seed=seed,
             )
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(to_json(report.to_dict()), nl=False)
     else:
         typer.echo(str(report))
     if not report.passed:
@@ -264,7 +360,7 @@ def check_command(
 # ------------------------------------------------------------------------------ diagnose
 
 
-@app.command("diagnose")
+@app.command("diagnose", cls=_Command)
 def diagnose_command(
     dataset: Annotated[
         str, typer.Option("--dataset", help="A bundled data set: " + ", ".join(DATASETS) + ".")
@@ -304,6 +400,7 @@ def diagnose_command(
 
     Writes OUT/report.html (self-contained, opens offline) and OUT/report.json.
     """
+    started = time.perf_counter()
     with _exit_codes(debug):
         config = DiagnoseConfig(
             layers=parse_layers(layers),
@@ -316,6 +413,7 @@ def diagnose_command(
             optimizer=optimizer,
             seed=seed,
         )
+        _check_out(out)
         if data is not None:
             if target is None:
                 raise InvalidArgumentError(
@@ -326,23 +424,27 @@ def diagnose_command(
             raise InvalidArgumentError("--target needs --data: give the CSV file with --data")
         else:
             chosen = bundled(dataset, seed=seed, task=task)
+        console = _error_console()
+        # Off when stderr is a file or a pipe: there the bars would only leave a blank line.
         with Progress(
             TextColumn("{task.description:<32}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=_error_console(),
+            console=console,
             transient=True,
+            disable=not console.is_terminal,
         ) as bars:
             diagnosis = run_diagnosis(chosen, config, ProgressBars(bars))
-        paths = write_report(diagnosis, out)
-    print_diagnosis(_console(), diagnosis, paths)
+        with _writing("--out", "a writable folder"):
+            paths = write_report(diagnosis, out)
+    print_diagnosis(_console(), diagnosis, paths, time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------------- depth
 
 
-@app.command("depth")
+@app.command("depth", cls=_Command)
 def depth_command(
     activation: Annotated[
         str, typer.Option("--activation", help="The hidden activation.")
@@ -359,7 +461,9 @@ def depth_command(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Save the figure to this PNG.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the sweep as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the sweep as JSON.", metavar="")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Sweep initializations through a deep network to see whether signals vanish or explode."""
@@ -367,9 +471,10 @@ def depth_command(
         sweep = depth_sweep(depth, width, activation, inits=init or None, seed=seed)
         scale = recommend_scale(activation)
         if plot is not None:
-            write_depth_plot(sweep, plot)
+            with _writing("--plot", "a writable path for a PNG file"):
+                write_depth_plot(sweep, plot)
     if as_json:
-        typer.echo(json.dumps({**sweep.to_dict(), "recommendation": scale.to_dict()}, indent=2))
+        typer.echo(to_json({**sweep.to_dict(), "recommendation": scale.to_dict()}), nl=False)
         return
     print_depth_sweep(_console(), sweep, scale, activation, seed, plot)
 

@@ -29,7 +29,8 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from gradprobe import __version__
-from gradprobe.errors import InvalidArgumentError, NonFiniteError
+from gradprobe._arguments import check_count
+from gradprobe.errors import GradprobeError, InvalidArgumentError, NonFiniteError
 from gradprobe.findings import findings
 from gradprobe.gradreport import GradCheckReport
 from gradprobe.nn import MLP, History, Normalizer
@@ -57,6 +58,8 @@ _CHECK_EXAMPLES = 64
 # The depth sweep's probe batch: 64 rows of a 64-wide layer estimate its spread well enough.
 _SWEEP_BATCH = 64
 _CHECK_SAMPLE = 40
+# The options of DiagnoseConfig that the network or the optimizer checks, by their own name.
+_OPTIONS = ("activation", "init", "l2", "dropout", "lr", "optimizer", "seed")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,37 @@ class DiagnoseConfig:
     seed: int = 0
     depth: int = 30
     width: int = 64
+
+    def __post_init__(self) -> None:
+        """Check every option before any work: a bad value fails at once, not after training.
+
+        The network and its optimizer are built once, so their own checks run; their
+        messages name the ``gradprobe diagnose`` option (``--activation: got 'foo'…``).
+        """
+        if not self.layers:
+            raise InvalidArgumentError(
+                "--layers: got no hidden layers, expected at least one width, e.g. --layers 64,32"
+            )
+        for width in self.layers:
+            check_count(width, "--layers")
+        check_count(self.epochs, "--epochs")
+        check_count(self.depth, "depth")
+        check_count(self.width, "width")
+        try:
+            net = MLP(
+                [1, *self.layers, 1],
+                activation=self.activation,
+                init=self.init,
+                l2=self.l2,
+                dropout=self.dropout,
+                seed=self.seed,
+            )
+            net.fit(np.zeros((1, 1)), [0], epochs=0, lr=self.lr, optimizer=self.optimizer)
+        except GradprobeError as error:
+            name, colon, rest = str(error).partition(":")
+            if colon and name in _OPTIONS:
+                raise type(error)(f"--{name}:{rest}") from error
+            raise
 
 
 @dataclass(frozen=True)
@@ -247,13 +281,24 @@ def _train(
     config: DiagnoseConfig,
     progress: Progress,
 ) -> Training:
-    """Train ``net`` in place; a divergence is a finding, not an error."""
+    """Train ``net`` in place; a divergence is a finding, not an error.
+
+    After a divergence the network gets back the last parameters with a finite
+    training loss, so that the gradient check after training has numbers to look at.
+    """
     X_train, y_train, X_test, y_test = data
     seen: list[History] = []
+    # An epoch's loss is that of the parameters before its update: the parameters after
+    # epoch k are known good only once epoch k + 1 reports a finite loss.
+    good = {name: value.copy() for name, value in net.params.items()}
+    pending = {name: value.copy() for name, value in net.params.items()}
 
     def report(epoch: int, history: History) -> None:
         if not seen:
             seen.append(history)
+        for name, value in net.params.items():
+            good[name][...] = pending[name]
+            pending[name][...] = value
         progress(label, epoch + 1, config.epochs)
 
     try:
@@ -266,6 +311,8 @@ def _train(
             callback=report,
         )
     except NonFiniteError:
+        for name, value in good.items():
+            net.params[name][...] = value
         history = seen[0] if seen else History(net.metric_name)
         progress(label, config.epochs, config.epochs)
         return Training(label, history, None, history.epochs + 1)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from gradprobe.report.text import plural
+
 if TYPE_CHECKING:
     from gradprobe.diagnose import Diagnosis
 
@@ -19,10 +23,26 @@ def _finding(level: str, topic: str, text: str) -> dict[str, str]:
     return {"level": level, "topic": topic, "text": text}
 
 
-def _metric_text(name: str, value: float | None) -> str:
+_LABELS = {"accuracy": "accuracy", "r2": "R²"}
+
+
+def _value(name: str, value: float | None) -> str:
     if value is None:
         return "none (training diverged)"
-    return f"{value:.1%}" if name == "accuracy" else f"R² {value:.3f}"
+    return f"{value:.1%}" if name == "accuracy" else f"{value:.3f}"
+
+
+def _chance(diagnosis: Diagnosis) -> float:
+    """Return the test metric of a model that learned nothing: the majority class or mean.
+
+    The majority class is the training split's; its share of the test split is the
+    accuracy of always predicting it. Predicting the mean has an R² of 0.
+    """
+    data = diagnosis.dataset
+    if diagnosis.metric_name != "accuracy":
+        return 0.0
+    counts = np.bincount(np.asarray(data.y_train, dtype=np.int64))
+    return float(np.mean(np.asarray(data.y_test) == int(np.argmax(counts))))
 
 
 def findings(diagnosis: Diagnosis) -> list[dict[str, str]]:
@@ -44,16 +64,30 @@ def findings(diagnosis: Diagnosis) -> list[dict[str, str]]:
     else:
         found.append(_finding("ok", "inputs", f"Feature scales are similar (within ×{ratio:.3g})."))
     name = d.metric_name
+    label = _LABELS[name]
     if d.raw.diverged_at is not None:
         found.append(
             _finding(
                 "bad",
                 "inputs",
-                f"Without normalization training diverged at epoch {d.raw.diverged_at}; with "
-                f"it the test {name} is {_metric_text(name, d.normalized.test_metric)}.",
+                f"Without normalization training diverged at epoch {d.raw.diverged_at}"
+                + (
+                    f"; with it the test {label} is {_value(name, d.normalized.test_metric)}."
+                    if d.normalized.diverged_at is None
+                    else "."
+                ),
             )
         )
-    else:
+    if d.normalized.diverged_at is not None:
+        found.append(
+            _finding(
+                "bad",
+                "inputs",
+                f"With normalization training diverged too, at epoch {d.normalized.diverged_at}: "
+                "lower the learning rate (--lr).",
+            )
+        )
+    if d.raw.diverged_at is None and d.normalized.diverged_at is None:
         raw_loss, norm_loss = d.raw.history.loss[-1], d.normalized.history.loss[-1]
         better = norm_loss < raw_loss
         found.append(
@@ -61,8 +95,8 @@ def findings(diagnosis: Diagnosis) -> list[dict[str, str]]:
                 "ok" if better else "warn",
                 "inputs",
                 f"Final training loss {norm_loss:.3g} with normalization, {raw_loss:.3g} "
-                f"without; test {name} {_metric_text(name, d.normalized.test_metric)} vs "
-                f"{_metric_text(name, d.raw.test_metric)}.",
+                f"without; test {label} {_value(name, d.normalized.test_metric)} vs "
+                f"{_value(name, d.raw.test_metric)}.",
             )
         )
     spread = d.propagation
@@ -70,7 +104,7 @@ def findings(diagnosis: Diagnosis) -> list[dict[str, str]]:
         _finding(
             "ok" if spread.verdict == "healthy" else "bad",
             "depth",
-            f"This network ({len(d.layer_sizes) - 1} layers, init {d.config.init!r}): "
+            f"This network ({plural(len(d.layer_sizes) - 1, 'layer')}, init {d.config.init!r}): "
             f"{spread.summary}.",
         )
     )
@@ -107,12 +141,29 @@ def findings(diagnosis: Diagnosis) -> list[dict[str, str]]:
                 f"{wrong}.",
             )
         )
-    found.append(
-        _finding(
-            "ok" if d.normalized.test_metric is not None else "bad",
-            "result",
-            f"Test {name} on {d.dataset.X_test.shape[0]} held-out examples: "
-            f"{_metric_text(name, d.normalized.test_metric)}.",
-        )
-    )
+    found.append(_result(d))
     return found
+
+
+def _result(d: Diagnosis) -> dict[str, str]:
+    """Word the test metric; warn when it is no better than a model that learned nothing."""
+    name, metric = d.metric_name, d.normalized.test_metric
+    examples = plural(d.dataset.X_test.shape[0], "held-out example")
+    text = f"Test {_LABELS[name]} on {examples}: {_value(name, metric)}"
+    if metric is None:
+        return _finding("bad", "result", text + ".")
+    chance = _chance(d)
+    if metric > chance:
+        return _finding("ok", "result", text + ".")
+    baseline = (
+        f"always predicting the most common class ({chance:.1%})"
+        if name == "accuracy"
+        else "predicting the mean (R² 0)"
+    )
+    return _finding(
+        "warn",
+        "result",
+        f"{text}, no better than {baseline}: the network has not learned the task yet; train "
+        "longer (--epochs), try another learning rate (--lr) or check that the features "
+        "carry information about the target.",
+    )

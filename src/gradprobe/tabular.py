@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._arguments import check_seed
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
 
 __all__ = ["DATASETS", "Dataset", "bundled", "feature_statistics", "load_csv"]
@@ -86,8 +87,10 @@ def load_csv(
     ------
     InvalidArgumentError
         For a missing or unreadable file, a missing target column, a non-numeric or
-        missing feature value, or too few rows; the message says where and what to do.
+        missing feature value, too few rows or a negative seed; the message says where
+        and what to do.
     """
+    check_seed(seed)
     file = Path(path)
     if not file.is_file():
         raise InvalidArgumentError(f"--data: {file}: no such file; give the path of a CSV file")
@@ -231,6 +234,7 @@ def bundled(name: str, seed: int = 0, task: str | None = None) -> Dataset:
     task : str, optional
         Must be "classification" when given: every bundled set is.
     """
+    check_seed(seed)
     if name not in DATASETS:
         raise InvalidArgumentError(
             f"--dataset: got {name!r}, expected one of {', '.join(DATASETS)}"

@@ -25,19 +25,20 @@ class UserCodeError(InvalidArgumentError):
     """The user's file for ``gradprobe check`` raised on import or lacks the protocol's names."""
 
 
+# Self-contained: pip users have no examples/ folder to look at.
 _PROTOCOL = (
-    "define params, loss(params) and grads(params) in the file, or give FILE.py:NAME "
-    "with NAME() returning (loss, params, grads); see examples/two_layer_net.py (or, for "
-    "PyTorch, define module and inputs: examples/torch_module.py)"
+    "a file that defines params = {'W': array, ...}, loss(params) -> float and "
+    "grads(params) -> {'W': array, ...}; or FILE.py:NAME with NAME() returning "
+    "(loss, params, grads); or, for PyTorch, module and inputs"
 )
 
 
 def _import_file(path: Path) -> ModuleType:
     """Import a user's Python file as a fresh module, its folder importable meanwhile."""
+    if path.is_dir():
+        raise InvalidArgumentError(f"{path} is a folder, expected the path of {_PROTOCOL}")
     if not path.is_file():
-        raise InvalidArgumentError(
-            f"{path}: no such file; give the path of a Python file ({_PROTOCOL})"
-        )
+        raise InvalidArgumentError(f"{path}: no such file, expected the path of {_PROTOCOL}")
     spec = importlib.util.spec_from_file_location(f"_gradprobe_user_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise InvalidArgumentError(f"{path}: cannot be imported as Python; expected a .py file")
@@ -74,7 +75,7 @@ def load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str,
     if name:
         factory = getattr(module, name, None)
         if not callable(factory):
-            raise UserCodeError(f"{path} defines no function {name!r}; {_PROTOCOL}")
+            raise UserCodeError(f"{path} defines no function {name!r}, expected {_PROTOCOL}")
         try:
             produced = factory()
         except KeyboardInterrupt:
@@ -83,9 +84,14 @@ def load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str,
             raise UserCodeError(
                 f"{name}() in {path} raised {type(error).__name__}: {_first_line(error)}"
             ) from error
-        if not isinstance(produced, tuple) or len(produced) != 3:
+        if not isinstance(produced, tuple):
             raise UserCodeError(
                 f"{name}() in {path} returned {type(produced).__name__}, expected a tuple "
+                "(loss, params, grads)"
+            )
+        if len(produced) != 3:
+            raise UserCodeError(
+                f"{name}() in {path} returned a tuple of {len(produced)} items, expected 3: "
                 "(loss, params, grads)"
             )
         loss, params, grads = produced
@@ -94,7 +100,7 @@ def load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str,
             return vars(module)
         missing = [key for key in ("params", "loss", "grads") if not hasattr(module, key)]
         if missing:
-            raise UserCodeError(f"{path} defines no {', '.join(missing)}; {_PROTOCOL}")
+            raise UserCodeError(f"{path} defines no {', '.join(missing)}, expected {_PROTOCOL}")
         loss, params, grads = module.loss, module.params, module.grads
     if not callable(loss):
         raise UserCodeError(f"loss in {path} is {type(loss).__name__}, expected a function")

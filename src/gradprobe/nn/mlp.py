@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._arguments import check_seed
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from gradprobe.nn import initializers
 from gradprobe.nn._validation import as_feature_matrix
@@ -108,8 +109,8 @@ def _check_fraction(value: float, argument: str, upper: float) -> float:
         raise InvalidTypeError(f"{argument}: got {type(value).__name__}, expected a number")
     number = float(value)
     if not (np.isfinite(number) and 0.0 <= number < upper):
-        interval = f"[0, {upper:g})" if np.isfinite(upper) else ">= 0"
-        raise InvalidArgumentError(f"{argument}: got {value!r}, expected a number in {interval}")
+        expected = f"in [0, {upper:g})" if np.isfinite(upper) else ">= 0"
+        raise InvalidArgumentError(f"{argument}: got {number}, expected a number {expected}")
     return number
 
 
@@ -180,6 +181,7 @@ class MLP:
             raise InvalidTypeError(
                 f"seed: got {type(seed).__name__}, expected an integer or a numpy.random.Generator"
             )
+        check_seed(seed)
         self.seed = seed
         self.training = True
         self._rng = np.random.default_rng(seed)

@@ -119,14 +119,14 @@ def _check_positive(value: float, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InvalidTypeError(f"{argument}: got {type(value).__name__}, expected a number")
     if not (np.isfinite(value) and value > 0):
-        raise InvalidArgumentError(f"{argument}: got {value!r}, expected a positive number")
+        raise InvalidArgumentError(f"{argument}: got {value}, expected a positive number")
     return float(value)
 
 
 def _check_rate(value: float, argument: str) -> float:
     number = _check_positive(value, argument) if value != 0 else 0.0
     if number >= 1:
-        raise InvalidArgumentError(f"{argument}: got {value!r}, expected a number in [0, 1)")
+        raise InvalidArgumentError(f"{argument}: got {value}, expected a number in [0, 1)")
     return number
 
 

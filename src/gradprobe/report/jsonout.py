@@ -1,18 +1,17 @@
-"""The diagnose report as JSON, validated against the schema shipped with the package."""
+"""The diagnose report as JSON, validated against the schema shipped with the package.
+
+:func:`gradprobe.report.html.write_report` writes ``report.json`` with :func:`to_json`.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from gradprobe.report._atomic import write_atomic
-
-__all__ = ["load_schema", "to_json", "validate_report", "write_json"]
+__all__ = ["load_schema", "to_json", "validate_report"]
 
 SCHEMA_NAME = "report.schema.json"
 
@@ -64,8 +63,3 @@ def validate_report(data: dict[str, Any]) -> None:
     import jsonschema  # type: ignore[import-untyped]
 
     jsonschema.validate(json.loads(to_json(data)), load_schema())
-
-
-def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    """Write report data to ``path`` atomically (a temporary file, then a rename)."""
-    return write_atomic(path, to_json(data))

@@ -16,6 +16,8 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from gradprobe.report.text import plural
+
 if TYPE_CHECKING:
     from gradprobe.depth import DepthSweep
     from gradprobe.diagnose import Diagnosis
@@ -49,7 +51,7 @@ def print_derivatives(
     slope: str,
     at: float,
     exact: float,
-    results: Sequence[Derivative],
+    results: Sequence[tuple[str, Derivative | str]],
 ) -> None:
     """Print each method's estimate of ``f'(at)`` with its error against the exact value.
 
@@ -63,28 +65,37 @@ def print_derivatives(
         The exact derivative as a formula.
     at, exact : float
         The point and the exact derivative there.
-    results : sequence of Derivative
-        One per method, from :func:`gradprobe.derivative` with ``full_output=True``.
+    results : sequence of (str, Derivative or str)
+        One per method: its name and the result of :func:`gradprobe.derivative` with
+        ``full_output=True``, or why the method does not apply here (shown as "n/a").
     """
     console.print(f"f({variable}) = {expression}    f'({variable}) = {slope}")
     console.print(f"exact f'({at:g}) = {exact:.12g}  (sympy)")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("method", "formula", "ε", "estimate", "error", "order"):
         table.add_column(header, justify="right" if header in {"ε", "error"} else "left")
-    for r in results:
-        order, formula = _METHOD_NOTES[r.method]
+    errors: dict[str, float] = {}
+    reasons: list[str] = []
+    for method, result in results:
+        order, formula = _METHOD_NOTES[method]
+        if isinstance(result, str):
+            table.add_row(method, formula, "—", "n/a", "n/a", order)
+            reasons.append(f"{method}: n/a, {result}")
+            continue
+        errors[method] = abs(result.value - exact)
         table.add_row(
-            r.method,
+            method,
             formula,
-            f"{r.step:.3g}",
-            f"{r.value:.12g}",
-            f"{abs(r.value - exact):.2e}",
+            f"{result.step:.3g}",
+            f"{result.value:.12g}",
+            f"{errors[method]:.2e}",
             order,
         )
     console.print(table)
-    by_method = {r.method: abs(r.value - exact) for r in results}
-    if "forward" in by_method and "central" in by_method and by_method["central"] > 0:
-        ratio = by_method["forward"] / by_method["central"]
+    for reason in reasons:
+        console.print(escape(reason))
+    if "forward" in errors and "central" in errors and errors["central"] > 0:
+        ratio = errors["forward"] / errors["central"]
         console.print(
             f"two-sided (central) is {ratio:.3g}× more accurate than one-sided (forward) here"
         )
@@ -104,15 +115,22 @@ class ProgressBars:
         self.progress.update(self.tasks[stage], completed=done, total=total)
 
 
-def print_diagnosis(console: Console, diagnosis: Diagnosis, paths: tuple[Path, Path]) -> None:
-    """Print the findings of ``gradprobe diagnose`` by topic, and where the report went."""
+def print_diagnosis(
+    console: Console, diagnosis: Diagnosis, paths: tuple[Path, Path], seconds: float
+) -> None:
+    """Print the findings of ``gradprobe diagnose`` by topic, and where the report went.
+
+    ``seconds`` is the command's time from its start, loading the data and writing the
+    report included; ``diagnosis.seconds`` the analysis's alone.
+    """
     d = diagnosis
     data = d.dataset
     console.print(
         f"[bold]gradprobe diagnose[/]: {escape(data.name)} ({data.task}, "
-        f"{data.X_train.shape[0]} train / {data.X_test.shape[0]} test, "
-        f"{data.X_train.shape[1]} features)\nnetwork {'-'.join(map(str, d.layer_sizes))} "
-        f"{d.config.activation}, {d.config.optimizer} lr {d.config.lr:g}, {d.config.epochs} epochs"
+        f"{data.X_train.shape[0]:,} train / {data.X_test.shape[0]:,} test, "
+        f"{plural(data.X_train.shape[1], 'feature')})\nnetwork "
+        f"{'-'.join(map(str, d.layer_sizes))} {d.config.activation}, {d.config.optimizer} lr "
+        f"{d.config.lr:g}, {plural(d.config.epochs, 'epoch')}"
     )
     for topic, title in _TOPICS:
         items = [f for f in d.findings if f["topic"] == topic]
@@ -124,7 +142,9 @@ def print_diagnosis(console: Console, diagnosis: Diagnosis, paths: tuple[Path, P
             grid.add_column()
             grid.add_row(label, _MARKS[finding["level"]], escape(finding["text"]))
             console.print(grid)
-    console.print(f"report: {paths[0]}  data: {paths[1]}  ({d.seconds:.1f} s)")
+    console.print(
+        f"report: {paths[0]}  data: {paths[1]}  ({seconds:.1f} s, analysis {d.seconds:.1f} s)"
+    )
 
 
 def print_depth_sweep(
@@ -137,7 +157,8 @@ def print_depth_sweep(
 ) -> None:
     """Print a depth sweep's verdict per initialization and the recommended weight scale."""
     console.print(
-        f"depth sweep: {sweep.depth} layers of {sweep.width} units, {activation} (seed {seed})"
+        f"depth sweep: {plural(sweep.depth, 'layer')} of {plural(sweep.width, 'unit')}, "
+        f"{activation} (seed {seed})"
     )
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("init", "verdict", "from layer", "std layer 1", "std layer L", "‖dW1‖/‖dWL‖"):

@@ -8,9 +8,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gradprobe.gradreport import GradCheckReport
 
-__all__ = ["format_gradcheck"]
+__all__ = ["format_gradcheck", "plural"]
 
 WIDTH = 100
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``count`` and ``noun``, the noun with an "s" unless the count is 1.
+
+    Examples
+    --------
+    >>> plural(1, "kink"), plural(2_500, "value")
+    ('1 kink', '2,500 values')
+    """
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -41,10 +52,10 @@ def format_gradcheck(report: GradCheckReport) -> str:
         f"gradient check: {report.verdict.upper()}   difference {report.difference:.2e}   "
         f"(ok < {ok:.0e}, suspicious < {suspicious:.0e})",
         f"method {report.method}, eps {eps} (steps {report.steps[0]:.2g} to "
-        f"{report.steps[1]:.2g}), {report.dtype}, {report.evaluations:,} loss evaluations, "
+        f"{report.steps[1]:.2g}), {report.dtype}, {plural(report.evaluations, 'loss evaluation')}, "
         f"{report.seconds:.2f} s",
-        f"checked {report.checked:,} of {report.total:,} values ({report.mode}); "
-        f"{report.kinks} kinks",
+        f"checked {report.checked:,} of {plural(report.total, 'value')} ({report.mode}); "
+        f"{plural(report.kinks, 'kink')}",
         "",
         f"{'parameter':<16} {'shape':<14} {'checked':>8} {'difference':>11}  {'verdict':<11}"
         f" {'largest error':>13}  at",
