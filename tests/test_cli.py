@@ -406,6 +406,11 @@ def test_diagnose_on_a_user_csv(runner: CliRunner, tmp_path: Path) -> None:
         (_table() + "1.0,1.0\n", ["--target", "y"], ["has 2 fields, expected 3"]),
         (_table(), [], ["--data needs --target"]),
         (_table(), ["--target", "y", "--task", "ranking"], ["--task: got 'ranking'"]),
+        (
+            "a,b,y\n" + "1,2,0\n1,2,1\n" * 10,
+            ["--target", "y"],
+            ["every feature column", "is constant (a, b)"],
+        ),
     ],
     ids=[
         "missing",
@@ -419,6 +424,7 @@ def test_diagnose_on_a_user_csv(runner: CliRunner, tmp_path: Path) -> None:
         "ragged",
         "no-target-option",
         "bad-task",
+        "constant-features",
     ],
 )
 def test_diagnose_data_errors(

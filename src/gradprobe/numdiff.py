@@ -187,7 +187,8 @@ def _complex_step(function: Callable[[Any], Any], x: float, h: float) -> float:
     if not np.iscomplexobj(value) or not np.isfinite(value):
         raise LossEvaluationError(
             "method='complex' needs a function that keeps the imaginary part (it returned "
-            f"{value!r}; abs, comparisons and float() drop it); use method='central' instead"
+            f"{value.item() if hasattr(value, 'item') else value}; abs, comparisons and "
+            "float() drop it); use method='central' instead"
         )
     return float(np.imag(value)) / h
 

@@ -131,6 +131,12 @@ def load_csv(
         cells = [cell for i, cell in enumerate(row) if i != column]
         for j, cell in enumerate(cells):
             X[number - 2, j] = _number(cell, file, number, names[j])
+    if np.all(X == X[0]):
+        raise InvalidArgumentError(
+            f"--data: every feature column of {file} is constant ({', '.join(names[:5])}"
+            f"{', …' if len(names) > 5 else ''}), expected at least one that varies: there "
+            "is nothing to learn from"
+        )
     labels = [row[column].strip() for row in body]
     y, classes, task = _targets(labels, task, file, target)
     order = np.random.default_rng(seed).permutation(len(body))
