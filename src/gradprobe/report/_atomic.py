@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["write_atomic", "write_together"]
 
 
 def write_atomic(path: str | os.PathLike[str], content: str | bytes) -> Path:
@@ -36,21 +37,46 @@ def write_atomic(path: str | os.PathLike[str], content: str | bytes) -> Path:
     >>> write_atomic(folder / "a.txt", "hello").read_text()
     'hello'
     """
-    destination = Path(path)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
-    )
+    return write_together({path: content})[0]
+
+
+def write_together(files: Mapping[str | os.PathLike[str], str | bytes]) -> list[Path]:
+    """Write several files so that they change together: all staged first, then renamed.
+
+    Every file is written in full to a temporary file beside its destination before
+    any destination is touched, so an interruption while writing leaves every old
+    file as it was; only the renames (microseconds) separate the files' switch-over.
+
+    Parameters
+    ----------
+    files : mapping of path to str or bytes
+        Destination and content of each file; folders are created when missing.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The destinations, in the mapping's order.
+    """
+    staged: list[tuple[str, Path]] = []
     try:
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a report from a web server
-        os.replace(temporary, destination)
+        for path, content in files.items():
+            destination = Path(path)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(
+                prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
+            )
+            staged.append((temporary, destination))
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a report from a web server
+        for temporary, destination in staged:
+            os.replace(temporary, destination)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        for temporary, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
         raise
-    return destination
+    return [destination for _, destination in staged]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradprobe.report._atomic import write_atomic
+from gradprobe.report._atomic import write_atomic, write_together
 from gradprobe.report.jsonout import to_json
 from gradprobe.report.plots import plot_depth_sweep
 
@@ -443,7 +443,7 @@ SECTION_TITLES = ("Inputs", "Depth and initialization", "Gradient check", "Resul
 
 
 def write_report(diagnosis: Diagnosis, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.json`` into ``folder``, each atomically.
+    """Write ``report.html`` and ``report.json`` into ``folder``, atomically and together.
 
     Parameters
     ----------
@@ -462,6 +462,5 @@ def write_report(diagnosis: Diagnosis, folder: str | os.PathLike[str]) -> tuple[
     page = render_html(diagnosis_page(diagnosis))
     data = to_json(diagnosis.to_dict())
     directory = Path(folder)
-    return write_atomic(directory / "report.html", page), write_atomic(
-        directory / "report.json", data
-    )
+    html, json = write_together({directory / "report.html": page, directory / "report.json": data})
+    return html, json
