@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[dev]"
 
 # The HTML report is tested in a real browser: Debian's Chromium, never a downloaded one.
