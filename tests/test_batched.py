@@ -7,7 +7,7 @@ import pytest
 
 from gradprobe import check_gradients
 from gradprobe._params import ParameterLayout
-from gradprobe.batched import ThetaEvaluator, many_differences
+from gradprobe.batched import ThetaEvaluator
 from gradprobe.errors import InvalidArgumentError, LossEvaluationError
 from gradprobe.numdiff import LossOnTheta, coordinate_steps, evaluate_differences
 
@@ -71,7 +71,7 @@ def test_batched_differences_equal_the_loop(
     steps = coordinate_steps(method, theta, indices, None)
     loop = evaluate_differences(net_loss, layout, theta.copy(), indices, None, method, steps)
     evaluate = ThetaEvaluator(net_loss_batched, layout, batched=True, memory=memory)
-    stacked = many_differences(evaluate, theta, indices, steps, method)
+    stacked = evaluate_differences(evaluate, layout, theta, indices, None, method, steps)
     # Same loss values up to rounding of the batched products: equal to the quotients' noise.
     noise = 8 * np.finfo(float).eps * abs(loop.center) / steps
     assert np.all(np.abs(stacked.gradient - loop.gradient) <= noise)
@@ -132,11 +132,17 @@ def test_bad_memory_and_mode_are_refused(params: dict[str, np.ndarray]) -> None:
         check_gradients(net_loss, params, net_grads, mode="localize", sample=3)
 
 
-def test_plain_loss_on_theta_still_takes_the_loop(params: dict[str, np.ndarray]) -> None:
+def test_one_at_a_time_coordinates_match_direct_calls(params: dict[str, np.ndarray]) -> None:
     layout = ParameterLayout.from_params(params)
     theta = layout.flatten(params)
-    indices = np.arange(layout.size)
-    steps = coordinate_steps("central", theta, indices, None)
-    loop = evaluate_differences(net_loss, layout, theta.copy(), indices, None, "central", steps)
-    again = many_differences(LossOnTheta(net_loss, layout), theta, indices, steps, "central")
-    np.testing.assert_array_equal(again.gradient, loop.gradient)
+    before = theta.copy()
+    indices = np.array([0, 3, layout.size - 1, 3])
+    values = theta[indices] + np.array([1e-3, -2e-3, 5e-4, 7e-3])
+    got = LossOnTheta(net_loss, layout).coordinates(theta, indices, values)
+    expected = []
+    for index, value in zip(indices, values, strict=True):
+        moved = before.copy()
+        moved[index] = value
+        expected.append(net_loss(layout.unflatten(moved)))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(theta, before)  # restored bit for bit

@@ -7,7 +7,6 @@ import pytest
 
 from gradprobe import check_gradients
 from gradprobe._params import ParameterLayout
-from gradprobe.batched import many_differences
 from gradprobe.errors import InvalidArgumentError
 from gradprobe.nn.check import check_model
 from gradprobe.nn.fastcheck import MLPEvaluator, MLPLoss, batched_output_loss
@@ -48,7 +47,9 @@ def _both(net: MLP, X: np.ndarray, y: np.ndarray, eps: float | None) -> tuple:
     plain = evaluate_differences(
         MLPLoss(net, X, y), layout, theta.copy(), indices, None, "central", steps
     )
-    structured = many_differences(MLPEvaluator(net, X, y, theta), theta, indices, steps, "central")
+    structured = evaluate_differences(
+        MLPEvaluator(net, X, y, theta), layout, theta, indices, None, "central", steps
+    )
     return plain, structured, steps
 
 

@@ -9,9 +9,10 @@ so the work becomes matrix-matrix. The stack is cut into blocks whose parameter
 copies fit a memory budget, and blocks can be handed to any
 :class:`concurrent.futures.Executor` (see :mod:`gradprobe.parallel`).
 
-:func:`many_differences` turns those loss values into the same
-:class:`~gradprobe.numdiff.Differences` the one-at-a-time loop produces, with the
-same arithmetic, so both routes agree bit for bit whenever the loss values do.
+:func:`gradprobe.numdiff.evaluate_differences` asks an evaluator for those values
+through its ``coordinates`` method and turns them into quotients with the same
+arithmetic whatever the route, so all routes agree bit for bit whenever the loss
+values do.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
-from gradprobe.numdiff import Differences, LossOnTheta, evaluate_differences
+from gradprobe.numdiff import LossOnTheta
 
 __all__ = [
     "DEFAULT_MEMORY",
     "ThetaEvaluator",
-    "many_differences",
     "rows_per_block",
     "segment_values",
 ]
@@ -39,7 +39,6 @@ DEFAULT_MEMORY = 256 * 2**20
 """Default memory budget, in bytes, for one block of perturbed parameter vectors."""
 
 # Difference formulas whose loss values can be requested all at once.
-_STACKABLE = ("central", "forward", "backward")
 
 
 def check_memory(memory: object) -> int:
@@ -192,8 +191,7 @@ class ThetaEvaluator(LossOnTheta):
             self.evaluations += len(indices)
             return result
         if not self.batched:
-            pairs = zip(indices.tolist(), values.tolist(), strict=True)
-            return np.array([self.at(theta, i, v) for i, v in pairs], dtype=np.float64)
+            return super().coordinates(theta, indices, values)
         out = np.empty(len(indices))
         for block in _blocks(len(indices), self.block_rows):
             points = np.repeat(theta[np.newaxis, :], block.stop - block.start, axis=0)
@@ -204,68 +202,6 @@ class ThetaEvaluator(LossOnTheta):
     def serial(self) -> ThetaEvaluator:
         """Return an evaluator of the same loss that runs here, without the executor."""
         return ThetaEvaluator(self.loss, self.layout, batched=self.batched, memory=self.memory)
-
-
-def many_differences(
-    evaluate: LossOnTheta,
-    theta: NDArray[np.float64],
-    indices: NDArray[np.intp],
-    steps: NDArray[np.float64],
-    method: str,
-) -> Differences:
-    """Differentiate along coordinates ``indices``, asking for all loss values at once.
-
-    The same formulas as :func:`gradprobe.numdiff.evaluate_differences` (quotients over
-    the steps actually taken), so the two agree bit for bit when the loss values do.
-    A plain :class:`~gradprobe.numdiff.LossOnTheta`, and the ``"complex"`` and
-    ``"richardson"`` methods, go through that loop instead.
-
-    Parameters
-    ----------
-    evaluate : LossOnTheta
-        The loss on θ; a :class:`ThetaEvaluator` (or subclass) is asked for stacks.
-    theta : ndarray of float64, shape (size,)
-        The point; not modified.
-    indices : ndarray of int, shape (k,)
-        Which coordinates to differentiate.
-    steps : ndarray of float64, shape (k,)
-        The step of each.
-    method : str
-        The difference formula.
-
-    Returns
-    -------
-    Differences
-    """
-    if not (isinstance(evaluate, ThetaEvaluator) and evaluate.stacks) or method not in _STACKABLE:
-        return evaluate_differences(evaluate, evaluate.layout, theta, indices, None, method, steps)
-    start = evaluate.evaluations
-    center = evaluate(theta)
-    original = theta[indices]
-    upper, lower = original + steps, original - steps
-    if method == "central":
-        both = evaluate.coordinates(
-            theta, np.concatenate([indices, indices]), np.concatenate([upper, lower])
-        )
-        above, below = both[: len(indices)], both[len(indices) :]
-        gradient = (above - below) / (upper - lower)
-        forward: NDArray[np.float64] | None = (above - center) / (upper - original)
-        backward: NDArray[np.float64] | None = (center - below) / (original - lower)
-    elif method == "forward":
-        above = evaluate.coordinates(theta, indices, upper)
-        gradient, forward, backward = (above - center) / (upper - original), None, None
-    else:
-        below = evaluate.coordinates(theta, indices, lower)
-        gradient, forward, backward = (center - below) / (original - lower), None, None
-    return Differences(
-        indices=np.asarray(indices, dtype=np.intp),
-        gradient=gradient,
-        steps=steps,
-        forward=forward,
-        backward=backward,
-        center=center,
-        evaluations=evaluate.evaluations - start,
-    )
 
 
 def segment_values(

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe.batched import many_differences
 from gradprobe.comparison import assemble_report, rounding_noise
 from gradprobe.gradreport import GradCheckReport
-from gradprobe.numdiff import Differences, LossOnTheta, coordinate_steps
+from gradprobe.numdiff import Differences, LossOnTheta, coordinate_steps, evaluate_differences
 
 if TYPE_CHECKING:
     from gradprobe.localize import GroupTest
@@ -80,7 +79,9 @@ def check_coordinates(
     GradCheckReport
     """
     steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    differences = many_differences(evaluate, theta, indices, steps, method)
+    differences = evaluate_differences(
+        evaluate, evaluate.layout, theta, indices, None, method, steps
+    )
     noise = value_noise(evaluate, center, steps, method)
     tolerance = thresholds[0] * (np.abs(analytic) + np.abs(differences.gradient)) + noise
     numerical, kink, excused = refine_kinks(evaluate, theta, differences, analytic, tolerance)

@@ -442,6 +442,18 @@ class LossOnTheta:
         finally:
             theta[index] = original
 
+    def coordinates(
+        self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Return the loss at θ with one coordinate replaced, for each pair, one at a time.
+
+        Row ``r`` sets coordinate ``indices[r]`` to ``values[r]``; ``theta`` is restored
+        bit for bit after each. Evaluators that can do better (a batched loss, an
+        executor, a layered model) override this.
+        """
+        pairs = zip(indices.tolist(), values.tolist(), strict=True)
+        return np.array([self.at(theta, i, v) for i, v in pairs], dtype=np.float64)
+
 
 def coordinate_steps(
     method: str,
@@ -468,9 +480,10 @@ def evaluate_differences(
 ) -> Differences:
     """Differentiate the loss along the coordinates ``indices`` of θ.
 
-    The single routine behind :func:`numerical_gradient` and
-    :func:`gradprobe.check_gradients`. ``theta`` is perturbed in place one
-    coordinate at a time and restored bit for bit after each.
+    The single routine behind :func:`numerical_gradient` and every gradient check.
+    The perturbed loss values come from ``evaluate.coordinates``: one at a time for a
+    plain loss (``theta`` moved in place and restored bit for bit), in stacks for a
+    batched loss or an executor, by layer-aware updates for gradprobe's MLP.
 
     Parameters
     ----------
@@ -499,29 +512,31 @@ def evaluate_differences(
     center = evaluate(theta)
     if steps is None:
         steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    gradient = np.empty(len(indices))
-    forward = np.empty(len(indices)) if method == "central" else None
-    backward = np.empty(len(indices)) if method == "central" else None
-    for position, (index, h) in enumerate(zip(indices.tolist(), steps.tolist(), strict=True)):
-        original = float(theta[index])
-        if method == "complex":
-            gradient[position] = evaluate.complex_slope(theta, index, h)
-        elif method == "richardson":
-            gradient[position] = _richardson(partial(evaluate.at, theta, index), original, h)[0]
-        elif method == "forward":
-            upper = original + h
-            gradient[position] = (evaluate.at(theta, index, upper) - center) / (upper - original)
-        elif method == "backward":
-            lower = original - h
-            gradient[position] = (center - evaluate.at(theta, index, lower)) / (original - lower)
-        else:
-            upper, lower = original + h, original - h
-            above = evaluate.at(theta, index, upper)
-            below = evaluate.at(theta, index, lower)
-            gradient[position] = (above - below) / (upper - lower)
-            assert forward is not None and backward is not None
-            forward[position] = (above - center) / (upper - original)
-            backward[position] = (center - below) / (original - lower)
+    forward: NDArray[np.float64] | None = None
+    backward: NDArray[np.float64] | None = None
+    original = theta[indices]
+    upper, lower = original + steps, original - steps
+    if method == "central":
+        both = evaluate.coordinates(
+            theta, np.concatenate([indices, indices]), np.concatenate([upper, lower])
+        )
+        above, below = both[: len(indices)], both[len(indices) :]
+        gradient = (above - below) / (upper - lower)
+        forward = (above - center) / (upper - original)
+        backward = (center - below) / (original - lower)
+    elif method == "forward":
+        gradient = (evaluate.coordinates(theta, indices, upper) - center) / (upper - original)
+    elif method == "backward":
+        gradient = (center - evaluate.coordinates(theta, indices, lower)) / (original - lower)
+    else:  # complex and richardson take several points per coordinate
+        gradient = np.empty(len(indices))
+        pairs = zip(indices.tolist(), steps.tolist(), strict=True)
+        for position, (index, h) in enumerate(pairs):
+            if method == "complex":
+                gradient[position] = evaluate.complex_slope(theta, index, h)
+            else:
+                at = partial(evaluate.at, theta, index)
+                gradient[position] = _richardson(at, float(theta[index]), h)[0]
     return Differences(
         indices=np.asarray(indices, dtype=np.intp),
         gradient=gradient,
