@@ -9,7 +9,7 @@ from gradprobe import check_gradients
 from gradprobe._params import ParameterLayout
 from gradprobe.batched import ThetaEvaluator
 from gradprobe.errors import InvalidArgumentError, LossEvaluationError
-from gradprobe.numdiff import LossOnTheta, coordinate_steps, evaluate_differences
+from gradprobe.perturbation import LossOnTheta, coordinate_steps, evaluate_differences
 
 rng0 = np.random.default_rng(7)
 X = rng0.normal(size=(16, 3))

@@ -12,7 +12,7 @@ from gradprobe.nn.check import check_model
 from gradprobe.nn.fastcheck import MLPEvaluator, MLPLoss, batched_output_loss
 from gradprobe.nn.losses import OUTPUTS, encode_targets
 from gradprobe.nn.mlp import MLP
-from gradprobe.numdiff import coordinate_steps, evaluate_differences
+from gradprobe.perturbation import coordinate_steps, evaluate_differences
 
 ARCHITECTURES = [
     ([5, 7, 6, 3], "relu", "softmax", 0.1),

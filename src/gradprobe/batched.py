@@ -9,7 +9,7 @@ so the work becomes matrix-matrix. The stack is cut into blocks whose parameter
 copies fit a memory budget, and blocks can be handed to any
 :class:`concurrent.futures.Executor` (see :mod:`gradprobe.parallel`).
 
-:func:`gradprobe.numdiff.evaluate_differences` asks an evaluator for those values
+:func:`gradprobe.perturbation.evaluate_differences` asks an evaluator for those values
 through its ``coordinates`` method and turns them into quotients with the same
 arithmetic whatever the route, so all routes agree bit for bit whenever the loss
 values do.
@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
-from gradprobe.numdiff import LossOnTheta
+from gradprobe.perturbation import LossOnTheta
 
 __all__ = [
     "DEFAULT_MEMORY",
@@ -69,7 +69,7 @@ def _blocks(count: int, size: int) -> Iterator[slice]:
 
 
 class ThetaEvaluator(LossOnTheta):
-    """A :class:`~gradprobe.numdiff.LossOnTheta` that evaluates many points of θ per request.
+    """A :class:`~gradprobe.perturbation.LossOnTheta` that evaluates many points of θ per request.
 
     Parameters
     ----------

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from gradprobe.comparison import assemble_report, rounding_noise
 from gradprobe.gradreport import GradCheckReport
-from gradprobe.numdiff import Differences, LossOnTheta, coordinate_steps, evaluate_differences
+from gradprobe.perturbation import Differences, LossOnTheta, coordinate_steps, evaluate_differences
 
 if TYPE_CHECKING:
     from gradprobe.localize import GroupTest

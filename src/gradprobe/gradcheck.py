@@ -41,8 +41,8 @@ from gradprobe.errors import (
     NondeterministicLossError,
 )
 from gradprobe.gradreport import Entry, GradCheckReport, ParameterResult
-from gradprobe.numdiff import LossOnTheta
 from gradprobe.parallel import resolve_executor
+from gradprobe.perturbation import LossOnTheta
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -263,7 +263,7 @@ def run_check(
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
 
     Callers that evaluate the loss their own way (structure-aware for an MLP, on
-    PyTorch modules) wrap it in a :class:`~gradprobe.numdiff.LossOnTheta` subclass,
+    PyTorch modules) wrap it in a :class:`~gradprobe.perturbation.LossOnTheta` subclass,
     typically a :class:`~gradprobe.batched.ThetaEvaluator`, and call this.
 
     Parameters

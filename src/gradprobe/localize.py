@@ -28,7 +28,7 @@ moves by ``t/√|G|``), with ``t`` the usual central step, so large groups are n
 pushed into the loss's curvature. Residuals and floors are in the units of
 ``Σ sᵢ gᵢ`` and scale with ``√|G|``.
 
-The core, :func:`localize_check`, needs only a :class:`~gradprobe.numdiff.LossOnTheta`
+The core, :func:`localize_check`, needs only a :class:`~gradprobe.perturbation.LossOnTheta`
 (any subclass; a stacking :class:`~gradprobe.batched.ThetaEvaluator` evaluates a
 level's directions in blocks) and the analytic dθ, so it serves NumPy losses,
 gradprobe's MLP and PyTorch modules alike.
@@ -47,8 +47,9 @@ from numpy.typing import NDArray
 from gradprobe.batched import segment_values
 from gradprobe.comparison import DEFAULT_THRESHOLDS
 from gradprobe.coordinates import check_coordinates
+from gradprobe.difference_rules import default_step
 from gradprobe.gradreport import GradCheckReport
-from gradprobe.numdiff import LossOnTheta, default_step
+from gradprobe.perturbation import LossOnTheta
 
 __all__ = ["GroupTest", "localize_check"]
 
@@ -251,7 +252,7 @@ def localize_check(
     """Localize the wrong values of ``analytic`` by group testing and report them.
 
     This is ``mode="localize"`` of :func:`gradprobe.check_gradients`; call it
-    directly with any :class:`~gradprobe.numdiff.LossOnTheta` (for instance one that
+    directly with any :class:`~gradprobe.perturbation.LossOnTheta` (for instance one that
     evaluates a PyTorch module on θ).
 
     Parameters

@@ -24,7 +24,7 @@ Expectations are Gauss–Hermite quadratures split at 0: each half-line has its 
 Gauss rule for the weight e^(−z²/2) on [0, ∞), so an activation with a kink at 0
 (ReLU, leaky ReLU, ELU) is integrated as fast as a smooth one, and ReLU comes out
 exact to rounding. There is no sampling noise. Derivatives of a user's callable come
-from central differences with the step of :func:`gradprobe.numdiff.default_step`.
+from central differences with the step of :func:`gradprobe.difference_rules.default_step`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe.difference_rules import default_step
 from gradprobe.errors import (
     GradprobeError,
     InvalidArgumentError,
@@ -46,7 +47,6 @@ from gradprobe.errors import (
     ShapeMismatchError,
 )
 from gradprobe.nn.activations import Activation, get_activation
-from gradprobe.numdiff import default_step
 
 __all__ = ["ScaleRecommendation", "gaussian_expectation", "recommend_scale"]
 
