@@ -96,7 +96,7 @@ def test_check_model_full_matches_the_plain_check() -> None:
     )
 
 
-def test_structured_check_pins_a_planted_backprop_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_structure_aware_check_pins_a_planted_backprop_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     net, X, y = _network([5, 7, 6, 3], "relu", "softmax", 0.1)
     original = MLP._backward
 

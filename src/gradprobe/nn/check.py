@@ -19,11 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe.batched import DEFAULT_MEMORY
+from gradprobe._arguments import check_sample, check_seed, check_thresholds
+from gradprobe._params import ParameterLayout
+from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, check_memory
 from gradprobe.errors import InvalidTypeError
-from gradprobe.gradcheck import DEFAULT_THRESHOLDS, GradCheckReport
-from gradprobe.nn.fastcheck import structured_check
+from gradprobe.gradcheck import DEFAULT_THRESHOLDS, GradCheckReport, choose_mode, run_check
+from gradprobe.nn.fastcheck import MLPEvaluator, MLPLoss
 from gradprobe.nn.mlp import MLP
+from gradprobe.parallel import resolve_executor
 
 __all__ = ["check_model"]
 
@@ -96,23 +99,39 @@ def check_model(
         notes.append(f"L2 term λ/(2m)·Σ‖W‖² with λ={net.l2:g} included in the loss and gradients")
     else:
         notes.append("no L2 term (l2=0)")
+    thresholds = check_thresholds(thresholds)
+    count = check_sample(sample)
+    seed = check_seed(seed)
+    memory = check_memory(memory)
     was_training = net.training
     net.eval()
     try:
-        return structured_check(
-            net,
-            X,
-            y,
-            eps=eps,
-            method=method,
-            thresholds=thresholds,
-            sample=sample,
-            seed=seed,
-            mode=mode,
-            executor=executor,
-            workers=workers,
-            memory=memory,
-            notes=notes,
-        )
+        layout = ParameterLayout.from_params(net.params)
+        theta = layout.flatten(net.params)
+        chosen = choose_mode(mode, layout.size, count)
+
+        def grads(params: dict[str, Any]) -> Any:
+            return net.loss_and_grads(X, y, params)[1]
+
+        with resolve_executor(executor, workers) as pool:
+            # The full check uses the layers (MLPEvaluator); localizing needs few values
+            # and takes them from net.loss itself.
+            evaluate = (
+                MLPEvaluator(net, X, y, theta, executor=pool, memory=memory)
+                if chosen == "full"
+                else ThetaEvaluator(MLPLoss(net, X, y), layout, executor=pool, memory=memory)
+            )
+            return run_check(
+                evaluate,
+                theta,
+                grads,
+                eps=eps,
+                method=method,
+                thresholds=thresholds,
+                sample=count,
+                seed=seed,
+                mode=chosen,
+                notes=notes,
+            )
     finally:
         net.training = was_training

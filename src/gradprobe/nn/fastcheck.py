@@ -25,27 +25,22 @@ than that of the loss itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._arguments import check_sample, check_seed, check_thresholds
 from gradprobe._params import ParameterLayout
-from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, check_memory, rows_per_block
-from gradprobe.comparison import DEFAULT_THRESHOLDS
+from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, rows_per_block
 from gradprobe.errors import InvalidArgumentError
-from gradprobe.gradcheck import choose_mode, run_check
-from gradprobe.gradreport import GradCheckReport
 from gradprobe.nn._series import expm1_small, horner, log1p_small, log_moment_series, logsumexp
 from gradprobe.nn.activations import get_activation, sigmoid
 from gradprobe.nn.losses import encode_targets, softmax
 from gradprobe.nn.mlp import MLP
-from gradprobe.parallel import resolve_executor
 
-__all__ = ["MLPEvaluator", "MLPLoss", "batched_output_loss", "structured_check"]
+__all__ = ["MLPEvaluator", "MLPLoss", "batched_output_loss"]
 
 Array = NDArray[np.float64]
 # Bytes of intermediates per block: elementwise passes run several times faster in cache.
@@ -465,69 +460,3 @@ class MLPEvaluator(ThetaEvaluator):
                 )
         result: Array = curved - linear
         return result
-
-
-def structured_check(
-    net: MLP,
-    X: Any,
-    y: Any,
-    *,
-    eps: float | None = None,
-    method: str = "central",
-    thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
-    sample: int | None = None,
-    seed: int | np.random.Generator = 0,
-    mode: str = "auto",
-    executor: Executor | None = None,
-    workers: int | None = None,
-    memory: int = DEFAULT_MEMORY,
-    notes: Sequence[str] = (),
-) -> GradCheckReport:
-    """Check an MLP's backprop at its current parameters, exploiting its layers.
-
-    The network must be in evaluation mode (no dropout); ``check_model`` takes
-    care of that. ``mode="full"`` (or ``"auto"`` up to 100,000 values) computes every
-    loss value with :class:`MLPEvaluator`; ``"localize"`` runs group testing on
-    ``net.loss``. Arguments are as for :func:`gradprobe.check_gradients`.
-
-    Returns
-    -------
-    GradCheckReport
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> net = MLP([3, 5, 2], activation="tanh", seed=0).eval()
-    >>> X = np.random.default_rng(0).normal(size=(8, 3))
-    >>> structured_check(net, X, np.arange(8) % 2).verdict
-    'ok'
-    """
-    thresholds = check_thresholds(thresholds)
-    count = check_sample(sample)
-    seed = check_seed(seed)
-    layout = ParameterLayout.from_params(net.params)
-    theta = layout.flatten(net.params)
-    chosen = choose_mode(mode, layout.size, count)
-    memory = check_memory(memory)
-
-    def grads(params: dict[str, Array]) -> Any:
-        return net.loss_and_grads(X, y, params)[1]
-
-    with resolve_executor(executor, workers) as pool:
-        evaluate = (
-            MLPEvaluator(net, X, y, theta, executor=pool, memory=memory)
-            if chosen == "full"
-            else ThetaEvaluator(MLPLoss(net, X, y), layout, executor=pool, memory=memory)
-        )
-        return run_check(
-            evaluate,
-            theta,
-            grads,
-            eps=eps,
-            method=method,
-            thresholds=thresholds,
-            sample=count,
-            seed=seed,
-            mode=chosen,
-            notes=notes,
-        )
