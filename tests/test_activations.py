@@ -65,8 +65,37 @@ def test_input_not_modified(points: np.ndarray) -> None:
 
 def test_lookup() -> None:
     assert get_activation("tanh") is ACTIVATIONS["tanh"]
-    assert list(ACTIVATIONS) == ["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
-    with pytest.raises(InvalidArgumentError, match="got 'gelu', expected one of relu, leaky_relu"):
-        get_activation("gelu")
+    assert list(ACTIVATIONS) == [
+        "relu",
+        "leaky_relu",
+        "tanh",
+        "sigmoid",
+        "linear",
+        "gelu",
+        "silu",
+        "elu",
+        "softplus",
+    ]
+    with pytest.raises(InvalidArgumentError, match="got 'swish', expected one of relu, leaky_relu"):
+        get_activation("swish")
     with pytest.raises(InvalidTypeError):
         get_activation(3)  # type: ignore[arg-type]
+
+
+def test_smooth_activations_match_their_closed_forms() -> None:
+    from scipy.special import erf, expit
+
+    z = np.linspace(-6, 6, 241)
+    np.testing.assert_allclose(ACTIVATIONS["silu"].function(z), z * expit(z), rtol=1e-13)
+    np.testing.assert_allclose(ACTIVATIONS["softplus"].function(z), np.log1p(np.exp(z)), rtol=1e-13)
+    np.testing.assert_allclose(
+        ACTIVATIONS["elu"].function(z), np.where(z > 0, z, np.exp(z) - 1), atol=1e-15
+    )
+    # GELU's tanh form stays within 1e-3 of the exact z·Φ(z).
+    exact = 0.5 * z * (1 + erf(z / np.sqrt(2)))
+    assert np.max(np.abs(ACTIVATIONS["gelu"].function(z) - exact)) < 1e-3
+    # No overflow warnings at the float range's edge.
+    with np.errstate(all="raise"):
+        for name in ("gelu", "silu", "elu", "softplus"):
+            ACTIVATIONS[name].function(np.array([-700.0, 700.0]))
+            ACTIVATIONS[name].derivative(np.array([-700.0, 700.0]))

@@ -229,7 +229,7 @@ def test_callers_arrays_not_mutated(data: tuple[np.ndarray, np.ndarray]) -> None
         ({"layer_sizes": [3]}, InvalidArgumentError, "layer_sizes: got"),
         ({"layer_sizes": [3, 0, 1]}, InvalidArgumentError, "positive integers"),
         ({"layer_sizes": [3, 2.5, 1]}, InvalidArgumentError, "layer_sizes"),
-        ({"activation": "gelu"}, InvalidArgumentError, "relu, leaky_relu, tanh"),
+        ({"activation": "swish"}, InvalidArgumentError, "relu, leaky_relu, tanh"),
         ({"output": "softmax"}, InvalidArgumentError, "use output='sigmoid'"),
         ({"output": "hinge"}, InvalidArgumentError, "sigmoid, softmax, linear"),
         (

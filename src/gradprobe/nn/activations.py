@@ -13,9 +13,15 @@ leaky_relu    z if z > 0 else 0.01·z               1 if z > 0 else 0.01
 tanh          tanh(z)                              1 − tanh(z)²
 sigmoid       1 / (1 + e^(−z))                     σ(z)·(1 − σ(z))
 linear        z                                    1
+gelu          z·(1 + tanh(u)) / 2,                 (1 + tanh u)/2 + z·(1 − tanh²u)·u'/2
+              u = √(2/π)·(z + 0.044715·z³)
+silu          z·σ(z)                               σ(z)·(1 + z·(1 − σ(z)))
+elu           z if z > 0 else e^z − 1              1 if z > 0 else e^z
+softplus      log(1 + e^z)                         σ(z)
 ============  ===================================  ===============================
 
-The sigmoid is evaluated as ``(1 + tanh(z/2)) / 2``, which never overflows.
+The sigmoid is evaluated as ``(1 + tanh(z/2)) / 2``, which never overflows; GELU is
+its tanh form (PyTorch's ``approximate="tanh"``), which is smooth and needs no erf.
 """
 
 from __future__ import annotations
@@ -89,6 +95,39 @@ def _tanh_derivative(z: Array) -> Array:
     return 1.0 - np.tanh(z) ** 2
 
 
+_GELU_SCALE = float(np.sqrt(2.0 / np.pi))
+_GELU_CUBIC = 0.044715
+
+
+def _gelu(z: Array) -> Array:
+    result: Array = 0.5 * z * (1.0 + np.tanh(_GELU_SCALE * (z + _GELU_CUBIC * z**3)))
+    return result
+
+
+def _gelu_derivative(z: Array) -> Array:
+    t = np.tanh(_GELU_SCALE * (z + _GELU_CUBIC * z**3))
+    slope = _GELU_SCALE * (1.0 + 3.0 * _GELU_CUBIC * z**2)
+    result: Array = 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t**2) * slope
+    return result
+
+
+def _silu_derivative(z: Array) -> Array:
+    s = sigmoid(z)
+    result: Array = s * (1.0 + z * (1.0 - s))
+    return result
+
+
+def _elu(z: Array) -> Array:
+    # expm1 only sees the non-positive part, so large z cannot overflow it.
+    result: Array = np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))
+    return result
+
+
+def _elu_derivative(z: Array) -> Array:
+    result: Array = np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))).astype(z.dtype)
+    return result
+
+
 ACTIVATIONS: dict[str, Activation] = {
     row.name: row
     for row in (
@@ -101,6 +140,10 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("tanh", np.tanh, _tanh_derivative),
         Activation("sigmoid", sigmoid, _sigmoid_derivative),
         Activation("linear", lambda z: z.copy(), np.ones_like),
+        Activation("gelu", _gelu, _gelu_derivative),
+        Activation("silu", lambda z: z * sigmoid(z), _silu_derivative),
+        Activation("elu", _elu, _elu_derivative),
+        Activation("softplus", lambda z: np.logaddexp(0.0, z), sigmoid),
     )
 }
 """Activation name -> :class:`Activation`; the hidden activations an MLP accepts."""
