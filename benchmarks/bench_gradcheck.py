@@ -237,6 +237,15 @@ def main() -> None:
     print(f"\n(d) vs (a): {a[0] / d_seconds:.1f}x faster   (target >= 20x)")
     print(f"(d) vs (b): {b[0] / d_seconds:.1f}x faster   (target >= 100x)")
     print(f"(d) routes of the (perturbation, example) pairs: {routes(net, X, y)}")
+    # (d) avoids the forward passes a plain check runs, so its own arithmetic is not the
+    # measure: rate it by the work it replaces, two full forward passes per parameter.
+    forward = 2 * m * sum(n_in * n_out for n_in, n_out in zip(sizes, sizes[1:], strict=False))
+    replaced = 2 * size * forward / 1e9
+    print(
+        f"(d) FLOP rate: the {replaced:.0f} GFLOP of forward passes a plain full check runs, "
+        f"done in {d_seconds:.2f} s = {replaced / d_seconds:,.0f} GFLOP/s effective, "
+        f"{replaced / d_seconds / peak:.0f}x the measured matmul peak of {peak:.1f} GFLOP/s"
+    )
     from bench_torch import print_rows, torch_module_rows  # PyTorch modules: gradprobe.torch
 
     print_rows(torch_module_rows(net, X, y))
