@@ -25,7 +25,7 @@ from gradprobe._params import ParameterLayout
 from gradprobe.nn.check import check_model
 from gradprobe.nn.fastcheck import MLPEvaluator, MLPLoss
 from gradprobe.nn.mlp import MLP
-from gradprobe.perturbation import coordinate_steps, evaluate_differences
+from gradprobe.numdiff.perturbation import coordinate_steps, evaluate_differences
 
 SUBSET = 1500  # coordinates timed for the extrapolated rows
 REPEATS = 5  # runs of (d), reported as the median

@@ -12,7 +12,7 @@
     gradprobe check examples/two_layer_net.py                    # exit 0: ok
     gradprobe check examples/two_layer_net.py:with_planted_bug   # exit 1: W1 is wrong
 
-The planted bug is the seed's "remember regularization": the L2 term is left out of
+The planted bug is the course notes' "remember regularization": the L2 term is left out of
 dW1, and the check names W1 and says so.
 """
 

@@ -3,12 +3,17 @@
 Gradient checking that says *which* gradient is wrong, numerical derivatives
 with their errors, signal propagation through depth, initialization and input
 normalization, for hand-written NumPy backprop and for PyTorch code.
+
+This module is the public API: every name in ``__all__`` is re-exported from the
+package that implements it (``numdiff``, ``check``, ``signals``, ``nn``); the
+framework adapters are the subpackages ``gradprobe.torch`` and ``gradprobe.jax``.
 """
 
-from gradprobe import datasets
-from gradprobe.depth import depth_sweep
+from gradprobe._version import __version__
+from gradprobe.check.checker import GradientCheckError, assert_gradients, check_gradients
+from gradprobe.check.entries import Entry, GroupTest, ParameterResult
+from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import (
-    GradientCheckError,
     GradprobeError,
     InvalidArgumentError,
     InvalidTypeError,
@@ -18,34 +23,42 @@ from gradprobe.errors import (
     NotFittedError,
     ShapeMismatchError,
 )
-from gradprobe.gradcheck import assert_gradients, check_gradients
-from gradprobe.gradreport import Entry, GradCheckReport, ParameterResult
-from gradprobe.linear_network import deep_linear
+from gradprobe.nn import datasets
 from gradprobe.nn import initializers as init
 from gradprobe.nn.check import check_model
 from gradprobe.nn.mlp import MLP
 from gradprobe.nn.normalization import Normalizer
-from gradprobe.numdiff import Derivative, derivative, numerical_gradient
-from gradprobe.propagation import propagation
-from gradprobe.scale import recommend_scale
-
-__version__ = "0.1.0"
+from gradprobe.nn.probe import propagation
+from gradprobe.nn.scale import ScaleRecommendation, recommend_scale
+from gradprobe.nn.sweep import depth_sweep
+from gradprobe.nn.train import History
+from gradprobe.numdiff.derivative import Derivative, derivative, numerical_gradient
+from gradprobe.signals.deep_linear import DeepLinearResult, deep_linear
+from gradprobe.signals.propagation import LayerStatistics, PropagationReport
+from gradprobe.signals.sweep import DepthSweep
 
 __all__ = [
+    "MLP",
+    "DeepLinearResult",
+    "DepthSweep",
     "Derivative",
     "Entry",
     "GradCheckReport",
     "GradientCheckError",
     "GradprobeError",
+    "GroupTest",
+    "History",
     "InvalidArgumentError",
     "InvalidTypeError",
+    "LayerStatistics",
     "LossEvaluationError",
-    "MLP",
     "NonFiniteError",
     "NondeterministicLossError",
     "Normalizer",
     "NotFittedError",
     "ParameterResult",
+    "PropagationReport",
+    "ScaleRecommendation",
     "ShapeMismatchError",
     "__version__",
     "assert_gradients",

@@ -1,5 +1,5 @@
 """Run the command line as ``python -m gradprobe``."""
 
-from gradprobe.cli import app
+from gradprobe.cli.commands import app
 
 app(prog_name="gradprobe")

@@ -1,6 +1,6 @@
 """Flatten named parameters into one vector θ and back, with a name for every coordinate.
 
-The seed's gradient check starts by reshaping ``W1, b1, …, WL, bL`` into one big
+The course notes' gradient check starts by reshaping ``W1, b1, …, WL, bL`` into one big
 vector θ. :class:`ParameterLayout` records how: which names, in which order, with
 which shapes, and where each one starts in θ. The order is fixed and documented:
 

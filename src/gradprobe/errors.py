@@ -10,11 +10,6 @@ Only the command-line interface turns these errors into exit codes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gradprobe.gradreport import GradCheckReport
-
 __all__ = [
     "GradprobeError",
     "InvalidArgumentError",
@@ -24,7 +19,6 @@ __all__ = [
     "LossEvaluationError",
     "NondeterministicLossError",
     "NotFittedError",
-    "GradientCheckError",
 ]
 
 
@@ -62,17 +56,3 @@ class NondeterministicLossError(GradprobeError, RuntimeError):
 
 class NotFittedError(GradprobeError, ValueError):
     """An estimator was used before ``fit`` was called."""
-
-
-class GradientCheckError(GradprobeError, AssertionError):
-    """A gradient check did not pass; raised by :func:`gradprobe.assert_gradients`.
-
-    Parameters
-    ----------
-    report : GradCheckReport
-        The full report of the failed check; ``str(error)`` is its readable table.
-    """
-
-    def __init__(self, report: GradCheckReport) -> None:
-        super().__init__(str(report))
-        self.report = report

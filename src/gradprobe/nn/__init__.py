@@ -1,4 +1,4 @@
-"""The small NumPy deep-learning kit the seed describes.
+"""The small NumPy deep-learning kit the course notes describe.
 
 Activations, losses, initializers, input normalization, a hand-written MLP, its
 training loop and its gradient check, one module each.
@@ -6,8 +6,9 @@ training loop and its gradient check, one module each.
 
 from gradprobe.nn import initializers
 from gradprobe.nn.activations import ACTIVATIONS, Activation, get_activation
+from gradprobe.nn.initializers import auto_initializer
 from gradprobe.nn.losses import OUTPUTS, OutputLoss, get_output
-from gradprobe.nn.mlp import MLP, Cache, auto_initializer
+from gradprobe.nn.mlp import MLP, Cache
 from gradprobe.nn.normalization import Normalizer
 from gradprobe.nn.train import Adam, GradientDescent, History, Momentum, Optimizer, fit
 

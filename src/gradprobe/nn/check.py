@@ -1,6 +1,6 @@
-"""Gradient check of an MLP's own backprop, following the seed's rules.
+"""Gradient check of an MLP's own backprop, following the course notes' rules.
 
-The seed's rules for gradient checking, and how :func:`check_model` keeps them:
+The course notes' rules for gradient checking, and how :func:`check_model` keeps them:
 
 * "Remember regularization": the checked loss and the gradients both include the
   L2 term, because both come from the network's own ``loss`` and ``backward``.
@@ -19,14 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe._arguments import check_sample, check_seed, check_thresholds
-from gradprobe._params import ParameterLayout
-from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, check_memory
+from gradprobe.check.checker import DEFAULT_THRESHOLDS, GradCheckReport, prepare_check, run_check
 from gradprobe.errors import InvalidTypeError
-from gradprobe.gradcheck import DEFAULT_THRESHOLDS, GradCheckReport, choose_mode, run_check
 from gradprobe.nn.fastcheck import MLPEvaluator, MLPLoss
 from gradprobe.nn.mlp import MLP
-from gradprobe.parallel import resolve_executor
+from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
+from gradprobe.numdiff.parallel import resolve_executor
 
 __all__ = ["check_model"]
 
@@ -99,16 +97,12 @@ def check_model(
         notes.append(f"L2 term λ/(2m)·Σ‖W‖² with λ={net.l2:g} included in the loss and gradients")
     else:
         notes.append("no L2 term (l2=0)")
-    thresholds = check_thresholds(thresholds)
-    count = check_sample(sample)
-    seed = check_seed(seed)
-    memory = check_memory(memory)
     was_training = net.training
     net.eval()
     try:
-        layout = ParameterLayout.from_params(net.params)
-        theta = layout.flatten(net.params)
-        chosen = choose_mode(mode, layout.size, count)
+        setup = prepare_check(
+            net.params, thresholds=thresholds, sample=sample, seed=seed, memory=memory, mode=mode
+        )
 
         def grads(params: dict[str, Any]) -> Any:
             return net.loss_and_grads(X, y, params)[1]
@@ -117,20 +111,22 @@ def check_model(
             # The full check uses the layers (MLPEvaluator); localizing needs few values
             # and takes them from net.loss itself.
             evaluate = (
-                MLPEvaluator(net, X, y, theta, executor=pool, memory=memory)
-                if chosen == "full"
-                else ThetaEvaluator(MLPLoss(net, X, y), layout, executor=pool, memory=memory)
+                MLPEvaluator(net, X, y, setup.theta, executor=pool, memory=setup.memory)
+                if setup.mode == "full"
+                else ThetaEvaluator(
+                    MLPLoss(net, X, y), setup.layout, executor=pool, memory=setup.memory
+                )
             )
             return run_check(
                 evaluate,
-                theta,
+                setup.theta,
                 grads,
                 eps=eps,
                 method=method,
-                thresholds=thresholds,
-                sample=count,
-                seed=seed,
-                mode=chosen,
+                thresholds=setup.thresholds,
+                sample=setup.sample,
+                seed=setup.seed,
+                mode=setup.mode,
                 notes=notes,
             )
     finally:

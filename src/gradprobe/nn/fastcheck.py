@@ -33,14 +33,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
-from gradprobe.batched import DEFAULT_MEMORY, ThetaEvaluator, rows_per_block
 from gradprobe.errors import InvalidArgumentError
 from gradprobe.nn._series import expm1_small, horner, log1p_small, log_moment_series, logsumexp
 from gradprobe.nn.activations import get_activation, sigmoid
 from gradprobe.nn.losses import encode_targets, softmax
 from gradprobe.nn.mlp import MLP
+from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator, rows_per_block
 
-__all__ = ["MLPEvaluator", "MLPLoss", "batched_output_loss"]
+__all__ = ["MLPEvaluator", "MLPLoss"]
 
 Array = NDArray[np.float64]
 # Bytes of intermediates per block: elementwise passes run several times faster in cache.
@@ -52,40 +52,6 @@ _EXPANSION_LIMIT = 0.5
 # Largest |a·j_c| for which the loss change is summed as a degree-6 polynomial in a.
 _SERIES_REACH = 1e-3
 _SERIES_DEGREE = 6
-
-
-# The output losses of gradprobe.nn.losses over a leading batch axis: Z (batch, m, k) -> (batch,).
-_BATCHED_LOSSES: dict[str, Callable[[Array, Array], Array]] = {
-    "sigmoid": lambda z, y: np.sum(np.logaddexp(0.0, z) - y * z, axis=(-2, -1)) / z.shape[-2],
-    "softmax": lambda z, y: np.sum(y * (logsumexp(z) - z), axis=(-2, -1)) / z.shape[-2],
-    "linear": lambda z, y: np.mean((z - y) ** 2, axis=(-2, -1)),
-}
-
-
-def batched_output_loss(output: str, z: Array, y: Array) -> Array:
-    """Return the mean loss of ``output`` for each of a batch of logits.
-
-    Parameters
-    ----------
-    output : {"sigmoid", "softmax", "linear"}
-        The output layer, as in :data:`gradprobe.nn.losses.OUTPUTS`.
-    z : ndarray of shape (batch, m, k)
-        Logits.
-    y : ndarray of shape (m, k)
-        Targets, as :func:`gradprobe.nn.losses.encode_targets` returns them.
-
-    Returns
-    -------
-    ndarray of shape (batch,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> batched_output_loss("softmax", np.zeros((2, 1, 4)), np.eye(4)[:1]).round(4)
-    array([1.3863, 1.3863])
-    """
-    values: Array = _BATCHED_LOSSES[output](z, y)
-    return values
 
 
 class MLPLoss:

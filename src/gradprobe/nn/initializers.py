@@ -1,6 +1,6 @@
 """Weight initializers: each draws a weight of shape ``(fan_out, fan_in)`` from a generator.
 
-The seed's rule keeps the variance of a layer's output equal to that of its input,
+The course notes' rule keeps the variance of a layer's output equal to that of its input,
 so signals neither vanish nor explode with depth (``n`` below is ``fan_in``,
 ``n^{[l-1]}``, and ``fan_out`` is ``n^{[l]}``):
 
@@ -8,7 +8,7 @@ so signals neither vanish nor explode with depth (``n`` below is ``fan_in``,
 name          standard deviation           for
 ============  ===========================  ====================================
 he            √(2 / fan_in)                ReLU and leaky ReLU
-xavier        √(2 / (fan_in + fan_out))    tanh, sigmoid (the seed's formula)
+xavier        √(2 / (fan_in + fan_out))    tanh, sigmoid (the course notes' formula)
 lecun         √(1 / fan_in)                linear layers, SELU
 ============  ===========================  ====================================
 
@@ -40,8 +40,10 @@ from numpy.typing import NDArray
 
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.nn.activations import LEAKY_SLOPE, get_activation
+from gradprobe.nn.scale import recommend_scale
 
 __all__ = [
+    "auto_initializer",
     "INITIALIZERS",
     "Initializer",
     "default_for",
@@ -183,7 +185,7 @@ def _lecun_std(shape: Sequence[int]) -> float:
 
 
 def he_normal(shape: Sequence[int], rng: Seed) -> Array:
-    """Draw from ``N(0, 2/fan_in)``, the seed's ReLU rule ``randn(shape) * √(2/n^{[l-1]})``."""
+    """Draw from ``N(0, 2/fan_in)``, the notes' ReLU rule ``randn(shape) * √(2/n^{[l-1]})``."""
     return _scaled(shape, rng, _he_std(shape), "normal")
 
 
@@ -193,7 +195,7 @@ def he_uniform(shape: Sequence[int], rng: Seed) -> Array:
 
 
 def xavier_normal(shape: Sequence[int], rng: Seed) -> Array:
-    """Draw from ``N(0, 2/(fan_in + fan_out))``, the seed's tanh rule."""
+    """Draw from ``N(0, 2/(fan_in + fan_out))``, the course notes' tanh rule."""
     return _scaled(shape, rng, _xavier_std(shape), "normal")
 
 
@@ -333,7 +335,7 @@ def gain(activation: str, slope: float = LEAKY_SLOPE) -> float:
 def default_for(activation: str) -> str:
     """Return the name of the initializer that suits an activation.
 
-    He for the ReLU family, Xavier for tanh and sigmoid (the seed's two rules), LeCun
+    He for the ReLU family, Xavier for tanh and sigmoid (the course notes' two rules), LeCun
     for linear layers (it keeps the forward variance exactly).
 
     Examples
@@ -345,3 +347,26 @@ def default_for(activation: str) -> str:
     return {"relu": "he", "leaky_relu": "he", "tanh": "xavier", "sigmoid": "xavier"}.get(
         activation, "lecun"
     )
+
+
+def auto_initializer(activation: str, layer_sizes: Sequence[int]) -> Initializer:
+    """Decide the initializer that ``init="auto"`` uses; the single place this is decided.
+
+    Draws ``W ~ N(0, σ_w²/fan_in)`` with ``σ_w²`` from :func:`gradprobe.recommend_scale`
+    (the forward scale) of the hidden activation: 2 for ReLU (He), ≈ 2.54 for tanh,
+    ≈ 3.41 for sigmoid, 1 for linear. ``layer_sizes`` is passed so a rule that
+    depends on the architecture can replace this one without touching the MLP.
+
+    Examples
+    --------
+    >>> W = auto_initializer("relu", [400, 3, 1])((300, 400), 0)
+    >>> round(float(W.var() * 400), 1)
+    2.0
+    """
+    variance = recommend_scale(activation).forward
+
+    def auto_normal(shape: Sequence[int], rng: Seed) -> NDArray[np.float64]:
+        fan_in, _ = fans(shape)
+        return normal(shape, rng, scale=float(np.sqrt(variance / fan_in)))
+
+    return auto_normal

@@ -2,7 +2,7 @@
 
 Layout (scikit-learn's and PyTorch's): ``X`` is ``(m examples, n features)``.
 Layer ``l`` has ``W{l}`` of shape ``(n_l, n_{l-1})`` and ``b{l}`` of shape ``(n_l,)``,
-as in the seed, so with ``A[0] = X``::
+as in the course notes, so with ``A[0] = X``::
 
     Z[l] = A[l-1] @ W{l}.T + b{l}             # (m, n_l)
     A[l] = g(Z[l])     (hidden layers; times the dropout mask in training mode)
@@ -25,15 +25,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._arguments import check_seed
+from gradprobe._validate import as_feature_matrix, check_fraction, check_layer_sizes, check_seed
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from gradprobe.nn import initializers
-from gradprobe.nn._validation import as_feature_matrix
 from gradprobe.nn.activations import get_activation
 from gradprobe.nn.losses import encode_targets, get_output
 from gradprobe.nn.train import History, Optimizer, fit
 
-__all__ = ["MLP", "Cache", "auto_initializer"]
+__all__ = ["MLP", "Cache"]
 
 Array = NDArray[np.floating[Any]]
 
@@ -60,58 +59,6 @@ class Cache:
     A: dict[int, Array] = field(default_factory=dict)
     masks: dict[int, Array] = field(default_factory=dict)
     params: Mapping[str, Array] = field(default_factory=dict)
-
-
-def auto_initializer(activation: str, layer_sizes: Sequence[int]) -> initializers.Initializer:
-    """Decide the initializer that ``init="auto"`` uses; the single place this is decided.
-
-    Draws ``W ~ N(0, σ_w²/fan_in)`` with ``σ_w²`` from :func:`gradprobe.recommend_scale`
-    (the forward scale) of the hidden activation: 2 for ReLU (He), ≈ 2.54 for tanh,
-    ≈ 3.41 for sigmoid, 1 for linear. ``layer_sizes`` is passed so a rule that
-    depends on the architecture can replace this one without touching the MLP.
-
-    Examples
-    --------
-    >>> W = auto_initializer("relu", [400, 3, 1])((300, 400), 0)
-    >>> round(float(W.var() * 400), 1)
-    2.0
-    """
-    # Imported here: gradprobe.scale imports gradprobe.nn, which imports this module.
-    from gradprobe.scale import recommend_scale
-
-    variance = recommend_scale(activation).forward
-
-    def auto_normal(shape: Sequence[int], rng: initializers.Seed) -> NDArray[np.float64]:
-        fan_in, _ = initializers.fans(shape)
-        return initializers.normal(shape, rng, scale=float(np.sqrt(variance / fan_in)))
-
-    return auto_normal
-
-
-def _check_layer_sizes(layer_sizes: Sequence[int]) -> list[int]:
-    try:
-        sizes = [int(n) for n in layer_sizes]
-        ok = len(sizes) >= 2 and all(
-            float(n) == float(raw) and n >= 1 for n, raw in zip(sizes, layer_sizes, strict=True)
-        )
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InvalidArgumentError(
-            f"layer_sizes: got {layer_sizes!r}, expected at least two positive integers, "
-            "input size first, e.g. [2, 10, 5, 1]"
-        )
-    return sizes
-
-
-def _check_fraction(value: float, argument: str, upper: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidTypeError(f"{argument}: got {type(value).__name__}, expected a number")
-    number = float(value)
-    if not (np.isfinite(number) and 0.0 <= number < upper):
-        expected = f"in [0, {upper:g})" if np.isfinite(upper) else ">= 0"
-        raise InvalidArgumentError(f"{argument}: got {number}, expected a number {expected}")
-    return number
 
 
 class MLP:
@@ -165,7 +112,7 @@ class MLP:
         dropout: float = 0.0,
         seed: int | np.random.Generator = 0,
     ) -> None:
-        self.layer_sizes = _check_layer_sizes(layer_sizes)
+        self.layer_sizes = check_layer_sizes(layer_sizes)
         self.activation = get_activation(activation).name
         if output is None:
             output = "sigmoid" if self.layer_sizes[-1] == 1 else "softmax"
@@ -175,8 +122,8 @@ class MLP:
                 f"output: got 'softmax' with {self.layer_sizes[-1]} output unit, expected at "
                 "least 2 units; use output='sigmoid' for a binary problem"
             )
-        self.l2 = _check_fraction(l2, "l2", np.inf)
-        self.dropout = _check_fraction(dropout, "dropout", 1.0)
+        self.l2 = check_fraction(l2, "l2", np.inf)
+        self.dropout = check_fraction(dropout, "dropout", 1.0)
         if not isinstance(seed, (int, np.integer, np.random.Generator)) or isinstance(seed, bool):
             raise InvalidTypeError(
                 f"seed: got {type(seed).__name__}, expected an integer or a numpy.random.Generator"
@@ -190,7 +137,7 @@ class MLP:
     def _initial_params(self, init: str | Callable[..., Any]) -> dict[str, Array]:
         if isinstance(init, str):
             initializer = (
-                auto_initializer(self.activation, self.layer_sizes)
+                initializers.auto_initializer(self.activation, self.layer_sizes)
                 if init == "auto"
                 else initializers.get(init)
             )
@@ -254,7 +201,7 @@ class MLP:
             The final activation: probabilities, or predictions for a linear output.
         cache : Cache
         """
-        cache = self._forward(self._features(X), self._resolve(params), self.training)
+        cache = self._forward(self.features(X), self._resolve(params), self.training)
         return cache.A[self.n_layers], cache
 
     def backward(self, cache: Cache, y: Any) -> dict[str, Array]:
@@ -331,7 +278,7 @@ class MLP:
         return self._objective(cache, self._targets(y, cache)), self.backward(cache, y)
 
     def _targets(self, y: Any, cache: Cache) -> Array:
-        return encode_targets(y, self.output, self.layer_sizes[-1], cache.A[0].shape[0])
+        return self.targets(y, cache.A[0].shape[0])
 
     def _objective(self, cache: Cache, targets: Array) -> float:
         m = targets.shape[0]
@@ -361,8 +308,33 @@ class MLP:
             cache.A[layer] = A
         return cache
 
-    def _features(self, X: Any) -> NDArray[Any]:
-        return as_feature_matrix(X, n_features=self.layer_sizes[0])
+    def features(self, X: Any, argument: str = "X") -> NDArray[Any]:
+        """Return ``X`` validated as this network's input, shape ``(m, n_0)``; not a copy."""
+        return as_feature_matrix(X, argument, self.layer_sizes[0])
+
+    def targets(self, y: Any, m: int) -> Array:
+        """Return labels ``y`` for ``m`` examples encoded for the output layer, ``(m, n_L)``."""
+        return encode_targets(y, self.output, self.layer_sizes[-1], m)
+
+    def training_step(
+        self, X: NDArray[Any], targets: Array
+    ) -> tuple[float, dict[str, Array], Array]:
+        """Return the cost, its gradients and the outputs on one batch in training mode.
+
+        ``X`` comes from :meth:`features` and ``targets`` from :meth:`targets`; dropout
+        masks are drawn from the network's generator.
+        """
+        cache = self._forward(X, self.params, True)
+        return (
+            self._objective(cache, targets),
+            self._backward(cache, targets),
+            cache.A[self.n_layers],
+        )
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The network's generator: dropout masks and minibatch order come from it."""
+        return self._rng
 
     def _resolve(self, params: Mapping[str, Array] | None) -> Mapping[str, Array]:
         if params is None:
@@ -391,7 +363,7 @@ class MLP:
                 "predict_proba: got a network with output='linear', expected a sigmoid or "
                 "softmax output; use predict for regression values"
             )
-        return self._forward(self._features(X), self.params, False).A[self.n_layers]
+        return self._forward(self.features(X), self.params, False).A[self.n_layers]
 
     def predict(self, X: Any) -> NDArray[Any]:
         """Return predictions without dropout.
@@ -403,7 +375,7 @@ class MLP:
             argmax); ``(m, n_L)`` 0/1 for a multi-unit sigmoid; values ``(m,)`` or
             ``(m, n_L)`` for a linear output.
         """
-        output = self._forward(self._features(X), self.params, False).A[self.n_layers]
+        output = self._forward(self.features(X), self.params, False).A[self.n_layers]
         return self._decide(output)
 
     def _decide(self, output: Array) -> NDArray[Any]:
@@ -415,16 +387,17 @@ class MLP:
 
     def score(self, X: Any, y: Any) -> float:
         """Return the accuracy (sigmoid, softmax) or R² (linear output), without dropout."""
-        data = self._features(X)
-        targets = encode_targets(y, self.output, self.layer_sizes[-1], data.shape[0])
-        return self._metric(self._forward(data, self.params, False).A[self.n_layers], targets)
+        data = self.features(X)
+        targets = self.targets(y, data.shape[0])
+        return self.metric(self._forward(data, self.params, False).A[self.n_layers], targets)
 
     @property
     def metric_name(self) -> str:
         """``"accuracy"`` for classification outputs, ``"r2"`` for a linear output."""
         return "r2" if self.output == "linear" else "accuracy"
 
-    def _metric(self, output: Array, targets: Array) -> float:
+    def metric(self, output: Array, targets: Array) -> float:
+        """Return :attr:`metric_name` of ``output`` against encoded ``targets``, ``(m, n_L)``."""
         if self.output == "linear":
             residual = np.sum((targets - output) ** 2, axis=0)
             total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0)

@@ -1,6 +1,6 @@
 """Input normalization: learn each feature's mean and spread on the training set, reuse them.
 
-The seed's advice: subtract the mean and divide by the standard deviation, so
+The course notes' advice: subtract the mean and divide by the standard deviation, so
 every feature has mean 0 and variance 1 and the cost is easier to optimize. The
 statistics come from the training set *only*, and the test set is transformed
 with those same numbers, or the network sees test inputs on another scale.
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._validate import as_feature_matrix
 from gradprobe.errors import NotFittedError
-from gradprobe.nn._validation import as_feature_matrix
 
 __all__ = ["Normalizer"]
 

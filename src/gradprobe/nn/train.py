@@ -13,21 +13,80 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._validate import check_positive, check_rate
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, NonFiniteError
-from gradprobe.nn._validation import as_feature_matrix
-from gradprobe.nn.losses import encode_targets
 
-if TYPE_CHECKING:
-    from gradprobe.nn.mlp import MLP
-
-__all__ = ["OPTIMIZERS", "Adam", "GradientDescent", "History", "Momentum", "Optimizer", "fit"]
+__all__ = [
+    "OPTIMIZERS",
+    "Adam",
+    "GradientDescent",
+    "History",
+    "Momentum",
+    "Optimizer",
+    "Trainable",
+    "fit",
+]
 
 Array = NDArray[np.floating[Any]]
+
+
+class Trainable(Protocol):
+    """What :func:`fit` needs of a model: its public training interface.
+
+    :class:`gradprobe.MLP` is one; any model offering these members trains the same way.
+    """
+
+    params: dict[str, Array]
+    training: bool
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The model's own generator (minibatch order, dropout masks)."""
+        ...
+
+    @property
+    def metric_name(self) -> str:
+        """The name of :meth:`metric` (``"accuracy"`` or ``"r2"``)."""
+        ...
+
+    def train(self) -> Any:
+        """Switch to training mode."""
+        ...
+
+    def eval(self) -> Any:
+        """Switch to evaluation mode."""
+        ...
+
+    def features(self, X: Any, argument: str = "X") -> NDArray[Any]:
+        """Return ``X`` validated as the model's input, shape ``(m, n_0)``."""
+        ...
+
+    def targets(self, y: Any, m: int) -> Array:
+        """Return ``y`` encoded for the model's output, shape ``(m, n_L)``."""
+        ...
+
+    def training_step(
+        self, X: NDArray[Any], targets: Array
+    ) -> tuple[float, dict[str, Array], Array]:
+        """Return the cost, its gradients and the outputs on one batch, in training mode."""
+        ...
+
+    def metric(self, outputs: Array, targets: Array) -> float:
+        """Return the metric of ``outputs`` against encoded ``targets``."""
+        ...
+
+    def loss(self, X: Any, y: Any) -> float:
+        """Return the cost on ``(X, y)``."""
+        ...
+
+    def score(self, X: Any, y: Any) -> float:
+        """Return the metric on ``(X, y)``."""
+        ...
 
 
 class Optimizer(Protocol):
@@ -50,7 +109,7 @@ class GradientDescent:
     """
 
     def __init__(self, lr: float) -> None:
-        self.lr = _check_positive(lr, "lr")
+        self.lr = check_positive(lr, "lr")
 
     def step(self, params: dict[str, Array], grads: Mapping[str, Array]) -> None:
         """Apply one update to ``params`` in place."""
@@ -62,8 +121,8 @@ class Momentum:
     """Gradient descent with momentum: an exponentially weighted average of gradients."""
 
     def __init__(self, lr: float, beta: float = 0.9) -> None:
-        self.lr = _check_positive(lr, "lr")
-        self.beta = _check_rate(beta, "beta")
+        self.lr = check_positive(lr, "lr")
+        self.beta = check_rate(beta, "beta")
         self._velocity: dict[str, Array] = {}
 
     def step(self, params: dict[str, Array], grads: Mapping[str, Array]) -> None:
@@ -81,10 +140,10 @@ class Adam:
     def __init__(
         self, lr: float, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8
     ) -> None:
-        self.lr = _check_positive(lr, "lr")
-        self.beta1 = _check_rate(beta1, "beta1")
-        self.beta2 = _check_rate(beta2, "beta2")
-        self.epsilon = _check_positive(epsilon, "epsilon")
+        self.lr = check_positive(lr, "lr")
+        self.beta1 = check_rate(beta1, "beta1")
+        self.beta2 = check_rate(beta2, "beta2")
+        self.epsilon = check_positive(epsilon, "epsilon")
         self._first: dict[str, Array] = {}
         self._second: dict[str, Array] = {}
         self._steps = 0
@@ -113,21 +172,6 @@ OPTIMIZERS: dict[str, Callable[[float], Optimizer]] = {
     "adam": Adam,
 }
 """Optimizer name -> constructor taking the learning rate."""
-
-
-def _check_positive(value: float, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidTypeError(f"{argument}: got {type(value).__name__}, expected a number")
-    if not (np.isfinite(value) and value > 0):
-        raise InvalidArgumentError(f"{argument}: got {value}, expected a positive number")
-    return float(value)
-
-
-def _check_rate(value: float, argument: str) -> float:
-    number = _check_positive(value, argument) if value != 0 else 0.0
-    if number >= 1:
-        raise InvalidArgumentError(f"{argument}: got {value}, expected a number in [0, 1)")
-    return number
 
 
 @dataclass
@@ -169,7 +213,7 @@ class History:
 
 
 def fit(
-    net: MLP,
+    net: Trainable,
     X: Any,
     y: Any,
     epochs: int = 100,
@@ -225,9 +269,9 @@ def fit(
     >>> history.metric[-1]
     1.0
     """
-    data = as_feature_matrix(X, n_features=net.layer_sizes[0])
+    data = net.features(X)
     m = data.shape[0]
-    targets = encode_targets(y, net.output, net.layer_sizes[-1], m)
+    targets = net.targets(y, m)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise InvalidArgumentError(f"epochs: got {epochs!r}, expected an integer >= 0")
     if batch_size is not None and (
@@ -243,7 +287,7 @@ def fit(
     validation = None
     if validation_data is not None:
         X_val, y_val = validation_data
-        validation = (as_feature_matrix(X_val, "validation_data[0]", net.layer_sizes[0]), y_val)
+        validation = (net.features(X_val, "validation_data[0]"), y_val)
     history = History(net.metric_name)
     was_training = net.training
     net.train()
@@ -265,7 +309,7 @@ def fit(
 
 
 def _one_epoch(
-    net: MLP,
+    net: Trainable,
     data: NDArray[Any],
     targets: Array,
     size: int,
@@ -276,22 +320,22 @@ def _one_epoch(
     m = data.shape[0]
     batches: list[Any] = [slice(None)]
     if size < m:
-        order = net._rng.permutation(m)
+        order = net.rng.permutation(m)
         batches = [order[start : start + size] for start in range(0, m, size)]
     outputs = np.empty_like(targets)
     total = 0.0
     for rows in batches:
-        cache = net._forward(data[rows], net.params, True)
-        total += net._objective(cache, targets[rows]) * cache.A[0].shape[0]
-        update.step(net.params, net._backward(cache, targets[rows]))
-        outputs[rows] = cache.A[net.n_layers]
+        value, grads, batch_outputs = net.training_step(data[rows], targets[rows])
+        total += value * batch_outputs.shape[0]
+        update.step(net.params, grads)
+        outputs[rows] = batch_outputs
     if not np.isfinite(total):
         raise NonFiniteError(
             f"fit: the training loss became {total / m} at epoch {epoch}, expected finite values; "
             "lower lr or normalize the inputs (gradprobe.Normalizer)"
         )
     history.loss.append(total / m)
-    history.metric.append(net._metric(outputs, targets))
+    history.metric.append(net.metric(outputs, targets))
 
 
 def _make_optimizer(optimizer: str | Optimizer, lr: float) -> Optimizer:

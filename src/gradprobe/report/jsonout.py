@@ -1,6 +1,6 @@
 """The diagnose report as JSON, validated against the schema shipped with the package.
 
-:func:`gradprobe.report.html.write_report` writes ``report.json`` with :func:`to_json`.
+:func:`gradprobe.report.page.write_page` writes ``report.json`` with :func:`to_json`.
 """
 
 from __future__ import annotations

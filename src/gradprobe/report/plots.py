@@ -16,10 +16,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from gradprobe.depth import DepthSweep
 from gradprobe.errors import InvalidTypeError
-from gradprobe.linear_network import DeepLinearResult
-from gradprobe.propagation import PropagationReport
+from gradprobe.signals.deep_linear import DeepLinearResult
+from gradprobe.signals.propagation import PropagationReport
+from gradprobe.signals.sweep import DepthSweep
 
 __all__ = ["plot_deep_linear", "plot_depth_sweep", "plot_propagation"]
 
@@ -89,7 +89,7 @@ def plot_depth_sweep(
 
     Examples
     --------
-    >>> from gradprobe.depth import depth_sweep
+    >>> from gradprobe.nn.sweep import depth_sweep
     >>> figure = plot_depth_sweep(depth_sweep(5, 8, inits=["he", "xavier"]))
     >>> len(figure.axes)
     2
@@ -115,7 +115,7 @@ def plot_propagation(
     """Plot one network's activation std and gradient norm against layer.
 
     Parameters and return value as in :func:`plot_depth_sweep`, for a
-    :class:`~gradprobe.propagation.PropagationReport`.
+    :class:`~gradprobe.signals.propagation.PropagationReport`.
     """
     if not isinstance(report, PropagationReport):
         raise InvalidTypeError(
@@ -133,7 +133,7 @@ def plot_deep_linear(
     size: tuple[float, float] = (11.0, 4.5),
     dpi: int = 100,
 ) -> Figure:
-    """Plot the seed's deep linear example: |a[l]| and |∂ŷ/∂a[l]| against layer.
+    """Plot the course notes' deep linear example: |a[l]| and |∂ŷ/∂a[l]| against layer.
 
     Parameters
     ----------
@@ -148,7 +148,7 @@ def plot_deep_linear(
 
     Examples
     --------
-    >>> from gradprobe.linear_network import deep_linear
+    >>> from gradprobe.signals.deep_linear import deep_linear
     >>> figure = plot_deep_linear([deep_linear(1.5, 50), deep_linear(0.5, 50)])
     >>> [axes.get_yscale() for axes in figure.axes]
     ['log', 'log']

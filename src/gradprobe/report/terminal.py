@@ -16,13 +16,13 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from gradprobe.report.text import plural
+from gradprobe._text import plural
 
 if TYPE_CHECKING:
-    from gradprobe.depth import DepthSweep
-    from gradprobe.diagnose import Diagnosis
-    from gradprobe.numdiff import Derivative
-    from gradprobe.scale import ScaleRecommendation
+    from gradprobe.diagnose.result import Diagnosis
+    from gradprobe.nn.scale import ScaleRecommendation
+    from gradprobe.numdiff.derivative import Derivative
+    from gradprobe.signals.sweep import DepthSweep
 
 __all__ = ["ProgressBars", "print_depth_sweep", "print_derivatives", "print_diagnosis"]
 

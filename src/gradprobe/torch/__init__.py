@@ -3,7 +3,7 @@
 ``torch.autograd.gradcheck`` answers pass or fail and, on failure, prints two
 Jacobians without an index; it needs float64 inputs made by hand, fails at kinks
 and evaluates one perturbation at a time. This module gives PyTorch code
-gradprobe's report instead: the seed's relative difference per named tensor,
+gradprobe's report instead: the course notes' relative difference per named tensor,
 the worst entries by PyTorch name (``layer1.weight[3, 7]``), a diagnosis of each
 failing tensor and kinks told apart from wrong gradients.
 
@@ -19,11 +19,11 @@ How a check runs:
   the code cannot be vectorized (an ``autograd.Function`` without a vmap rule,
   data-dependent control flow);
 * the rest is gradprobe's: the noise floor, kink refinement and the report of
-  :func:`gradprobe.comparison.assemble_report`.
+  :func:`gradprobe.check.comparison.assemble_report`.
 
 Cost: ``2N`` forward evaluations for ``N`` checked values, in batches; ``sample=K``
 checks ``K`` values of each tensor; ``mode="localize"`` finds the wrong values of a
-large module by group testing (:mod:`gradprobe.localize`) in far fewer.
+large module by group testing (:mod:`gradprobe.check.localize`) in far fewer.
 """
 
 from gradprobe.torch.check import check_function, check_module, check_namespace

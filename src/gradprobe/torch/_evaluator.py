@@ -1,10 +1,10 @@
 """Run a PyTorch :class:`~gradprobe.torch._problem.Problem` through gradprobe's engine.
 
 The analytic gradient comes from one ``torch.autograd.grad`` call per loss column;
-the numerical one from :class:`Evaluator`, a :class:`~gradprobe.batched.ThetaEvaluator`
+the numerical one from :class:`Evaluator`, a :class:`~gradprobe.numdiff.batched.ThetaEvaluator`
 that perturbs the checked tensors coordinate by coordinate in ``torch.vmap``
 batches on their own device. :func:`check_problem` lays both out on θ and hands
-them to :func:`gradprobe.gradcheck.run_check`.
+them to :func:`gradprobe.check.checker.run_check`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from gradprobe._arguments import check_count, check_sample, check_seed, check_thresholds
 from gradprobe._params import ParameterLayout
-from gradprobe.batched import ThetaEvaluator
+from gradprobe._validate import check_count, check_sample, check_seed, check_thresholds
+from gradprobe.check.checker import choose_mode, run_check
+from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, LossEvaluationError
-from gradprobe.gradcheck import choose_mode, run_check
-from gradprobe.gradreport import GradCheckReport
+from gradprobe.numdiff.batched import ThetaEvaluator
 from gradprobe.torch._problem import Problem
 
 __all__ = ["Evaluator", "analytic_gradients", "check_problem"]

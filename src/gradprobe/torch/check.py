@@ -19,9 +19,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from gradprobe.comparison import DEFAULT_THRESHOLDS
+from gradprobe.check.comparison import DEFAULT_THRESHOLDS
+from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
-from gradprobe.gradreport import GradCheckReport
 from gradprobe.torch._evaluator import check_problem
 from gradprobe.torch._problem import (
     Patterns,
@@ -113,7 +113,7 @@ def check_module(
     mode : {"auto", "full", "localize"}, default="auto"
         ``"full"`` differentiates every value (or the sample), 2 evaluations each;
         ``"localize"`` finds the wrong values by group testing in about ``4·log2(N)``
-        evaluations per wrong value (see :mod:`gradprobe.localize`); ``"auto"`` is
+        evaluations per wrong value (see :mod:`gradprobe.check.localize`); ``"auto"`` is
         ``"localize"`` for more than 100,000 values unless ``sample`` is given.
     batch_size : int, optional
         Perturbed evaluations per ``torch.vmap`` call; by default sized to about 32 MiB.

@@ -1,0 +1,32 @@
+"""The gradient-check engine: every check, NumPy or framework, ends here.
+
+Data flows one way through it:
+
+* :mod:`~gradprobe.check.checker`: :func:`check_gradients`, :func:`assert_gradients`,
+  :class:`GradientCheckError` and :func:`run_check`, the one entry point that the
+  structure-aware NumPy check and the framework adapters call;
+* :mod:`~gradprobe.check.coordinates`: numerical values of the checked coordinates,
+  kink refinement and the final step shared by full and localizing checks;
+* :mod:`~gradprobe.check.localize`: group testing for large models;
+* :mod:`~gradprobe.check.comparison`: bands, the noise floor and
+  :func:`assemble_report`, the single place a report is built;
+* :mod:`~gradprobe.check.patterns`: the error-pattern rules, a table;
+* :mod:`~gradprobe.check.entries` and :mod:`~gradprobe.check.report`: the report
+  model, :class:`GradCheckReport` with its text table.
+"""
+
+from gradprobe.check.checker import (
+    GradientCheckError,
+    assert_gradients,
+    check_gradients,
+    run_check,
+)
+from gradprobe.check.report import GradCheckReport
+
+__all__ = [
+    "GradCheckReport",
+    "GradientCheckError",
+    "assert_gradients",
+    "check_gradients",
+    "run_check",
+]

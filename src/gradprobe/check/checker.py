@@ -1,0 +1,413 @@
+"""Gradient checking: compare backprop with numerical derivatives and say what is wrong.
+
+The course notes' recipe: reshape every parameter into one vector θ and every analytic
+gradient into dθ, compute ``dθ_approx[i] = (J(θ + εeᵢ) − J(θ − εeᵢ)) / 2ε`` for each
+``i`` and compare by the relative difference
+
+    ‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂)
+
+≈1e-7 is great, ≈1e-5 suspicious, ≈1e-3 wrong. :func:`check_gradients` does that
+and then the part the notes leave to the user: it reports the difference for
+every named parameter, the worst entries by name (``W2[1, 3]``), a plain-words
+diagnosis of each failing parameter, kinks (a ReLU crossing zero inside ±ε), and
+it refuses a loss that is random (dropout) instead of reporting noise.
+
+Cost: 2N + 4 loss evaluations for N checked values (plus two per entry that
+looks like a kink), one value at a time, or in blocks with ``batched=True``, or
+spread over an executor. ``sample=K`` checks K values per parameter; above
+100,000 values the check localizes wrong values by group testing instead
+(``mode="localize"``, see :mod:`gradprobe.check.localize`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradprobe._params import ParameterLayout, Params
+from gradprobe._validate import check_memory, check_sample, check_seed, check_thresholds
+from gradprobe.check.comparison import DEFAULT_THRESHOLDS, verdict_for
+from gradprobe.check.coordinates import check_coordinates
+from gradprobe.check.entries import Entry, ParameterResult
+from gradprobe.check.localize import localize_check
+from gradprobe.check.report import GradCheckReport
+from gradprobe.errors import (
+    GradprobeError,
+    InvalidArgumentError,
+    LossEvaluationError,
+    NondeterministicLossError,
+)
+from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
+from gradprobe.numdiff.parallel import resolve_executor
+from gradprobe.numdiff.perturbation import LossOnTheta
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Entry",
+    "GradCheckReport",
+    "GradientCheckError",
+    "CheckSetup",
+    "ParameterResult",
+    "assert_gradients",
+    "check_gradients",
+    "choose_mode",
+    "prepare_check",
+    "run_check",
+    "verdict_for",
+]
+
+MODES = ("auto", "full", "localize")
+LOCALIZE_ABOVE = 100_000
+"""``mode="auto"`` localizes instead of checking every value above this many values."""
+# How many times the loss is evaluated at θ to tell a deterministic loss from a random one.
+_REPEATS = 3
+
+
+def _choose_indices(
+    layout: ParameterLayout, sample: int | None, seed: int | np.random.Generator
+) -> NDArray[np.intp]:
+    """All of θ, or ``sample`` seeded random values of every parameter, in θ order."""
+    if sample is None:
+        return np.arange(layout.size, dtype=np.intp)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for k in range(len(layout.names)):
+        start, stop = layout.offsets[k], layout.offsets[k + 1]
+        if stop - start <= sample:
+            chosen.append(np.arange(start, stop))
+        else:
+            chosen.append(np.sort(rng.choice(np.arange(start, stop), sample, replace=False)))
+    return np.concatenate(chosen).astype(np.intp)
+
+
+def _analytic(
+    grads: object, layout: ParameterLayout, theta: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    if callable(grads):
+        try:
+            value = grads(layout.unflatten(theta.copy()))
+        except Exception as error:
+            raise LossEvaluationError(
+                f"grads raised {type(error).__name__} at θ: {error}"
+            ) from error
+        return layout.align(value, "grads(params)")
+    return layout.align(grads)
+
+
+def _refuse_randomness(evaluate: LossOnTheta, theta: NDArray[np.float64]) -> float:
+    values = [evaluate(theta) for _ in range(_REPEATS)]
+    spread = max(values) - min(values)
+    if spread > 8 * np.finfo(np.float64).eps * max(abs(v) for v in values):
+        raise NondeterministicLossError(
+            f"loss: returned {', '.join(f'{v:.10g}' for v in values)} for the same parameters, "
+            "expected the same value every time. A gradient check cannot work with a random "
+            "loss: switch dropout off (net.eval()), or fix the random seed inside the loss"
+        )
+    return values[0]
+
+
+def check_gradients(
+    loss: Callable[[Any], Any],
+    params: Params,
+    grads: Any,
+    *,
+    eps: float | None = None,
+    method: str = "central",
+    thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
+    sample: int | None = None,
+    seed: int | np.random.Generator = 0,
+    notes: Sequence[str] = (),
+    mode: str = "auto",
+    batched: bool = False,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    memory: int = DEFAULT_MEMORY,
+) -> GradCheckReport:
+    """Check analytic gradients against numerical ones and say which are wrong.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(params) -> float``: the cost J, called with a structure like ``params``
+        holding float64 arrays. It must be deterministic (switch dropout off) and
+        include every term the gradients include (the notes: "remember regularization").
+    params : dict of str to ndarray, list or tuple of ndarray, or ndarray
+        The point of the check, flattened into θ in a fixed order: dict insertion
+        order, list order, each array in C order. Never modified.
+    grads : same structure as params, or callable
+        The analytic gradients dθ, keyed like ``params`` (``"dW1"`` is accepted for
+        ``"W1"``), or ``grads(params)`` returning them.
+    eps : float, optional
+        The step ε, used exactly as given; by default ``∛u·max(1, |θᵢ|)`` for central
+        differences (``u`` the machine epsilon of the loss's precision).
+    method : {"central", "forward", "backward", "complex", "richardson"}, default="central"
+        The difference formula (see :func:`gradprobe.derivative`). Kinks are found with
+        central differences only.
+    thresholds : tuple of float, default=(1e-6, 1e-4)
+        Differences below the first are "ok", below the second "suspicious", else "wrong".
+    sample : int, optional
+        Check only this many seeded random values of each parameter (every parameter,
+        however small, gets some). By default every value is checked.
+    seed : int or numpy.random.Generator, default=0
+        Seeds the choice of sampled values.
+    notes : sequence of str, default=()
+        Lines copied into the report, for callers that prepared the loss (say, dropout off).
+    mode : {"auto", "full", "localize"}, default="auto"
+        ``"full"`` differentiates every value (2N loss evaluations, or the sample);
+        ``"localize"`` makes one random-sign directional check per parameter and
+        splits failing groups in halves until the wrong values are pinned (about
+        ``4·log2(N)`` evaluations per wrong value; see :mod:`gradprobe.check.localize`);
+        ``"auto"`` is ``"localize"`` above 100,000 values, else ``"full"``.
+    batched : bool, default=False
+        The loss takes a batch of parameter vectors: every array of its argument
+        carries a leading batch axis and it returns one value per row, shape
+        ``(batch,)``. Perturbations are then evaluated in blocks, matrix-matrix.
+    executor : concurrent.futures.Executor, optional
+        Runs blocks of loss evaluations (a process pool, or a cluster's executor such
+        as dask's ``Client.get_executor()``); the loss must be picklable.
+    workers : int, optional
+        Shortcut for a local process pool of this many workers.
+    memory : int, default=256 MiB
+        Bytes allowed for one block of perturbed parameter vectors.
+
+    Returns
+    -------
+    GradCheckReport
+        ``report.verdict``, ``report.difference``, ``report.parameters`` (one row per
+        parameter with its diagnosis), ``report.worst(k)``; ``print(report)`` shows a table.
+
+    Raises
+    ------
+    NondeterministicLossError
+        When the loss gives different values for the same parameters.
+    LossEvaluationError
+        When the loss or ``grads`` raises, or the loss returns a non-scalar or non-finite value.
+    InvalidArgumentError, InvalidTypeError, ShapeMismatchError, NonFiniteError
+        For bad arguments (a lambda with an executor among them: it cannot be pickled);
+        the message names the argument and what was expected.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> report = check_gradients(lambda p: float(np.sum(p["W"] ** 2)), {"W": W}, {"dW": 2 * W})
+    >>> report.verdict
+    'ok'
+    >>> bad = check_gradients(lambda p: float(np.sum(p["W"] ** 2)), {"W": W}, {"dW": 4 * W})
+    >>> bad.verdict, bad.wrong_parameters
+    ('wrong', ['W'])
+    """
+    started = time.perf_counter()
+    setup = prepare_check(
+        params, thresholds=thresholds, sample=sample, seed=seed, memory=memory, mode=mode
+    )
+    with resolve_executor(executor, workers) as pool:
+        evaluate = (
+            ThetaEvaluator(loss, setup.layout, batched=batched, executor=pool, memory=setup.memory)
+            if batched or pool is not None
+            else LossOnTheta(loss, setup.layout)
+        )
+        return run_check(
+            evaluate,
+            setup.theta,
+            grads,
+            eps=eps,
+            method=method,
+            thresholds=setup.thresholds,
+            sample=setup.sample,
+            seed=setup.seed,
+            mode=setup.mode,
+            notes=notes,
+            started=started,
+        )
+
+
+@dataclass(frozen=True)
+class CheckSetup:
+    """The validated arguments every gradient check starts from (see :func:`prepare_check`)."""
+
+    layout: ParameterLayout
+    theta: NDArray[np.float64]
+    thresholds: tuple[float, float]
+    sample: int | None
+    seed: int | np.random.Generator
+    memory: int
+    mode: str
+
+
+def prepare_check(
+    params: Params,
+    *,
+    thresholds: object,
+    sample: object,
+    seed: object,
+    memory: object,
+    mode: object,
+) -> CheckSetup:
+    """Validate the arguments shared by every check and flatten ``params`` into θ.
+
+    :func:`check_gradients` and :func:`gradprobe.check_model` both start here, so the
+    same argument gets the same check and the same message everywhere.
+
+    Returns
+    -------
+    CheckSetup
+        The layout, θ of shape ``(N,)`` in float64, and the checked arguments, with
+        ``mode`` resolved to ``"full"`` or ``"localize"``.
+    """
+    thresholds = check_thresholds(thresholds)
+    count = check_sample(sample)
+    seed = check_seed(seed)
+    memory = check_memory(memory)
+    layout = ParameterLayout.from_params(params)
+    theta = layout.flatten(params)
+    return CheckSetup(
+        layout=layout,
+        theta=theta,
+        thresholds=thresholds,
+        sample=count,
+        seed=seed,
+        memory=memory,
+        mode=choose_mode(mode, layout.size, count),
+    )
+
+
+def choose_mode(mode: object, size: int, sample: int | None) -> str:
+    """Resolve ``mode="auto"`` and check the combination of ``mode`` and ``sample``.
+
+    Returns
+    -------
+    {"full", "localize"}
+        ``"auto"`` is ``"localize"`` above :data:`LOCALIZE_ABOVE` values unless sampled.
+    """
+    if mode not in MODES:
+        raise InvalidArgumentError(f"mode: got {mode!r}, expected one of {', '.join(MODES)}")
+    if mode == "localize" and sample is not None:
+        raise InvalidArgumentError(
+            f"sample: got {sample} with mode='localize', expected sample=None: localization "
+            "already checks every value through group tests"
+        )
+    if mode == "auto":
+        return "localize" if size > LOCALIZE_ABOVE and sample is None else "full"
+    return str(mode)
+
+
+def run_check(
+    evaluate: LossOnTheta,
+    theta: NDArray[np.float64],
+    grads: Any,
+    *,
+    eps: float | None = None,
+    method: str = "central",
+    thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
+    sample: int | None = None,
+    seed: int | np.random.Generator = 0,
+    mode: str = "full",
+    notes: Sequence[str] = (),
+    started: float | None = None,
+) -> GradCheckReport:
+    """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
+
+    Callers that evaluate the loss their own way (structure-aware for an MLP, on
+    PyTorch modules) wrap it in a :class:`~gradprobe.numdiff.perturbation.LossOnTheta` subclass,
+    typically a :class:`~gradprobe.numdiff.batched.ThetaEvaluator`, and call this.
+
+    Parameters
+    ----------
+    evaluate : LossOnTheta
+        The loss on θ; a :class:`~gradprobe.numdiff.batched.ThetaEvaluator` is asked for
+        many values at once.
+    theta : ndarray of float64, shape (size,)
+        The point of the check.
+    grads : array structure or callable
+        As for :func:`check_gradients`.
+    eps, method, thresholds, seed, notes
+        As for :func:`check_gradients` (``thresholds`` already validated).
+    sample : int, optional
+        Values per parameter to check, already validated.
+    mode : {"full", "localize"}, default="full"
+        Every value (or the sample), or group-testing localization.
+    started : float, optional
+        ``time.perf_counter()`` when the caller's check began.
+
+    Returns
+    -------
+    GradCheckReport
+    """
+    started = time.perf_counter() if started is None else started
+    layout = evaluate.layout
+    center = _refuse_randomness(evaluate, theta)
+    analytic_all = _analytic(grads, layout, theta)
+    if mode == "localize":
+        return localize_check(
+            evaluate,
+            theta,
+            analytic_all,
+            center=center,
+            eps=eps,
+            method=method,
+            thresholds=thresholds,
+            seed=seed,
+            notes=notes,
+            started=started,
+        )
+    indices = _choose_indices(layout, sample, seed)
+    return check_coordinates(
+        evaluate,
+        theta,
+        indices,
+        analytic_all[indices],
+        center=center,
+        eps=eps,
+        method=method,
+        thresholds=thresholds,
+        notes=notes,
+        started=started,
+    )
+
+
+def assert_gradients(
+    loss: Callable[[Any], Any], params: Params, grads: Any, **options: Any
+) -> GradCheckReport:
+    """Run :func:`check_gradients` and raise when the verdict is not "ok".
+
+    Parameters
+    ----------
+    loss, params, grads, **options
+        As for :func:`check_gradients`.
+
+    Returns
+    -------
+    GradCheckReport
+        The report of a passing check.
+
+    Raises
+    ------
+    GradientCheckError
+        When the check does not pass; ``str(error)`` is the readable report and
+        ``error.report`` the report itself.
+    """
+    report = check_gradients(loss, params, grads, **options)
+    if not report.passed:
+        raise GradientCheckError(report)
+    return report
+
+
+class GradientCheckError(GradprobeError, AssertionError):
+    """A gradient check did not pass; raised by :func:`gradprobe.assert_gradients`.
+
+    Parameters
+    ----------
+    report : GradCheckReport
+        The full report of the failed check; ``str(error)`` is its readable table.
+    """
+
+    def __init__(self, report: GradCheckReport) -> None:
+        super().__init__(str(report))
+        self.report = report

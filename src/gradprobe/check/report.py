@@ -1,0 +1,209 @@
+"""The report of a gradient check: one row per parameter, one entry per checked value.
+
+:class:`GradCheckReport` is what :func:`gradprobe.check_gradients` (and every other
+check: structure-aware, localizing, PyTorch) returns; it is built in one place,
+:func:`gradprobe.check.comparison.assemble_report`, and rendered by :mod:`gradprobe.report`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from gradprobe._text import WIDTH, plural
+from gradprobe.check.entries import Entry, EntryTable, GroupTest, ParameterResult
+from gradprobe.errors import InvalidArgumentError
+
+__all__ = ["GradCheckReport", "format_table"]
+
+
+@dataclass(frozen=True)
+class GradCheckReport:
+    """Everything a gradient check found.
+
+    Attributes
+    ----------
+    difference : float
+        The course notes' ``‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂)`` over all checked values
+        (kinks where the analytic value lies between the one-sided slopes excluded).
+    verdict : {"ok", "suspicious", "wrong"}
+        ``difference`` banded by ``thresholds`` (:func:`~gradprobe.check.comparison.verdict_for`).
+    thresholds : tuple of float
+        ``(ok_below, suspicious_below)``.
+    parameters : tuple of ParameterResult
+        One row per named parameter, in θ order.
+    method : str
+        The difference formula.
+    eps : float or None
+        The step given, or None when chosen automatically.
+    steps : tuple of float
+        The smallest and largest step used.
+    dtype : str
+        The dtype(s) the parameters came in; the check itself runs in float64.
+    evaluations : int
+        Loss evaluations used.
+    seconds : float
+        Wall time of the check.
+    checked : int
+        Values of θ checked.
+    total : int
+        Values in θ.
+    mode : str
+        How the values were chosen: "full", "sampled", or "localize".
+    notes : tuple of str
+        What the check did that a reader should know (promotion, dropout off, …).
+    table : EntryTable
+        Every value checked one by one, as arrays; :attr:`entries` names them.
+    groups : tuple of GroupTest
+        With ``mode="localize"``, every random-sign group test, in the order made.
+    """
+
+    difference: float
+    verdict: str
+    thresholds: tuple[float, float]
+    parameters: tuple[ParameterResult, ...]
+    method: str
+    eps: float | None
+    steps: tuple[float, float]
+    dtype: str
+    evaluations: int
+    seconds: float
+    checked: int
+    total: int
+    mode: str
+    notes: tuple[str, ...]
+    table: EntryTable = field(repr=False)
+    groups: tuple[GroupTest, ...] = field(default=(), repr=False)
+
+    @cached_property
+    def entries(self) -> tuple[Entry, ...]:
+        """Every value checked one by one, in θ order."""
+        return tuple(self.table.entry(position) for position in range(len(self.table)))
+
+    @property
+    def passed(self) -> bool:
+        """True when the verdict is "ok"."""
+        return self.verdict == "ok"
+
+    @property
+    def sampled(self) -> bool:
+        """True when only some values of θ were checked."""
+        return self.checked < self.total
+
+    @property
+    def kinks(self) -> int:
+        """How many checked entries sit within ±ε of a kink of the loss."""
+        return sum(row.kinks for row in self.parameters)
+
+    @property
+    def wrong_parameters(self) -> list[str]:
+        """Names of the parameters whose verdict is not "ok"."""
+        return [row.name for row in self.parameters if row.verdict != "ok"]
+
+    def parameter(self, name: str) -> ParameterResult:
+        """Return the row of parameter ``name``."""
+        for row in self.parameters:
+            if row.name == name:
+                return row
+        raise InvalidArgumentError(
+            f"name: got {name!r}, expected one of {[row.name for row in self.parameters]}"
+        )
+
+    def worst(self, k: int = 5) -> list[Entry]:
+        """Return the ``k`` checked entries with the largest relative error, worst first."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise InvalidArgumentError(f"k: got {k!r}, expected a non-negative int")
+        return self.table.ranked(k)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-serializable data (the 10 worst entries included)."""
+        return {
+            "difference": self.difference,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "thresholds": list(self.thresholds),
+            "method": self.method,
+            "eps": self.eps,
+            "steps": list(self.steps),
+            "dtype": self.dtype,
+            "evaluations": self.evaluations,
+            "seconds": self.seconds,
+            "checked": self.checked,
+            "total": self.total,
+            "mode": self.mode,
+            "sampled": self.sampled,
+            "kinks": self.kinks,
+            "notes": list(self.notes),
+            "wrong_parameters": self.wrong_parameters,
+            "parameters": [row.to_dict() for row in self.parameters],
+            "worst": [entry.to_dict() for entry in self.worst(10)],
+        }
+
+    def __str__(self) -> str:
+        return format_table(self)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _wrap(text: str, indent: str, continuation: str = "    ") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=continuation)
+
+
+def format_table(report: GradCheckReport) -> str:
+    """Render a gradient-check report as a readable table.
+
+    Parameters
+    ----------
+    report : GradCheckReport
+        The report to render.
+
+    Returns
+    -------
+    str
+        Lines of at most 100 characters: the verdict and difference, how the check
+        was run, one row per parameter, the worst entries and the diagnoses.
+    """
+    ok, suspicious = report.thresholds
+    eps = "auto" if report.eps is None else f"{report.eps:.3g}"
+    lines = [
+        f"gradient check: {report.verdict.upper()}   difference {report.difference:.2e}   "
+        f"(ok < {ok:.0e}, suspicious < {suspicious:.0e})",
+        f"method {report.method}, eps {eps} (steps {report.steps[0]:.2g} to "
+        f"{report.steps[1]:.2g}), {report.dtype}, {plural(report.evaluations, 'loss evaluation')}, "
+        f"{report.seconds:.2f} s",
+        f"checked {report.checked:,} of {plural(report.total, 'value')} ({report.mode}); "
+        f"{plural(report.kinks, 'kink')}",
+        "",
+        f"{'parameter':<16} {'shape':<14} {'checked':>8} {'difference':>11}  {'verdict':<11}"
+        f" {'largest error':>13}  at",
+    ]
+    for row in report.parameters:
+        lines.append(
+            f"{row.name[:16]:<16} {_shape(row.shape)[:14]:<14} {row.checked:>8,} "
+            f"{row.difference:>11.2e}  {row.verdict:<11} {row.largest_error:>13.2e}  "
+            f"{row.largest_error_at}"[:WIDTH]
+        )
+    if not report.passed:
+        lines += ["", "worst entries:"]
+        for entry in report.worst(5):
+            lines.append(
+                f"  {entry.name[:24]:<24} analytic {entry.analytic:>12.5g}  numerical "
+                f"{entry.numerical:>12.5g}  relative error {entry.relative_error:.1e}"
+                + ("  kink" if entry.kink else "")
+            )
+        diagnosed = [row for row in report.parameters if row.diagnosis]
+        if diagnosed:
+            lines += ["", "diagnosis:"]
+            for row in diagnosed:
+                lines += _wrap(f"{row.name}: {row.diagnosis}", "  ")
+    if report.notes:
+        lines += ["", "notes:"]
+        for note in report.notes:
+            lines += _wrap(note, "  - ")
+    return "\n".join(lines)

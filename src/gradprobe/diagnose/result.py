@@ -1,0 +1,212 @@
+"""What ``gradprobe diagnose`` produced: its options, the two trainings and the diagnosis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradprobe._validate import check_count
+from gradprobe._version import __version__
+from gradprobe.check.report import GradCheckReport
+from gradprobe.diagnose.tabular import Dataset
+from gradprobe.errors import GradprobeError, InvalidArgumentError
+from gradprobe.nn import MLP, History, Normalizer
+
+__all__ = ["DiagnoseConfig", "Diagnosis", "Training"]
+
+Array = NDArray[np.floating[Any]]
+
+# The options of DiagnoseConfig that the network or the optimizer checks, by their own name.
+_OPTIONS = ("activation", "init", "l2", "dropout", "lr", "optimizer", "seed")
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    """The options of ``gradprobe diagnose``; the defaults finish in seconds on two cores."""
+
+    layers: tuple[int, ...] = (64, 32)
+    activation: str = "relu"
+    init: str = "auto"
+    l2: float = 0.01
+    dropout: float = 0.0
+    epochs: int = 200
+    lr: float = 0.01
+    optimizer: str = "adam"
+    seed: int = 0
+    depth: int = 30
+    width: int = 64
+
+    def __post_init__(self) -> None:
+        """Check every option before any work: a bad value fails at once, not after training.
+
+        The network and its optimizer are built once, so their own checks run; their
+        messages name the ``gradprobe diagnose`` option (``--activation: got 'foo'…``).
+        """
+        if not self.layers:
+            raise InvalidArgumentError(
+                "--layers: got no hidden layers, expected at least one width, e.g. --layers 64,32"
+            )
+        for width in self.layers:
+            check_count(width, "--layers")
+        check_count(self.epochs, "--epochs")
+        check_count(self.depth, "depth")
+        check_count(self.width, "width")
+        try:
+            net = MLP(
+                [1, *self.layers, 1],
+                activation=self.activation,
+                init=self.init,
+                l2=self.l2,
+                dropout=self.dropout,
+                seed=self.seed,
+            )
+            net.fit(np.zeros((1, 1)), [0], epochs=0, lr=self.lr, optimizer=self.optimizer)
+        except GradprobeError as error:
+            name, colon, rest = str(error).partition(":")
+            if colon and name in _OPTIONS:
+                raise type(error)(f"--{name}:{rest}") from error
+            raise
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training run: its loss curve, test metric and whether it diverged."""
+
+    label: str
+    history: History
+    test_metric: float | None
+    diverged_at: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the run as JSON-ready data."""
+        return {
+            "label": self.label,
+            "loss": list(self.history.loss),
+            "train_metric": list(self.history.metric),
+            "test_metric": self.test_metric,
+            "epochs": self.history.epochs,
+            "diverged_at": self.diverged_at,
+        }
+
+
+@dataclass
+class Diagnosis:
+    """Everything ``gradprobe diagnose`` found, as objects (for plots) and as data.
+
+    Attributes
+    ----------
+    config : DiagnoseConfig
+    dataset : Dataset
+    layer_sizes : list of int
+        ``[n_0, n_1, …, n_L]`` of the network.
+    output : str
+        The output layer ("sigmoid", "softmax" or "linear").
+    metric_name : str
+        "accuracy" or "r2".
+    features : list of dict
+        Per-feature statistics of the raw training split.
+    normalizer : Normalizer
+        Fitted on the training split only.
+    raw, normalized : Training
+        The same network trained without and with normalization.
+    propagation, sweep, recommendation : object
+        From :func:`gradprobe.propagation`, :func:`gradprobe.depth_sweep` and
+        :func:`gradprobe.recommend_scale`.
+    check_initial, check_trained : GradCheckReport
+        The gradient check at random initialization and after training.
+    findings : list of dict
+        ``{"level": "ok" | "warn" | "bad", "topic": str, "text": str}``.
+    seconds : float
+        Wall time of the whole run.
+    """
+
+    config: DiagnoseConfig
+    dataset: Dataset
+    layer_sizes: list[int]
+    output: str
+    metric_name: str
+    features: list[dict[str, Any]]
+    normalizer: Normalizer
+    raw: Training
+    normalized: Training
+    propagation: Any
+    sweep: Any
+    recommendation: Any
+    check_initial: GradCheckReport
+    check_trained: GradCheckReport
+    findings: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def test_metric(self) -> float | None:
+        """The test metric of the network trained on normalized inputs."""
+        return self.normalized.test_metric
+
+    @property
+    def scale_ratio(self) -> float:
+        """The largest feature spread over the smallest non-zero one."""
+        spreads = [f["std"] for f in self.features if f["std"] > 0]
+        return max(spreads) / min(spreads) if spreads else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the findings as JSON-ready data (see ``report.schema.json``)."""
+        c = self.config
+        return {
+            "gradprobe_version": __version__,
+            "seconds": self.seconds,
+            "data": {
+                "name": self.dataset.name,
+                "task": self.dataset.task,
+                "n_train": int(self.dataset.X_train.shape[0]),
+                "n_test": int(self.dataset.X_test.shape[0]),
+                "n_features": int(self.dataset.X_train.shape[1]),
+                "classes": list(self.dataset.classes),
+            },
+            "network": {
+                "layer_sizes": list(self.layer_sizes),
+                "activation": c.activation,
+                "init": c.init,
+                "output": self.output,
+                "l2": c.l2,
+                "dropout": c.dropout,
+                "epochs": c.epochs,
+                "lr": c.lr,
+                "optimizer": c.optimizer,
+                "seed": c.seed,
+            },
+            "inputs": {
+                "features": self.features,
+                "scale_ratio": self.scale_ratio,
+                "normalizer": {
+                    "fitted_on": "train",
+                    "applied_to": ["train", "test"],
+                    "mean": self.normalizer.mean_.tolist(),
+                    "std": self.normalizer.std_.tolist(),
+                },
+                "raw": self.raw.to_dict(),
+                "normalized": self.normalized.to_dict(),
+            },
+            "depth": {
+                "propagation": _as_data(self.propagation),
+                "sweep": _as_data(self.sweep),
+                "recommendation": _as_data(self.recommendation),
+            },
+            "gradient_check": {
+                "at_initialization": self.check_initial.to_dict(),
+                "after_training": self.check_trained.to_dict(),
+            },
+            "result": {
+                "metric": self.metric_name,
+                "test": self.test_metric,
+                "test_without_normalization": self.raw.test_metric,
+                "findings": list(self.findings),
+            },
+        }
+
+
+def _as_data(result: Any) -> dict[str, Any]:
+    data: dict[str, Any] = result.to_dict()
+    return data

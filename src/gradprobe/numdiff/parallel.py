@@ -1,0 +1,177 @@
+"""Run blocks of loss evaluations on any :class:`concurrent.futures.Executor`.
+
+A gradient check's loss values are independent of each other, so they can be
+computed anywhere. gradprobe cuts them into a few blocks per worker and submits
+each block as one task, ``(serial evaluator, θ, which coordinates, which values)``;
+the worker runs the evaluator (the plain, batched or structure-aware one, without
+the executor) and returns the block's values. Any executor works: ``workers=N``
+makes a local process pool, and a cluster engine's executor (Ray's, or
+``dask.distributed.Client.get_executor()``) runs the same tasks with no extra
+code. The loss must be picklable: a module-level function, a
+:func:`functools.partial` of one, or an object with a ``__call__``.
+
+Each value is computed by the same code as in the serial path, so the results
+are the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradprobe.errors import InvalidArgumentError, InvalidTypeError
+
+
+class Distributable(Protocol):
+    """An evaluator that runs on an executor, such as a ``ThetaEvaluator``."""
+
+    loss: Callable[[Any], Any]
+    executor: Executor | None
+
+    def serial(self) -> Distributable:
+        """Return the same evaluator without its executor, to run on a worker."""
+        ...
+
+    def coordinates(
+        self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Return the loss at θ with coordinate ``indices[r]`` set to ``values[r]``."""
+        ...
+
+    def rows(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the loss at every row of ``points``."""
+        ...
+
+
+__all__ = ["map_coordinates", "map_rows", "resolve_executor"]
+
+# Tasks per worker: enough to balance uneven workers, few enough to keep θ transfers cheap.
+_TASKS_PER_WORKER = 4
+
+
+@contextmanager
+def resolve_executor(executor: object, workers: object) -> Iterator[Executor | None]:
+    """Yield the executor to use: the caller's, a local process pool, or None for serial.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor or None
+        Used as given and left running.
+    workers : int or None
+        A shortcut for ``ProcessPoolExecutor(workers)``, shut down on exit.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For both at once, or a worker count below 1.
+    InvalidTypeError
+        For an executor that is not a :class:`concurrent.futures.Executor`.
+    """
+    if executor is not None and workers is not None:
+        raise InvalidArgumentError(
+            f"workers: got {workers!r} together with an executor, expected one of the two"
+        )
+    if executor is not None:
+        if not isinstance(executor, Executor):
+            raise InvalidTypeError(
+                f"executor: got {type(executor).__name__}, expected a concurrent.futures.Executor "
+                "(a ProcessPoolExecutor, or a cluster's, such as dask's Client.get_executor())"
+            )
+        yield executor
+        return
+    if workers is None:
+        yield None
+        return
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise InvalidArgumentError(f"workers: got {workers!r}, expected a positive int or None")
+    with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+        yield pool
+
+
+def check_picklable(loss: Callable[[Any], Any]) -> None:
+    """Raise a clear error when ``loss`` cannot be sent to another process."""
+    try:
+        pickle.dumps(loss)
+    except Exception as error:
+        raise InvalidArgumentError(
+            f"loss: got {getattr(loss, '__qualname__', type(loss).__name__)!r}, which cannot be "
+            f"pickled ({type(error).__name__}: {error}); expected a picklable loss for an "
+            "executor: a module-level function, a functools.partial of one or an object with "
+            "__call__, not a lambda or a closure; or run without executor/workers"
+        ) from error
+
+
+def _task_count(executor: Executor, count: int) -> int:
+    workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+    return max(1, min(count, _TASKS_PER_WORKER * int(workers)))
+
+
+def _evaluate_coordinates(
+    evaluate: Distributable,
+    theta: NDArray[np.float64],
+    indices: NDArray[np.intp],
+    values: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    return evaluate.coordinates(theta.copy(), indices, values)
+
+
+def _evaluate_rows(evaluate: Distributable, points: NDArray[np.float64]) -> NDArray[np.float64]:
+    return evaluate.rows(points)
+
+
+def _scatter(
+    evaluate: Distributable,
+    task: Callable[..., NDArray[np.float64]],
+    shared: tuple[Any, ...],
+    split: tuple[NDArray[Any], ...],
+) -> NDArray[np.float64]:
+    """Submit ``task(serial evaluator, *shared, *parts of split)`` per block, in order."""
+    assert evaluate.executor is not None
+    check_picklable(evaluate.loss)
+    worker = evaluate.serial()
+    count = len(split[0])
+    parts = np.array_split(np.arange(count), _task_count(evaluate.executor, count))
+    futures = [
+        evaluate.executor.submit(
+            task,
+            worker,
+            *shared,
+            *(array[part] for array in split),
+        )
+        for part in parts
+        if len(part)
+    ]
+    results = [np.asarray(future.result(), dtype=np.float64) for future in futures]
+    return np.concatenate(results) if results else np.empty(0)
+
+
+def map_coordinates(
+    evaluate: Distributable,
+    theta: NDArray[np.float64],
+    indices: NDArray[np.intp],
+    values: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Evaluate ``evaluate.coordinates(theta, indices, values)`` on its executor, in order.
+
+    Returns
+    -------
+    ndarray of float64, shape (k,)
+    """
+    return _scatter(evaluate, _evaluate_coordinates, (theta,), (indices, values))
+
+
+def map_rows(evaluate: Distributable, points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Evaluate ``evaluate.rows(points)`` on its executor, in order.
+
+    Returns
+    -------
+    ndarray of float64, shape (rows,)
+    """
+    return _scatter(evaluate, _evaluate_rows, (), (points,))

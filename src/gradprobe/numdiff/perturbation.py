@@ -1,0 +1,231 @@
+"""The loss as a function of the flat parameter vector θ, and its differences along coordinates.
+
+:class:`LossOnTheta` calls the user's loss on θ, checking and counting every call;
+:func:`evaluate_differences` turns the loss at θ with one coordinate moved into
+difference quotients, the single routine behind every numerical gradient in gradprobe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradprobe._params import ParameterLayout
+from gradprobe.errors import InvalidTypeError, LossEvaluationError
+from gradprobe.numdiff.rules import (
+    as_scalar,
+    check_eps,
+    check_method,
+    complex_step,
+    default_step,
+    richardson,
+)
+
+__all__ = ["Differences", "LossOnTheta", "coordinate_steps", "evaluate_differences"]
+
+
+@dataclass
+class Differences:
+    """The raw material of a numerical gradient over some coordinates of θ.
+
+    Attributes
+    ----------
+    indices : ndarray of int, shape (k,)
+        The coordinates of θ that were differentiated.
+    gradient : ndarray of float64, shape (k,)
+        The numerical derivative of each.
+    steps : ndarray of float64, shape (k,)
+        The step used for each.
+    forward, backward : ndarray of float64, shape (k,), or None
+        The two one-sided slopes, available for ``method="central"`` (used to find kinks).
+    center : float
+        The loss at θ.
+    evaluations : int
+        How many times the loss was called.
+    """
+
+    indices: NDArray[np.intp]
+    gradient: NDArray[np.float64]
+    steps: NDArray[np.float64]
+    forward: NDArray[np.float64] | None
+    backward: NDArray[np.float64] | None
+    center: float
+    evaluations: int
+
+
+class LossOnTheta:
+    """Call a user's loss on a flat vector θ, checking and counting every call.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(params) -> float`` in the user's structure.
+    layout : ParameterLayout
+        How θ maps back onto that structure.
+
+    Attributes
+    ----------
+    evaluations : int
+        How many times the loss has been called.
+    value_dtype : numpy.dtype
+        The precision of the loss's first value: float64 unless the loss computes
+        in lower precision (it returned a float32 or float16 scalar).
+    """
+
+    def __init__(self, loss: Callable[[Any], Any], layout: ParameterLayout) -> None:
+        if not callable(loss):
+            raise InvalidTypeError(f"loss: got {type(loss).__name__}, expected a callable")
+        self.loss = loss
+        self.layout = layout
+        self.evaluations = 0
+        self.value_dtype: np.dtype[Any] = np.dtype(np.float64)
+
+    def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
+        """Return the loss at ``theta`` (shape ``(size,)``) as a float.
+
+        ``index`` names the coordinate being moved, for error messages only.
+        """
+        self.evaluations += 1
+        try:
+            value = self.loss(self.layout.unflatten(theta))
+        except Exception as error:
+            raise LossEvaluationError(
+                f"loss raised {type(error).__name__} {self._where(index)}: {error}"
+            ) from error
+        if self.evaluations == 1 and isinstance(value, (np.generic, np.ndarray)):
+            if value.dtype.kind == "f" and value.dtype.itemsize < 8:
+                self.value_dtype = value.dtype
+        return as_scalar(value, self._where(index), "loss")
+
+    def _where(self, index: int | None) -> str:
+        if index is None:
+            return "at θ"
+        return f"at θ with {self.layout.coordinate_name(index)} moved"
+
+    def complex_slope(self, theta: NDArray[np.float64], index: int, h: float) -> float:
+        """Return ``Im loss(θ + ihe_i) / h``, the complex-step slope along coordinate ``index``."""
+        point = theta.astype(np.complex128)
+        point[index] += 1j * h
+        self.evaluations += 1
+        return complex_step(
+            lambda _: self.loss(self.layout.unflatten(point)), float(theta[index]), h
+        )
+
+    def at(self, theta: NDArray[np.float64], index: int, value: float) -> float:
+        """Return the loss with ``theta[index] = value``, putting the old value back bit for bit."""
+        original = theta[index]
+        theta[index] = value
+        try:
+            return self(theta, index)
+        finally:
+            theta[index] = original
+
+    def coordinates(
+        self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Return the loss at θ with one coordinate replaced, for each pair, one at a time.
+
+        Row ``r`` sets coordinate ``indices[r]`` to ``values[r]``; ``theta`` is restored
+        bit for bit after each. Evaluators that can do better (a batched loss, an
+        executor, a layered model) override this.
+        """
+        pairs = zip(indices.tolist(), values.tolist(), strict=True)
+        return np.array([self.at(theta, i, v) for i, v in pairs], dtype=np.float64)
+
+
+def coordinate_steps(
+    method: str,
+    theta: NDArray[np.float64],
+    indices: NDArray[np.intp],
+    eps: float | None,
+    dtype: Any = np.float64,
+) -> NDArray[np.float64]:
+    """Return the step for each coordinate: ``eps`` itself, or :func:`default_step`."""
+    step = check_eps(eps)
+    if step is not None:
+        return np.full(len(indices), step)
+    return np.asarray(default_step(method, theta[indices], dtype), dtype=np.float64)
+
+
+def evaluate_differences(
+    loss: Callable[[Any], Any] | LossOnTheta,
+    layout: ParameterLayout,
+    theta: NDArray[np.float64],
+    indices: NDArray[np.intp],
+    eps: float | None,
+    method: str,
+    steps: NDArray[np.float64] | None = None,
+) -> Differences:
+    """Differentiate the loss along the coordinates ``indices`` of θ.
+
+    The single routine behind :func:`numerical_gradient` and every gradient check.
+    The perturbed loss values come from ``evaluate.coordinates``: one at a time for a
+    plain loss (``theta`` moved in place and restored bit for bit), in stacks for a
+    batched loss or an executor, by layer-aware updates for gradprobe's MLP.
+
+    Parameters
+    ----------
+    loss : callable or LossOnTheta
+        The loss in the user's structure, or one already wrapped.
+    layout : ParameterLayout
+        The layout of θ.
+    theta : ndarray of float64, shape (size,)
+        The point; restored before returning.
+    indices : ndarray of int, shape (k,)
+        Which coordinates to differentiate.
+    eps : float or None
+        The step, or None for :func:`default_step` of each coordinate.
+    method : str
+        One of :data:`METHODS`.
+    steps : ndarray of float64, shape (k,), optional
+        The steps to use, overriding ``eps`` (as :func:`coordinate_steps` returns them).
+
+    Returns
+    -------
+    Differences
+    """
+    check_method(method)
+    evaluate = loss if isinstance(loss, LossOnTheta) else LossOnTheta(loss, layout)
+    start = evaluate.evaluations
+    center = evaluate(theta)
+    if steps is None:
+        steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
+    forward: NDArray[np.float64] | None = None
+    backward: NDArray[np.float64] | None = None
+    original = theta[indices]
+    upper, lower = original + steps, original - steps
+    if method == "central":
+        both = evaluate.coordinates(
+            theta, np.concatenate([indices, indices]), np.concatenate([upper, lower])
+        )
+        above, below = both[: len(indices)], both[len(indices) :]
+        gradient = (above - below) / (upper - lower)
+        forward = (above - center) / (upper - original)
+        backward = (center - below) / (original - lower)
+    elif method == "forward":
+        gradient = (evaluate.coordinates(theta, indices, upper) - center) / (upper - original)
+    elif method == "backward":
+        gradient = (center - evaluate.coordinates(theta, indices, lower)) / (original - lower)
+    else:  # complex and richardson take several points per coordinate
+        gradient = np.empty(len(indices))
+        pairs = zip(indices.tolist(), steps.tolist(), strict=True)
+        for position, (index, h) in enumerate(pairs):
+            if method == "complex":
+                gradient[position] = evaluate.complex_slope(theta, index, h)
+            else:
+                at = partial(evaluate.at, theta, index)
+                gradient[position] = richardson(at, float(theta[index]), h)[0]
+    return Differences(
+        indices=np.asarray(indices, dtype=np.intp),
+        gradient=gradient,
+        steps=steps,
+        forward=forward,
+        backward=backward,
+        center=center,
+        evaluations=evaluate.evaluations - start,
+    )
