@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._validate import as_array
 from gradprobe.errors import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -47,7 +48,7 @@ def _as_float_array(value: object, label: str, argument: str) -> NDArray[np.floa
             f"{argument}: {label} is a tensor, expected a NumPy array; "
             "for PyTorch code use gradprobe.torch.check_module or check_function"
         )
-    array = np.asarray(value)
+    array = as_array(value, f"{argument}: {label}")
     if array.dtype.kind != "f":
         hint = " (convert with .astype(float))" if array.dtype.kind in "biu" else ""
         raise InvalidTypeError(

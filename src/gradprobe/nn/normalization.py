@@ -90,7 +90,7 @@ class Normalizer:
         NonFiniteError
             For NaN or infinity (the message names the column).
         """
-        data = as_feature_matrix(X)
+        data = as_feature_matrix(X, bounded=True)
         m = data.shape[0]
         mean = data.sum(axis=0, dtype=np.float64) / m
         deviation = data.astype(np.float64) - mean
@@ -159,4 +159,4 @@ class Normalizer:
                 f"this Normalizer is not fitted yet, so {method} has no statistics to apply; "
                 "call fit(X_train) first (or fit_transform)"
             )
-        return as_feature_matrix(X, n_features=self.n_features_in_)
+        return as_feature_matrix(X, n_features=self.n_features_in_, bounded=True)

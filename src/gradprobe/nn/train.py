@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import check_positive, check_rate
+from gradprobe._validate import check_count, check_positive, check_rate
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, NonFiniteError
 
 __all__ = [
@@ -272,16 +272,8 @@ def fit(
     data = net.features(X)
     m = data.shape[0]
     targets = net.targets(y, m)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise InvalidArgumentError(f"epochs: got {epochs!r}, expected an integer >= 0")
-    if batch_size is not None and (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise InvalidArgumentError(
-            f"batch_size: got {batch_size!r}, expected a positive integer or None (full batch)"
-        )
+    epochs = check_count(epochs, "epochs", minimum=0)
+    batch_size = None if batch_size is None else check_count(batch_size, "batch_size")
     size = m if batch_size is None else min(int(batch_size), m)
     update = _make_optimizer(optimizer, lr)
     validation = None
