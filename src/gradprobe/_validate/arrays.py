@@ -97,10 +97,13 @@ def check_memory(memory: object) -> int:
 
 
 def check_layer_sizes(layer_sizes: object) -> list[int]:
-    """Return ``layer_sizes`` as a list of at least two positive ints whose weights fit memory."""
+    """Return ``layer_sizes`` as a list of at least two positive ints whose weights fit memory.
+
+    Every refusal is an :class:`InvalidArgumentError`, a wrong type included.
+    """
     expected = "at least two positive integers, input size first, e.g. [2, 10, 5, 1]"
     if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, (Sequence, np.ndarray)):
-        raise InvalidTypeError(f"layer_sizes: got {kind(layer_sizes)}, expected {expected}")
+        raise InvalidArgumentError(f"layer_sizes: got {kind(layer_sizes)}, expected {expected}")
     if not 2 <= len(layer_sizes) <= LIMITS["depth"] + 1:
         raise InvalidArgumentError(
             f"layer_sizes: got {len(layer_sizes)} sizes, expected {expected} (at most "
@@ -108,7 +111,9 @@ def check_layer_sizes(layer_sizes: object) -> list[int]:
         )
     for size in layer_sizes:
         if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)):
-            raise InvalidTypeError(f"layer_sizes: got the size {kind(size)}, expected {expected}")
+            raise InvalidArgumentError(
+                f"layer_sizes: got the size {kind(size)}, expected {expected}"
+            )
         if size < 1:
             raise InvalidArgumentError(f"layer_sizes: got the size {size}, expected {expected}")
     sizes = [int(size) for size in layer_sizes]
@@ -230,7 +235,7 @@ def check_magnitude(
     ``names`` name the columns and ``first_line`` is the file line of row 0, for messages.
     """
     limit = math.sqrt(float(np.finfo(np.float64).max) / (4 * max(1, len(array))))
-    peaks = np.max(np.abs(array), axis=0, initial=0.0)
+    peaks = np.max(np.abs(array), axis=0, initial=0.0).astype(np.float64)
     if np.any(peaks > limit):
         column = int(np.flatnonzero(peaks > limit)[0])
         row = int(np.argmax(np.abs(array[:, column])))

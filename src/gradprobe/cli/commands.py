@@ -19,6 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from gradprobe._validate import finite_real
 from gradprobe._version import __version__
 from gradprobe.check.checker import check_gradients
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
@@ -101,7 +102,7 @@ def _derivative_rows(
 
     expression = parse_expression(text, variable)
     value = expression(at)
-    if not (abs(complex(value)) < float("inf")) or complex(value).imag != 0:
+    if not finite_real(value):
         raise InvalidArgumentError(
             f"the function {text} is {value} at {variable} = {at:g}, expected a finite real "
             "value; pick a point inside its domain"

@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from gradprobe._params import ParameterLayout
-from gradprobe._validate import check_count, check_sample, check_seed, check_thresholds
+from gradprobe._validate import (
+    check_count,
+    check_sample,
+    check_seed,
+    check_thresholds,
+    unless_interrupt,
+)
 from gradprobe.check.checker import choose_mode, run_check
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, LossEvaluationError
@@ -45,10 +51,10 @@ def analytic_gradients(problem: Problem, layout: ParameterLayout) -> list[NDArra
                 grads = torch.autograd.grad(
                     losses[j], list(leaves.values()), retain_graph=True, allow_unused=True
                 )
-            except Exception as error:
+            except BaseException as error:  # noqa: BLE001 - whatever the user's backward raises
                 raise LossEvaluationError(
                     f"backward raised {type(error).__name__}: {error}"
-                ) from error
+                ) from unless_interrupt(error)
         dtheta = np.zeros(layout.size)
         for k, grad in enumerate(grads):
             if grad is not None:

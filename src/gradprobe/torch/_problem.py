@@ -17,6 +17,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
 
 __all__ = [
@@ -63,10 +64,10 @@ class Problem:
             result = self.values(overrides)
         except LossEvaluationError:
             raise
-        except Exception as error:
+        except BaseException as error:  # noqa: BLE001 - whatever the user's loss raises
             raise LossEvaluationError(
                 f"the loss raised {type(error).__name__} {where}: {error}"
-            ) from error
+            ) from unless_interrupt(error)
         return result
 
     def batch(self, name: str, perturbed: Tensor) -> NDArray[np.float64]:
@@ -82,7 +83,8 @@ class Problem:
                     return _finite(result, name)
                 except LossEvaluationError:
                     raise
-                except Exception as error:  # noqa: BLE001 - any failure means "not vmappable"
+                except BaseException as error:  # noqa: BLE001 - any failure: "not vmappable"
+                    unless_interrupt(error)
                     self.vectorize = False
                     reason = f"{type(error).__name__}: {str(error).strip().split('. ')[0][:160]}"
                     if "autograd.Function" in reason:

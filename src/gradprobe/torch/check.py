@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
@@ -276,10 +277,10 @@ def check_function(
     try:
         with torch.no_grad():
             first = output_tensors(fn(*base_inputs))
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's function raises
         raise LossEvaluationError(
             f"fn raised {type(error).__name__} at the inputs: {error}"
-        ) from error
+        ) from unless_interrupt(error)
     outputs = [i for i, t in enumerate(first) if t.is_floating_point()]
     if not outputs:
         raise LossEvaluationError(
