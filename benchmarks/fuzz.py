@@ -886,7 +886,7 @@ def array_src(draw: Any, shapes: list[Any] = SHAPES, purpose: str = "params") ->
     shape = draw(st.sampled_from(shapes))
     fill = draw(st.sampled_from(FILLS))
     dtype = draw(st.sampled_from(DTYPES))
-    seed = draw(st.integers(0, 3))
+    seed = draw(st.sampled_from(range(4)))
     wrap = draw(st.sampled_from(["", "", "ro", "nc", "ro(nc"]))
     src = (
         f"arr({shape!r}, {fill!r}, {dtype!r}, {seed})"
@@ -953,7 +953,7 @@ def params_src(draw: Any) -> tuple[str, bool]:
                 "[np.ones(2), [np.ones(2)]]",
             )
         )
-    count = draw(st.integers(1, 3))
+    count = draw(st.sampled_from([1, 2, 3]))
     parts = [draw(array_src()) for _ in range(count)]
     invalid = any(bad for _, bad in parts)
     if kind == "array":
@@ -1300,12 +1300,17 @@ def _grad_check_target(entry: str) -> st.SearchStrategy[Case]:
     return st.one_of(simple, with_params(), with_params())
 
 
+# Parameter magnitudes for P4 (a fixed grid: Hypothesis mixes constants found in the source
+# into integer and float draws, which would make the cases change whenever this file does).
+GRID = [round(0.3 + 0.017 * k, 3) for k in range(101)]
+
+
 @st.composite
 def garbage_case(draw: Any, entry: str) -> Case:
     """A loss with a known gradient and gradients that are wrong (P4)."""
     kind = draw(st.sampled_from(["sq", "sin", "cubic", "exp", "offset6", "offset12"]))
     how = draw(st.sampled_from(["random", "nan", "negated", "zeros", "doubled"]))
-    values = st.floats(0.3, 2.0).map(lambda v: round(v, 3))
+    values = st.sampled_from(GRID)
     signs = st.sampled_from([1, -1])
     w = [[draw(values) * draw(signs) for _ in range(3)] for _ in range(2)]
     b = [draw(values) * draw(signs) for _ in range(2)]
@@ -1335,7 +1340,7 @@ def garbage_case(draw: Any, entry: str) -> Case:
     elif option == "batched":
         kwargs.append(("batched", "True"))
         loss = f"L({kind!r}, batched=True)"
-    seed = draw(st.integers(0, 9))
+    seed = draw(st.sampled_from(range(10)))
     setup = f"p = {p}"
     grads = (
         f"garbage({how!r}, {kind!r}, p, seed={seed})"
@@ -1407,14 +1412,15 @@ def garbage_torch_case(draw: Any) -> Case:
     )
 
 
-def matrix_pool() -> st.SearchStrategy[tuple[str, bool]]:
+def matrix_pool(fit: bool = False) -> st.SearchStrategy[tuple[str, bool]]:
+    """Feature matrices; ``fit``: for Normalizer.fit, where any number of features is fine."""
     shapes = [(6, 3), (6, 3), (1, 3), (0, 3), (3,), (6, 3, 1), (), (3, 6), (6, 2)]
     return st.one_of(
         array_src(shapes=shapes, purpose="X"),
         pool(
             "X6()",
             "X6().tolist()",
-            "!X6()[:, :2]",
+            "X6()[:, :2]" if fit else "!X6()[:, :2]",
             "!None",
             "!'abc'",
             "![[1.0, 2.0, 3.0], [4.0, 5.0]]",
@@ -1453,7 +1459,7 @@ def labels_pool() -> st.SearchStrategy[tuple[str, bool]]:
         "![0, 1, 0, 1, 1, float('nan')]",
         "![[0], [1, 1], 0, 0, 0, 0]",
         "![10**400] * 6",
-        "![0.5] * 6",
+        "[0.5] * 6",
         "![-1] * 6",
         "!np.ones((6, 2))",
         "ro(Y6())",
@@ -1515,7 +1521,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 "Normalizer.fit",
                 "gradprobe.Normalizer().fit",
                 [("X", "X6()", True)],
-                {"X": m},
+                {"X": matrix_pool(fit=True)},
             ),
             fuzz_one(
                 "Normalizer",
@@ -2052,7 +2058,6 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                         "!(4, None)",
                         "!(4, 10**400)",
                         "!((4,), 3)",
-                        "(10**4, 10**4)",
                         "(2**40, 2**40)",
                         "!(4, True)",
                         "!3",
@@ -2242,7 +2247,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                     "T(4, 3, requires_grad=True)",
                     "T(4, 3).t().contiguous().t()",
                     "!T(4, 5)",
-                    "!T(3)",
+                    "T(3)",
                     "!None",
                     "!'x'",
                     "!np.ones((4, 3))",
@@ -2289,7 +2294,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 "seed": SEED_POOL,
                 "mode": MODE_POOL,
                 "batch_size": pool(
-                    "None", "1", "2", "10**9", "!0", "!-1", "!'4'", "!2.5", "!True", "!10**400"
+                    "None", "1", "2", "10**9", "!0", "!-1", "!'4'", "!2.5", "!True", "10**400"
                 ),
                 "include": pool(
                     "None",
@@ -2401,6 +2406,21 @@ EXAMPLES = {
 TARGET_SECONDS = 75.0  # a target stops generating after this long (bounded run time)
 
 
+def _freeze_hypothesis_constants() -> None:
+    """Keep the generated cases independent of the source code around them.
+
+    Hypothesis mixes constants it finds in "local" modules (gradprobe's sources and this
+    file) into its integer and float draws, so a change to gradprobe would change which
+    cases a seeded run generates, and a before/after comparison would compare different
+    cases. Generation here only needs Hypothesis's own randomness.
+    """
+    with contextlib.suppress(Exception):
+        from hypothesis.internal.conjecture import providers
+
+        empty = providers.Constants()
+        providers._get_local_constants = lambda: empty
+
+
 def run_target(
     name: str,
     examples: int,
@@ -2412,6 +2432,7 @@ def run_target(
     max_seconds: float = TARGET_SECONDS,
 ) -> list[dict]:
     """Generate up to ``examples`` distinct cases of a target and execute them in-process."""
+    _freeze_hypothesis_constants()
     strategy = targets()[name]()
     records: list[dict] = []
     seen: set[str] = set()
