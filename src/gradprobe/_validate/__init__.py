@@ -25,6 +25,7 @@ from gradprobe._validate.arrays import (
     check_layer_sizes,
     check_magnitude,
     check_memory,
+    check_shape,
     check_unique,
 )
 from gradprobe._validate.calls import loss_value, unless_interrupt
@@ -47,7 +48,7 @@ from gradprobe._validate.numbers import (
     describe,
     finite_real,
 )
-from gradprobe._validate.paths import check_target
+from gradprobe._validate.paths import check_target, unsafe_target
 
 __all__ = [
     "LIMITS",
@@ -70,6 +71,7 @@ __all__ = [
     "check_real",
     "check_sample",
     "check_seed",
+    "check_shape",
     "check_steps",
     "check_target",
     "check_thresholds",
@@ -79,4 +81,5 @@ __all__ = [
     "finite_real",
     "loss_value",
     "unless_interrupt",
+    "unsafe_target",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "check_layer_sizes",
     "check_magnitude",
     "check_memory",
+    "check_shape",
     "check_unique",
 ]
 
@@ -123,6 +124,22 @@ def check_layer_sizes(layer_sizes: object) -> list[int]:
     # The weights, their gradients and one update's temporaries.
     check_fits(24 * weights, "layer_sizes", sizes, f"{weights:,} parameters")
     return sizes
+
+
+def check_shape(shape: object, argument: str = "shape") -> tuple[int, ...]:
+    """Return ``shape`` as a tuple of positive ints whose float64 array fits in memory."""
+    expected = "a tuple of positive integers (fan_out, fan_in)"
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray)):
+        raise InvalidArgumentError(f"{argument}: got {kind(shape)}, expected {expected}")
+    for size in shape:
+        integral = isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_))
+        if not integral or size < 1:
+            raise InvalidArgumentError(f"{argument}: got {describe(shape)}, expected {expected}")
+    if not shape:
+        raise InvalidArgumentError(f"{argument}: got (), expected {expected}")
+    dims = tuple(int(size) for size in shape)
+    check_fits(8 * math.prod(dims), argument, dims, "its values")
+    return dims
 
 
 def as_array(value: object, argument: str) -> NDArray[Any]:

@@ -207,7 +207,7 @@ def check_sample(sample: object) -> int | None:
     return None if sample is None else check_count(sample, "sample")
 
 
-def check_seed(seed: object) -> int | np.random.Generator:
+def check_seed(seed: object, argument: str = "seed") -> int | np.random.Generator:
     """Return ``seed`` when it is a non-negative int or a Generator, else raise.
 
     Examples
@@ -219,10 +219,10 @@ def check_seed(seed: object) -> int | np.random.Generator:
         return seed
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise InvalidTypeError(
-            f"seed: got {kind(seed)}, expected a non-negative int or a numpy.random.Generator"
+            f"{argument}: got {kind(seed)}, expected a non-negative int or a numpy.random.Generator"
         )
     if seed < 0:
-        raise InvalidArgumentError(f"seed: got {seed}, expected a non-negative int")
+        raise InvalidArgumentError(f"{argument}: got {seed}, expected a non-negative int")
     return int(seed)
 
 

@@ -25,8 +25,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import as_feature_matrix, check_fraction, check_layer_sizes, check_seed
-from gradprobe.errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
+from gradprobe._validate import (
+    as_feature_matrix,
+    check_fraction,
+    check_layer_sizes,
+    check_seed,
+    unless_interrupt,
+)
+from gradprobe.errors import (
+    GradprobeError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    ShapeMismatchError,
+)
 from gradprobe.nn import initializers
 from gradprobe.nn.activations import get_activation
 from gradprobe.nn.losses import encode_targets, get_output
@@ -151,7 +162,15 @@ class MLP:
         params: dict[str, Array] = {}
         for layer in range(1, self.n_layers + 1):
             shape = (self.layer_sizes[layer], self.layer_sizes[layer - 1])
-            weight = np.array(initializer(shape, self._rng), dtype=np.float64)
+            try:
+                weight = np.array(initializer(shape, self._rng), dtype=np.float64)
+            except GradprobeError:
+                raise
+            except BaseException as error:  # noqa: BLE001 - whatever the user's initializer raises
+                raise InvalidArgumentError(
+                    f"init: the initializer raised {type(error).__name__} for W{layer} of shape "
+                    f"{shape}: {error}; expected a callable (shape, rng) -> array"
+                ) from unless_interrupt(error)
             if weight.shape != shape or not np.all(np.isfinite(weight)):
                 raise InvalidArgumentError(
                     f"init: the initializer returned shape {weight.shape} for W{layer}, expected a "

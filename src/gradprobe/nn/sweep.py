@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe._validate import check_count, check_seed
+from gradprobe._validate import check_count, check_fits, check_seed
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.nn import initializers
 from gradprobe.nn.activations import get_activation
@@ -119,6 +119,7 @@ def depth_sweep(
     batch_size = check_count(batch_size, "batch_size")
     name = get_activation(activation).name
     chosen = _initializers(inits)
+    check_fits(24 * batch_size * width * (depth + 1), "batch_size", batch_size, "the activations")
     rng = np.random.default_rng(check_seed(seed))
     X = rng.standard_normal((batch_size, width))
     probe_seed, weight_seed = (int(value) for value in rng.integers(0, 2**63, size=2))

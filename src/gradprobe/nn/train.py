@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import check_count, check_positive, check_rate
+from gradprobe._validate import check_count, check_positive, check_rate, unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, NonFiniteError
 
 __all__ = [
@@ -319,7 +319,12 @@ def _one_epoch(
     for rows in batches:
         value, grads, batch_outputs = net.training_step(data[rows], targets[rows])
         total += value * batch_outputs.shape[0]
-        update.step(net.params, grads)
+        try:
+            update.step(net.params, grads)
+        except BaseException as error:  # noqa: BLE001 - whatever the user's optimizer raises
+            raise InvalidArgumentError(
+                f"optimizer: its step raised {type(error).__name__} at epoch {epoch}: {error}"
+            ) from unless_interrupt(error)
         outputs[rows] = batch_outputs
     if not np.isfinite(total):
         raise NonFiniteError(

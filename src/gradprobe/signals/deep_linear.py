@@ -159,7 +159,7 @@ def deep_linear(
     width = check_count(width, "width")
     limit = check_tolerance(tolerance)
     check_fits(
-        8.0 * width * width * (depth + 2), "width", width, f"{depth + 2} {width}x{width} arrays"
+        8 * width * width * (depth + 2), "width", width, f"{depth + 2} {width}x{width} arrays"
     )
     point = np.ones(width) if x is None else as_real_array(x, "x")
     if point.shape != (width,) or not np.all(np.isfinite(point)) or not np.any(point):

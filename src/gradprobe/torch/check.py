@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from gradprobe._validate import unless_interrupt
+from gradprobe._validate import check_seed, unless_interrupt
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
@@ -286,7 +286,7 @@ def check_function(
         raise LossEvaluationError(
             "fn returned no floating-point tensor, expected a tensor or a tuple of tensors"
         )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     projections = {
         i: torch.ones((), dtype=torch.float64, device=first[i].device)
         if first[i].dim() == 0
