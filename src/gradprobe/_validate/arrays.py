@@ -135,7 +135,7 @@ def check_shape(shape: object, argument: str = "shape") -> tuple[int, ...]:
         integral = isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_))
         if not integral or size < 1:
             raise InvalidArgumentError(f"{argument}: got {describe(shape)}, expected {expected}")
-    if not shape:
+    if len(shape) == 0:
         raise InvalidArgumentError(f"{argument}: got (), expected {expected}")
     dims = tuple(int(size) for size in shape)
     check_fits(8 * math.prod(dims), argument, dims, "its values")

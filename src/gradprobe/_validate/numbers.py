@@ -247,8 +247,12 @@ def check_choice(value: object, argument: str, choices: Sequence[str]) -> str:
     return value
 
 
-def check_notes(notes: object) -> tuple[str, ...]:
-    """Return ``notes`` (None, or a list or tuple of strings) as a tuple of strings."""
+def check_notes(notes: object) -> Sequence[str]:
+    """Return ``notes`` (None, or a list or tuple of strings) itself, None as ``()``.
+
+    The same list comes back, not a copy: an adapter may still add lines to it while
+    the check runs, and the report reads it at the end.
+    """
     if notes is None:
         return ()
     if isinstance(notes, (str, bytes)) or not isinstance(notes, Sequence):
@@ -258,7 +262,7 @@ def check_notes(notes: object) -> tuple[str, ...]:
     for line in notes:
         if not isinstance(line, str):
             raise InvalidTypeError(f"notes: got the line {kind(line)}, expected strings only")
-    return tuple(notes)
+    return notes
 
 
 def check_eps(eps: object) -> float | None:

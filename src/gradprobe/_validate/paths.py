@@ -34,8 +34,8 @@ def unsafe_target(path: str | os.PathLike[str]) -> str | None:
     """
     try:
         mode = Path(path).lstat().st_mode
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # a new path; a folder in its way is reported by whoever creates it
     except OSError as error:
         return f"not inspectable ({error.strerror})"
     for test, what in _KINDS:

@@ -119,7 +119,8 @@ def depth_sweep(
     batch_size = check_count(batch_size, "batch_size")
     name = get_activation(activation).name
     chosen = _initializers(inits)
-    check_fits(24 * batch_size * width * (depth + 1), "batch_size", batch_size, "the activations")
+    sizes = {"depth": depth, "width": width, "batch_size": batch_size}
+    check_fits(24 * batch_size * width * (depth + 1), ", ".join(sizes), sizes, "the activations")
     rng = np.random.default_rng(check_seed(seed))
     X = rng.standard_normal((batch_size, width))
     probe_seed, weight_seed = (int(value) for value in rng.integers(0, 2**63, size=2))
