@@ -111,7 +111,7 @@ class Evaluator(ThetaEvaluator):
         XLA's cost analysis of the lowered (not compiled) function: a bound on its
         temporary buffers; at least eight bytes per value of θ.
         """
-        if self._row_bytes is None:
+        if self._row_bytes is None and self.compiled:
             temporary = 8 * self.layout.size
             try:
                 lowered = jax.jit(self._theta_loss).lower(
@@ -123,7 +123,7 @@ class Evaluator(ThetaEvaluator):
                 self._give_up(error)
             self._row_bytes = temporary
         size = self.layout.offsets[k + 1] - self.layout.offsets[k]
-        return 8 * size + self._row_bytes
+        return 8 * size + (self._row_bytes or 8 * self.layout.size)
 
     def _chunk_function(self, k: int, rows: int) -> Callable[..., Any]:
         """Compiled ``(θ, positions, values, dynamic) -> losses``, a value of leaf ``k`` moved.
@@ -145,7 +145,7 @@ class Evaluator(ThetaEvaluator):
                     theta[start:stop], jnp.reshape(value, (1,)), (position,)
                 )
                 leaves[k] = segment.reshape(shape)
-                return self.problem.scalar(treedef.unflatten(leaves), dynamic)
+                return self.problem.scalar(jax.tree_util.tree_unflatten(treedef, leaves), dynamic)
 
             self._chunks[key] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, None)))
         return self._chunks[key]
@@ -154,6 +154,7 @@ class Evaluator(ThetaEvaluator):
         self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
     ) -> NDArray[np.float64]:
         """Return the loss at θ with ``theta[indices[r]] = values[r]``, for each ``r``."""
+        self.row_bytes(0)  # the estimate lowers f once: code jax.jit cannot trace shows here
         if not self.compiled:
             return super().coordinates(theta, indices, values)
         out = np.empty(len(indices))
@@ -163,8 +164,6 @@ class Evaluator(ThetaEvaluator):
         for k in np.unique(owner).tolist():
             positions = np.flatnonzero(owner == k)
             rows = chunk_rows(self.row_bytes(k), len(positions), self.memory)
-            if not self.compiled:
-                return super().coordinates(theta, indices, values)
             function = self._chunk_function(k, rows)
             local = indices[positions] - self.layout.offsets[k]
             for begin in range(0, len(positions), rows):

@@ -141,7 +141,7 @@ def read_problem(
             for leaf, array in zip(rest_leaves, is_array, strict=True)
         ]
         values = list(full)
-        for i, value in zip(rest, rest_def.unflatten(others), strict=True):
+        for i, value in zip(rest, jax.tree_util.tree_unflatten(rest_def, others), strict=True):
             values[i] = value
         for i, value in zip(argnums, chosen, strict=True):
             values[i] = value
@@ -189,7 +189,7 @@ def read_problem(
 
         try:
             _, pullback = jax.vjp(partial, *start)
-            grads = pullback(output_def.unflatten(cotangents))
+            grads = pullback(jax.tree_util.tree_unflatten(output_def, cotangents))
         except Exception as error:
             raise LossEvaluationError(
                 f"jax.vjp of f raised {type(error).__name__}: {error}"
@@ -234,7 +234,12 @@ def forward_gradient(problem: Problem, rows: int) -> NDArray[np.float64]:
         basis = np.eye(layout.size)
         dtheta = np.array([float(jax.jvp(loss, (theta,), (t,))[1]) for t in basis])
     except Exception as error:
-        raise LossEvaluationError(f"jax.jvp of f raised {type(error).__name__}: {error}") from error
+        hint = (
+            "; check it in reverse mode only (modes=('rev',))" if "custom_vjp" in str(error) else ""
+        )
+        raise LossEvaluationError(
+            f"jax.jvp of f raised {type(error).__name__}: {str(error).strip()}{hint}"
+        ) from error
     if not np.all(np.isfinite(dtheta)):
         where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
         raise LossEvaluationError(
