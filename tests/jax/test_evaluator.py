@@ -32,12 +32,16 @@ def test_chunk_rows_respects_memory_and_count() -> None:
 
 
 @pytest.mark.parametrize("memory", [2**30, 1])
-def test_coordinates_match_plain_evaluations(rng: np.random.Generator, memory: int) -> None:
+@pytest.mark.parametrize("split_above", [0, 2048])
+def test_coordinates_match_plain_evaluations(
+    rng: np.random.Generator, memory: int, split_above: int
+) -> None:
     params, x = make(rng)
     with jax.enable_x64(True):
         problem = read_problem(loss, (params, x), (0,), 0)
-        evaluator = Evaluator(problem, memory=memory)
+        evaluator = Evaluator(problem, memory=memory, split_above=split_above)
         theta = problem.theta.copy()
+        center = evaluator(theta)
         indices = rng.permutation(np.r_[np.arange(theta.size), np.arange(theta.size)])[:29]
         values = theta[indices] + rng.normal(size=len(indices)) * 1e-3
         got = evaluator.coordinates(theta, indices, values)
@@ -46,11 +50,16 @@ def test_coordinates_match_plain_evaluations(rng: np.random.Generator, memory: i
             moved = theta.copy()
             moved[index] = value
             expected.append(float(loss(problem.layout.unflatten(moved)[0], x)))
+        at_theta = float(loss(problem.layout.unflatten(theta)[0], x))
     np.testing.assert_allclose(got, expected, rtol=1e-13)
+    assert center == pytest.approx(at_theta, rel=1e-14)
     np.testing.assert_array_equal(theta, problem.theta)  # θ itself is never moved
-    assert evaluator.evaluations == len(indices)
+    assert evaluator.evaluations == len(indices) + 1
     assert evaluator.compiled
-    if memory == 1:  # one row per chunk: every leaf compiled for that one size
+    groups = {group for group, _ in evaluator._chunks}
+    # Leaf by leaf when split; otherwise one function over θ serves θ itself too.
+    assert groups == ({0, 1, 2} if split_above == 0 else {-1})
+    if memory == 1:  # one row per chunk
         assert {rows for _, rows in evaluator._chunks} == {1}
 
 

@@ -61,11 +61,19 @@ class Evaluator(ThetaEvaluator):
         The function and the point.
     memory : int, default=DEFAULT_MEMORY
         Bytes one chunk of perturbed evaluations may take.
+    split_above : int, default=2048
+        Above this many values θ is served leaf by leaf (what does not depend on the
+        moved leaf runs once per chunk); at or below it one compiled function over all
+        of θ serves every evaluation, the loss at θ itself included, since for small
+        problems compiling costs more than evaluating.
     """
 
-    def __init__(self, problem: Problem, memory: int = DEFAULT_MEMORY) -> None:
+    def __init__(
+        self, problem: Problem, memory: int = DEFAULT_MEMORY, split_above: int = 2048
+    ) -> None:
         self.problem = problem
         self.compiled = True
+        self.split = problem.layout.size > split_above
         rows = jax.jit(jax.vmap(problem.scalar, in_axes=(0, None)))
         super().__init__(self._tree_rows(rows), problem.layout, batched=True, memory=memory)
         self.value_dtype = problem.value_dtype
@@ -104,10 +112,16 @@ class Evaluator(ThetaEvaluator):
     def _theta_loss(self, theta: Any, dynamic: Any) -> Any:
         return self.problem.scalar(self.layout.unflatten(theta), dynamic)
 
-    def row_bytes(self, k: int) -> int:
-        """Estimate the bytes one perturbed evaluation of leaf ``k`` takes.
+    def _span(self, k: int) -> tuple[int, int]:
+        """Return the part of θ group ``k`` moves: leaf ``k``, or all of θ for ``k = -1``."""
+        if k < 0:
+            return 0, self.layout.size
+        return self.layout.offsets[k], self.layout.offsets[k + 1]
 
-        The copy of the leaf plus the bytes one evaluation of ``f`` reads and writes, by
+    def row_bytes(self, k: int) -> int:
+        """Estimate the bytes one perturbed evaluation of group ``k`` takes.
+
+        The copy of what moves plus the bytes one evaluation of ``f`` reads and writes, by
         XLA's cost analysis of the lowered (not compiled) function: a bound on its
         temporary buffers; at least eight bytes per value of θ.
         """
@@ -122,70 +136,91 @@ class Evaluator(ThetaEvaluator):
             except jax.errors.JAXTypeError as error:
                 self._give_up(error)
             self._row_bytes = temporary
-        size = self.layout.offsets[k + 1] - self.layout.offsets[k]
-        return 8 * size + (self._row_bytes or 8 * self.layout.size)
+        start, stop = self._span(k)
+        return 8 * (stop - start) + (self._row_bytes or 8 * self.layout.size)
 
     def _chunk_function(self, k: int, rows: int) -> Callable[..., Any]:
-        """Compiled ``(θ, positions, values, dynamic) -> losses``, a value of leaf ``k`` moved.
+        """Compiled ``(θ, positions, values, dynamic) -> losses``, a value of group ``k`` moved.
 
-        Only leaf ``k`` is rebuilt from the moved values, so only it carries the batch
-        axis: what does not depend on it runs once per chunk.
+        For a leaf only that leaf is rebuilt from the moved values, so only it carries
+        the batch axis: what does not depend on it runs once per chunk.
         """
         key = (k, rows)
         if key not in self._chunks:
-            start, stop, shape = (
-                self.layout.offsets[k],
-                self.layout.offsets[k + 1],
-                self.layout.shapes[k],
-            )
+            start, stop = self._span(k)
 
             def one(theta: Any, position: Any, value: Any, dynamic: Any) -> Any:
-                leaves, treedef = jax.tree_util.tree_flatten(self.layout.unflatten(theta))
                 segment = jax.lax.dynamic_update_slice(
                     theta[start:stop], jnp.reshape(value, (1,)), (position,)
                 )
-                leaves[k] = segment.reshape(shape)
+                if k < 0:
+                    return self._theta_loss(segment, dynamic)
+                leaves, treedef = jax.tree_util.tree_flatten(self.layout.unflatten(theta))
+                leaves[k] = segment.reshape(self.layout.shapes[k])
                 return self.problem.scalar(jax.tree_util.tree_unflatten(treedef, leaves), dynamic)
 
             self._chunks[key] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, None)))
         return self._chunks[key]
 
+    def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
+        """Return the loss at one point θ; small problems reuse the compiled chunk function."""
+        if self.split or not self.compiled:
+            return super().__call__(theta, index)
+        # Coordinate 0 set to its own value is θ itself.
+        return float(self._evaluate(theta, np.zeros(1, dtype=np.intp), theta[:1], None)[0])
+
     def coordinates(
         self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
     ) -> NDArray[np.float64]:
         """Return the loss at θ with ``theta[indices[r]] = values[r]``, for each ``r``."""
-        self.row_bytes(0)  # the estimate lowers f once: code jax.jit cannot trace shows here
+        return self._evaluate(theta, indices, values, indices)
+
+    def _evaluate(
+        self,
+        theta: NDArray[np.float64],
+        indices: NDArray[np.intp],
+        values: NDArray[np.float64],
+        moved: NDArray[np.intp] | None,
+    ) -> NDArray[np.float64]:
+        self.row_bytes(-1)  # the estimate lowers f once: code jax.jit cannot trace shows here
         if not self.compiled:
             return super().coordinates(theta, indices, values)
         out = np.empty(len(indices))
         owner = np.searchsorted(self.layout.offsets, indices, side="right") - 1
+        if not self.split:
+            owner[:] = -1
         device_theta = jnp.asarray(theta)
         dynamic = self.problem.dynamic
         for k in np.unique(owner).tolist():
             positions = np.flatnonzero(owner == k)
-            rows = chunk_rows(self.row_bytes(k), len(positions), self.memory)
+            start, stop = self._span(k)
+            # A fixed chunk for all of θ (one compilation); by request for a leaf.
+            wanted = len(positions) if self.split else 2 * self.layout.size
+            rows = chunk_rows(self.row_bytes(k), wanted, self.memory)
             function = self._chunk_function(k, rows)
-            local = indices[positions] - self.layout.offsets[k]
+            local = indices[positions] - start
             for begin in range(0, len(positions), rows):
                 chosen = positions[begin : begin + rows]
                 pad = rows - len(chosen)
                 where = np.pad(local[begin : begin + rows], (0, pad), mode="edge")
-                moved = np.pad(values[chosen], (0, pad), mode="edge")
+                new = np.pad(values[chosen], (0, pad), mode="edge")
                 try:
-                    result = np.asarray(function(device_theta, where, moved, dynamic))[
-                        : len(chosen)
-                    ]
+                    result = np.asarray(function(device_theta, where, new, dynamic))
                 except jax.errors.JAXTypeError as error:
                     self._give_up(error)
                     return super().coordinates(theta, indices, values)
-                out[chosen] = result
+                out[chosen] = result[: len(chosen)]
         self.evaluations += len(indices)
         if not np.all(np.isfinite(out)):
             row = int(np.flatnonzero(~np.isfinite(out))[0])
+            where_ = (
+                "at θ"
+                if moved is None
+                else f"with {self.layout.coordinate_name(int(moved[row]))} moved"
+            )
             raise LossEvaluationError(
-                f"f returned {out[row]} with {self.layout.coordinate_name(int(indices[row]))} "
-                "moved, expected finite values near the point of the check; check at other "
-                "arguments"
+                f"f returned {out[row]} {where_}, expected finite values near the point of the "
+                "check; check at other arguments"
             )
         return out
 

@@ -97,11 +97,28 @@ def _numpy_dtype(value: Any, notes: list[str]) -> np.dtype[Any]:
     return dtype
 
 
-def _call(f: Callable[..., Any], args: Sequence[Any], what: str) -> Any:
+def _compiled_or_eager(
+    traced: Callable[..., Any],
+    eager: Callable[..., Any],
+    args: Sequence[Any],
+    what: str,
+    where: str,
+) -> Any:
+    """Return ``traced(*args)``, or ``eager(*args)`` for code ``jax.jit`` cannot trace.
+
+    Tracing compiles once where running op by op compiles every primitive; any other
+    failure becomes a :class:`LossEvaluationError` that says ``what`` raised ``where``.
+    """
     try:
-        return f(*args)
+        try:
+            return traced(*args)
+        except jax.errors.JAXTypeError:  # Python control flow on values
+            return eager(*args)
     except Exception as error:
-        raise LossEvaluationError(f"f raised {type(error).__name__} {what}: {error}") from error
+        place = f" {where}" if where else ""
+        raise LossEvaluationError(
+            f"{what} {type(error).__name__}{place}: {str(error).strip()}"
+        ) from error
 
 
 def read_problem(
@@ -149,13 +166,19 @@ def read_problem(
 
     theta = np.concatenate([leaf.ravel() for leaf in leaves])
     start = tuple(full[i] for i in argnums)
-    output = _call(f, merged(start, dynamic), "at the arguments")
+    output = _compiled_or_eager(
+        lambda *values: jax.eval_shape(f, *values),  # shapes only: nothing runs or compiles
+        f,
+        merged(start, dynamic),
+        "f raised",
+        "at the arguments",
+    )
     outputs, output_def = jax.tree_util.tree_flatten(output)
     rng = np.random.default_rng(seed)
     cotangents = [
         (
             jnp.ones((), out.dtype)
-            if out.ndim == 0
+            if not out.shape
             else jnp.asarray(rng.standard_normal(out.shape), out.dtype)
         )
         if _floating(out)
@@ -167,7 +190,7 @@ def read_problem(
             f"f returned {type(output).__name__} with no floating-point array, expected an "
             "array or a pytree of arrays"
         )
-    if any(_floating(out) and out.ndim > 0 for out in outputs):
+    if any(_floating(out) and out.shape for out in outputs):
         notes.append(
             f"non-scalar outputs were reduced to Σ v·output with a fixed random v (seed {seed})"
         )
@@ -183,17 +206,15 @@ def read_problem(
         ]
         return jnp.sum(jnp.stack(terms))
 
-    def gradient() -> NDArray[np.float64]:
-        def partial(*chosen: Any) -> Any:
-            return f(*merged(chosen, dynamic))
+    def pullback(chosen: Any, arrays: Any, cotangent: Any) -> Any:
+        _, vjp = jax.vjp(lambda *values: f(*merged(values, arrays)), *chosen)
+        return vjp(cotangent)
 
-        try:
-            _, pullback = jax.vjp(partial, *start)
-            grads = pullback(jax.tree_util.tree_unflatten(output_def, cotangents))
-        except Exception as error:
-            raise LossEvaluationError(
-                f"jax.vjp of f raised {type(error).__name__}: {error}"
-            ) from error
+    def gradient() -> NDArray[np.float64]:
+        cotangent = jax.tree_util.tree_unflatten(output_def, cotangents)
+        grads = _compiled_or_eager(
+            jax.jit(pullback), pullback, (start, dynamic, cotangent), "jax.vjp of f raised", ""
+        )
         dtheta = layout.flatten(tuple(grads))
         if not np.all(np.isfinite(dtheta)):
             where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
