@@ -78,8 +78,8 @@ def check_grads(
     args : sequence of pytree of array_like
         The argument values (floating arrays or pytrees of them).
     order : int, default=1
-        Derivatives up to this order are checked: for ``order=2`` also the JVP of the
-        JVP (``jax.jvp(f, primals, tangents)`` differentiated by both) and the VJP of
+        Derivatives up to this order are checked: for ``order=2`` also the JVP and VJP of the
+        JVP (``jax.jvp(f, primals, tangents)`` differentiated by both) and of
         the VJP (``x ↦ vjp(f, x)(f(x))``), as JAX builds them.
     modes : sequence of {"fwd", "rev"}, default=("fwd", "rev")
         Forward mode checks ``jax.jvp`` along every coordinate (a ``jax.custom_jvp``
@@ -115,7 +115,7 @@ def check_grads(
     >>> import jax.numpy as jnp
     >>> reports = check_grads(jnp.tanh, (jnp.array([0.3, -1.2]),), order=2)
     >>> [report.verdict for report in reports]
-    ['ok', 'ok', 'ok', 'ok']
+    ['ok', 'ok', 'ok', 'ok', 'ok', 'ok']
     """
     if not callable(f):
         raise InvalidTypeError(f"f: got {type(f).__name__}, expected a callable")
