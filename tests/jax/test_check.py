@@ -175,6 +175,15 @@ def test_outputs_of_any_shape_and_settings_restored(rng: np.random.Generator) ->
     assert not jax.config.jax_enable_x64
 
 
+def test_untraceable_functions_are_checked_uncompiled() -> None:
+    def branchy(x: Any) -> Any:  # Python control flow on a value: jax.jit cannot trace it
+        return jnp.sum(jnp.sin(x)) if x[0] > 0 else jnp.sum(x**3)
+
+    report = check_function(branchy, np.array([0.5, 1.0]))
+    assert report.verdict == "ok"
+    assert any("jax.jit could not trace f" in note for note in report.notes)
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(InvalidTypeError, match="f: got int"):
         check_function(3, np.ones(2))  # type: ignore[arg-type]
@@ -184,3 +193,11 @@ def test_bad_arguments() -> None:
         check_function(jnp.sin, np.ones(2), argnums=2)
     with pytest.raises(InvalidArgumentError, match="mode"):
         check_function(jnp.sin, np.ones(2), mode="fast")
+
+
+def test_import_gradprobe_does_not_import_jax() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, gradprobe; sys.exit('jax' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
