@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -201,3 +202,31 @@ def test_import_gradprobe_does_not_import_jax() -> None:
 
     code = "import sys, gradprobe; sys.exit('jax' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class Linear:
+    """A pytree node registered with JAX alone, as Equinox and Flax structs are."""
+
+    weight: Any
+    bias: Any
+
+
+def test_pytree_nodes_registered_with_jax_are_read_by_jax(rng: np.random.Generator) -> None:
+    model = Linear(rng.normal(size=(3, 2)), rng.normal(size=2))
+    x = rng.normal(size=(4, 3))
+
+    @jax.custom_vjp
+    def apply(model: Linear, x: Any) -> Any:
+        return jnp.tanh(x @ model.weight + model.bias)
+
+    def backward(saved: Any, g: Any) -> Any:
+        model, x = saved
+        dz = g * (1 - apply(model, x) ** 2)
+        return Linear(x.T @ dz, 2 * dz.sum(0)), dz @ model.weight.T  # bias: twice too large
+
+    apply.defvjp(lambda model, x: (apply(model, x), (model, x)), backward)
+    report = check_function(lambda model, x: jnp.sum(apply(model, x) ** 2), model, x)
+    assert [row.name for row in report.parameters] == ["model.weight", "model.bias"]
+    assert report.wrong_parameters == ["model.bias"]

@@ -167,7 +167,8 @@ class Evaluator(ThetaEvaluator):
         if self.split or not self.compiled:
             return super().__call__(theta, index)
         # Coordinate 0 set to its own value is θ itself.
-        return float(self._evaluate(theta, np.zeros(1, dtype=np.intp), theta[:1], None)[0])
+        moved = None if index is None else np.array([index])
+        return float(self._evaluate(theta, np.zeros(1, dtype=np.intp), theta[:1], moved)[0])
 
     def coordinates(
         self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
