@@ -45,10 +45,7 @@ Kind = Literal["dict", "list", "tuple", "array", "tree"]
 
 
 def _as_float_array(value: object, label: str, argument: str) -> NDArray[np.floating[Any]]:
-    """Return ``value`` as a real floating array, or raise a clear error.
-
-    The array is not copied when it already is one: callers must copy before writing.
-    """
+    """Return ``value`` as a real floating array, not a copy: callers copy before writing."""
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         raise InvalidTypeError(
             f"{argument}: {label} is a tensor, expected a NumPy array; "

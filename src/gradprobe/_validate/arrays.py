@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate.numbers import LIMITS, check_real, describe, kind
+from gradprobe._validate.numbers import LIMITS, check_real, describe
 from gradprobe.errors import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -97,30 +98,37 @@ def check_memory(memory: object) -> int:
     return int(number)
 
 
+def _positive_integers(values: object) -> list[int] | None:
+    """``values`` as a list of ints >= 1 (integral floats such as 4.0 included), else None."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+        return None
+    sizes = []
+    for size in values:
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Real):
+            return None
+        if not float(size).is_integer() or size < 1:
+            return None
+        number: Any = size  # an int, a NumPy integer or an integral float
+        sizes.append(int(number))
+    return sizes
+
+
 def check_layer_sizes(layer_sizes: object) -> list[int]:
     """Return ``layer_sizes`` as a list of at least two positive ints whose weights fit memory.
 
     Every refusal is an :class:`InvalidArgumentError`, a wrong type included.
     """
     expected = "at least two positive integers, input size first, e.g. [2, 10, 5, 1]"
-    if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, (Sequence, np.ndarray)):
-        raise InvalidArgumentError(f"layer_sizes: got {kind(layer_sizes)}, expected {expected}")
-    if not 2 <= len(layer_sizes) <= LIMITS["depth"] + 1:
+    sizes = _positive_integers(layer_sizes)
+    if sizes is None or len(sizes) < 2:
+        raise InvalidArgumentError(f"layer_sizes: got {describe(layer_sizes)}, expected {expected}")
+    if len(sizes) > LIMITS["depth"] + 1:
         raise InvalidArgumentError(
-            f"layer_sizes: got {len(layer_sizes)} sizes, expected {expected} (at most "
-            f"{LIMITS['depth'] + 1:,})"
+            f"layer_sizes: got {len(sizes):,} sizes, expected at most {LIMITS['depth'] + 1:,} "
+            "(gradprobe's limit on layers)"
         )
-    for size in layer_sizes:
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)):
-            raise InvalidArgumentError(
-                f"layer_sizes: got the size {kind(size)}, expected {expected}"
-            )
-        if size < 1:
-            raise InvalidArgumentError(f"layer_sizes: got the size {size}, expected {expected}")
-    sizes = [int(size) for size in layer_sizes]
-    weights = sum(
-        fan_out * (fan_in + 1) for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
-    )
+    pairs = zip(sizes[:-1], sizes[1:], strict=True)
+    weights = sum(fan_out * (fan_in + 1) for fan_in, fan_out in pairs)
     # The weights, their gradients and one update's temporaries.
     check_fits(24 * weights, "layer_sizes", sizes, f"{weights:,} parameters")
     return sizes
@@ -128,16 +136,13 @@ def check_layer_sizes(layer_sizes: object) -> list[int]:
 
 def check_shape(shape: object, argument: str = "shape") -> tuple[int, ...]:
     """Return ``shape`` as a tuple of positive ints whose float64 array fits in memory."""
-    expected = "a tuple of positive integers (fan_out, fan_in)"
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray)):
-        raise InvalidArgumentError(f"{argument}: got {kind(shape)}, expected {expected}")
-    for size in shape:
-        integral = isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_))
-        if not integral or size < 1:
-            raise InvalidArgumentError(f"{argument}: got {describe(shape)}, expected {expected}")
-    if len(shape) == 0:
-        raise InvalidArgumentError(f"{argument}: got (), expected {expected}")
-    dims = tuple(int(size) for size in shape)
+    sizes = _positive_integers(shape)
+    if not sizes:
+        raise InvalidArgumentError(
+            f"{argument}: got {describe(shape)}, expected a tuple of positive integers "
+            "(fan_out, fan_in)"
+        )
+    dims = tuple(sizes)
     check_fits(8 * math.prod(dims), argument, dims, "its values")
     return dims
 

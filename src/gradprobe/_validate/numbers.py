@@ -136,34 +136,57 @@ def check_fraction(value: object, argument: str, upper: float) -> float:
 
 
 def check_tolerance(tolerance: object) -> float:
-    """Return the factor a second moment may change by and stay "healthy": finite, > 1."""
-    number = check_real(tolerance, "tolerance", "a finite factor > 1 such as 100")
-    if not number > 1:
-        raise InvalidArgumentError(
-            f"tolerance: got {number}, expected a finite factor > 1 such as 100"
-        )
-    return number
+    """Return the factor a second moment may change by and stay "healthy": finite, > 1.
+
+    Every refusal is an :class:`InvalidArgumentError`, a wrong type included.
+    """
+    expected = "a finite factor > 1 such as 100"
+    if not _is_real(tolerance) or not 1 < _as_float(tolerance) < math.inf:
+        raise InvalidArgumentError(f"tolerance: got {describe(tolerance)}, expected {expected}")
+    return float(tolerance)  # type: ignore[arg-type]
 
 
 def check_thresholds(thresholds: object) -> tuple[float, float]:
     """Return ``(ok_below, suspicious_below)`` as floats with ``0 < ok <= suspicious < inf``.
+
+    Every refusal is an :class:`InvalidArgumentError`, a wrong type included; a string
+    such as ``"12"`` is not two numbers.
 
     Examples
     --------
     >>> check_thresholds([1e-6, 1e-4])
     (1e-06, 0.0001)
     """
-    expected = "two numbers (ok_below, suspicious_below) such as (1e-6, 1e-4)"
-    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, (Sequence, np.ndarray)):
-        raise InvalidTypeError(f"thresholds: got {kind(thresholds)}, expected {expected}")
-    if len(thresholds) != 2:
-        raise InvalidArgumentError(f"thresholds: got {describe(thresholds)}, expected {expected}")
-    ok, suspicious = (check_real(t, "thresholds", expected) for t in thresholds)
-    if not 0 < ok <= suspicious:
+    values = (
+        list(thresholds)
+        if isinstance(thresholds, (Sequence, np.ndarray))
+        and not isinstance(thresholds, (str, bytes))
+        else []
+    )
+    if len(values) != 2 or not all(_is_real(t) for t in values):
         raise InvalidArgumentError(
-            f"thresholds: got {describe(thresholds)}, expected 0 < ok_below <= suspicious_below"
+            f"thresholds: got {describe(thresholds)}, expected two numbers (ok_below, "
+            "suspicious_below) such as (1e-6, 1e-4)"
+        )
+    ok, suspicious = (_as_float(t) for t in values)
+    if not 0 < ok <= suspicious < math.inf:
+        raise InvalidArgumentError(
+            f"thresholds: got {describe(thresholds)}, expected 0 < ok_below <= suspicious_below "
+            "< inf"
         )
     return ok, suspicious
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_float(value: Any) -> float:
+    """``float(value)``, with infinity for an integer too large for a float."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def check_count(value: object, argument: str, minimum: int = 1) -> int:
@@ -206,7 +229,15 @@ def check_sample(sample: object) -> int | None:
     >>> check_sample(None), check_sample(5)
     (None, 5)
     """
-    return None if sample is None else check_count(sample, "sample")
+    if sample is None:
+        return None
+    if isinstance(sample, (bool, np.bool_)) or not isinstance(sample, (int, np.integer)):
+        raise InvalidTypeError(
+            f"sample: got {kind(sample)}, expected a positive int (values per parameter) or None"
+        )
+    if sample < 1:
+        raise InvalidArgumentError(f"sample: got {sample}, expected at least 1 value per parameter")
+    return int(sample)
 
 
 def check_seed(seed: object, argument: str = "seed") -> int | np.random.Generator:

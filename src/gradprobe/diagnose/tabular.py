@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import check_seed
+from gradprobe._validate import check_magnitude, check_seed, check_unique
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
 
 __all__ = ["DATASETS", "Dataset", "bundled", "feature_statistics", "load_csv"]
@@ -109,6 +109,7 @@ def load_csv(
             "and at least 10 rows of data"
         )
     header = [name.strip() for name in rows[0]]
+    check_unique(header, f"--data: {file}")
     if target not in header:
         raise InvalidArgumentError(
             f"--target: no column {target!r} in {file}; its columns are {', '.join(header)}"
@@ -131,6 +132,7 @@ def load_csv(
         cells = [cell for i, cell in enumerate(row) if i != column]
         for j, cell in enumerate(cells):
             X[number - 2, j] = _number(cell, file, number, names[j])
+    check_magnitude(X, f"--data: {file}", names, first_line=2)
     if np.all(X == X[0]):
         raise InvalidArgumentError(
             f"--data: every feature column of {file} is constant ({', '.join(names[:5])}"

@@ -32,12 +32,7 @@ from gradprobe._validate import (
     check_seed,
     unless_interrupt,
 )
-from gradprobe.errors import (
-    GradprobeError,
-    InvalidArgumentError,
-    InvalidTypeError,
-    ShapeMismatchError,
-)
+from gradprobe.errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from gradprobe.nn import initializers
 from gradprobe.nn.activations import get_activation
 from gradprobe.nn.losses import encode_targets, get_output
@@ -135,10 +130,6 @@ class MLP:
             )
         self.l2 = check_fraction(l2, "l2", np.inf)
         self.dropout = check_fraction(dropout, "dropout", 1.0)
-        if not isinstance(seed, (int, np.integer, np.random.Generator)) or isinstance(seed, bool):
-            raise InvalidTypeError(
-                f"seed: got {type(seed).__name__}, expected an integer or a numpy.random.Generator"
-            )
         check_seed(seed)
         self.seed = seed
         self.training = True
@@ -164,8 +155,6 @@ class MLP:
             shape = (self.layer_sizes[layer], self.layer_sizes[layer - 1])
             try:
                 weight = np.array(initializer(shape, self._rng), dtype=np.float64)
-            except GradprobeError:
-                raise
             except BaseException as error:  # noqa: BLE001 - whatever the user's initializer raises
                 raise InvalidArgumentError(
                     f"init: the initializer raised {type(error).__name__} for W{layer} of shape "
