@@ -103,13 +103,14 @@ def _positive_integers(values: object) -> list[int] | None:
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
         return None
     sizes = []
+    size: Any
     for size in values:
         if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Real):
             return None
-        if not float(size).is_integer() or size < 1:
+        integral = isinstance(size, (int, np.integer)) or float(size).is_integer()
+        if not integral or size < 1:
             return None
-        number: Any = size  # an int, a NumPy integer or an integral float
-        sizes.append(int(number))
+        sizes.append(int(size))
     return sizes
 
 
