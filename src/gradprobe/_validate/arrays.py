@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -103,9 +102,10 @@ def _positive_integers(values: object) -> list[int] | None:
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
         return None
     sizes = []
-    size: Any
     for size in values:
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Real):
+        if isinstance(size, (bool, np.bool_)) or not isinstance(
+            size, (int, float, np.integer, np.floating)
+        ):
             return None
         integral = isinstance(size, (int, np.integer)) or float(size).is_integer()
         if not integral or size < 1:
