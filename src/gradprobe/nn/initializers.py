@@ -38,13 +38,15 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import check_fraction, check_seed, check_shape
+from gradprobe._validate import check_choice, check_fraction, check_seed, check_shape
 from gradprobe.errors import InvalidArgumentError
 from gradprobe.nn.activations import LEAKY_SLOPE, get_activation
 from gradprobe.nn.scale import recommend_scale
 
 # A scale or slope beyond this overflows float64 once squared (a variance, an L2 term).
 _LARGEST_SCALE = 1e150
+# The activations with a standard gain (torch.nn.init.calculate_gain's).
+_GAINS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 
 __all__ = [
     "auto_initializer",
@@ -306,7 +308,7 @@ def gain(activation: str, slope: float = LEAKY_SLOPE) -> float:
     >>> round(gain("relu"), 6)
     1.414214
     """
-    get_activation(activation)
+    check_choice(get_activation(activation).name, "activation", _GAINS)
     negative = _check_scale(slope, "slope")
     return {
         "relu": float(np.sqrt(2.0)),
