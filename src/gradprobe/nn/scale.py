@@ -24,11 +24,15 @@ Expectations are Gauss–Hermite quadratures split at 0: each half-line has its 
 Gauss rule for the weight e^(−z²/2) on [0, ∞), so an activation with a kink at 0
 (ReLU, leaky ReLU, ELU) is integrated as fast as a smooth one, and ReLU comes out
 exact to rounding. There is no sampling noise. Derivatives of a user's callable come
-from central differences with the step of :func:`gradprobe.numdiff.rules.default_step`.
+from central differences with the step of :func:`gradprobe.numdiff.rules.default_step`;
+a PyTorch activation (a module such as ``nn.GELU()`` or a function such as ``F.mish``) is
+evaluated by PyTorch in float64 and differentiated by autograd, exactly. torch is imported
+only when such an activation is given.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -238,12 +242,116 @@ def _numerical_derivative(function: Callable[[Any], Any], label: str) -> Callabl
     return slope
 
 
+# PyTorch activation modules whose function is a row of the NumPy table, by class name.
+_TORCH_NAMES = {
+    "ReLU": "relu",
+    "Tanh": "tanh",
+    "Sigmoid": "sigmoid",
+    "Identity": "linear",
+    "SiLU": "silu",
+    "Mish": "mish",
+    "SELU": "selu",
+    "Softplus": "softplus",
+    "ELU": "elu",
+    "GELU": "gelu",
+    "LeakyReLU": "leaky_relu",
+}
+
+
+def _is_torch(activation: object) -> bool:
+    """Whether ``activation`` is a PyTorch module or a function from torch's namespace."""
+    torch = sys.modules.get("torch")
+    if torch is None:  # nothing of torch's can exist before torch is imported
+        return False
+    if isinstance(activation, torch.nn.Module):
+        return True
+    module = getattr(activation, "__module__", None) or ""
+    return module == "torch" or module.startswith(("torch.", "torch._C"))
+
+
+def _torch_label(activation: Any) -> str:
+    """Name a PyTorch activation: ``relu`` for ``nn.ReLU()``, ``gelu (erf)``, ``mish``."""
+    kind = type(activation).__name__
+    if kind == "GELU" and getattr(activation, "approximate", "none") == "none":
+        return "gelu (erf)"
+    if kind == "LeakyReLU":
+        return f"leaky_relu({activation.negative_slope:g})"
+    if kind in _TORCH_NAMES:
+        return _TORCH_NAMES[kind]
+    return str(getattr(activation, "__name__", None) or kind)
+
+
+def _torch_functions(
+    activation: Any, label: str
+) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
+    """Evaluate a PyTorch activation and its exact autograd derivative on float64 arrays.
+
+    Imports torch only here, so :mod:`gradprobe.nn` never pays for it; grad mode and the
+    module itself are left as they were (``torch.autograd.grad`` fills no ``.grad``).
+    """
+    import torch
+
+    parameters = list(activation.parameters()) if isinstance(activation, torch.nn.Module) else []
+    dtype = parameters[0].dtype if parameters else torch.float64
+    device = parameters[0].device if parameters else torch.device("cpu")
+
+    def run(z: Array, slope: bool) -> Array:
+        if not isinstance(z, np.ndarray) or z.ndim != 1:
+            raise InvalidTypeError(f"activation: {label} is evaluated on 1-D arrays only")
+        with torch.enable_grad():
+            tensor = torch.tensor(z, dtype=dtype, device=device, requires_grad=slope)
+            try:
+                values = activation(tensor)
+            except Exception as error:
+                raise LossEvaluationError(
+                    f"activation: {label} raised {type(error).__name__} on a tensor of shape "
+                    f"{tuple(tensor.shape)}: {error}"
+                ) from error
+            if not isinstance(values, torch.Tensor) or values.shape != tensor.shape:
+                shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values)
+                raise ShapeMismatchError(
+                    f"activation: {label} returned {shape} for a tensor of shape "
+                    f"{tuple(tensor.shape)}, expected an elementwise function"
+                )
+            if slope:
+                if not values.requires_grad:  # a constant function: its slope is 0
+                    return np.zeros_like(z)
+                (values,) = torch.autograd.grad(values.sum(), tensor)
+        return np.asarray(values.detach().to("cpu", torch.float64).numpy())
+
+    return (lambda z: run(z, False)), (lambda z: run(z, True))
+
+
+def _takes_only_tensors(function: Callable[[Any], Any]) -> bool:
+    """Whether a callable fails on NumPy values but works on a tensor (``torch.relu(z) * 2``)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    try:
+        function(np.zeros(2))
+        return False
+    except Exception:  # noqa: BLE001 - any failure on arrays: try floats, then tensors
+        pass
+    try:
+        function(0.0)
+        return False
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        return isinstance(function(torch.zeros(2, dtype=torch.float64)), torch.Tensor)
+    except Exception:  # noqa: BLE001 - neither: the NumPy route reports the error
+        return False
+
+
 def _resolve(activation: ActivationLike) -> tuple[str, Callable[[Any], Any], Callable[[Any], Any]]:
     if isinstance(activation, Activation):
         return activation.name, activation.function, activation.derivative
     if isinstance(activation, str):
         row = get_activation(activation)
         return row.name, row.function, row.derivative
+    if _is_torch(activation) or (callable(activation) and _takes_only_tensors(activation)):
+        label = _torch_label(activation)
+        return (label, *_torch_functions(activation, label))
     if callable(activation):
         label = getattr(activation, "__name__", type(activation).__name__)
         return label, activation, _numerical_derivative(activation, label)
@@ -291,11 +399,14 @@ def recommend_scale(activation: ActivationLike, *, rtol: float = 0.05) -> ScaleR
 
     Parameters
     ----------
-    activation : str, Activation or callable
+    activation : str, Activation, callable or torch.nn.Module
         A name from :data:`gradprobe.nn.activations.ACTIVATIONS` (its tabulated
-        derivative is used), or any elementwise function φ such as GELU, SiLU, softplus
-        or ELU (its derivative is taken numerically). Functions that only accept floats
-        are called one value at a time.
+        derivative is used), any elementwise function φ such as GELU, SiLU, softplus
+        or ELU (its derivative is taken numerically; functions that only accept floats
+        are called one value at a time), or a PyTorch activation: a module such as
+        ``nn.GELU()``, ``nn.Mish()`` or a user's own ``nn.Module``, or a function such as
+        ``F.mish`` or ``torch.tanh``; these are evaluated by PyTorch in float64 and
+        differentiated exactly by autograd.
     rtol : float, default=0.05
         The relative difference up to which the forward and backward scales agree.
 
@@ -319,6 +430,10 @@ def recommend_scale(activation: ActivationLike, *, rtol: float = 0.05) -> ScaleR
     --------
     >>> round(recommend_scale("tanh").forward, 4), round(recommend_scale("tanh").backward, 4)
     (2.5362, 2.1533)
+    >>> import torch
+    >>> relu, selu = recommend_scale(torch.nn.ReLU()), recommend_scale(torch.nn.SELU())
+    >>> round(relu.forward, 10), selu.activation, round(selu.forward, 3)
+    (2.0, 'selu', 1.0)
     >>> leaky = lambda z: np.where(z > 0, z, 0.2 * z)
     >>> round(recommend_scale(leaky).forward, 8), round(2 / (1 + 0.2**2), 8)
     (1.92307692, 1.92307692)
