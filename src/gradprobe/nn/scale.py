@@ -52,7 +52,7 @@ from gradprobe.errors import (
 from gradprobe.nn.activations import Activation, get_activation
 from gradprobe.numdiff.rules import default_step
 
-__all__ = ["ScaleRecommendation", "gaussian_expectation", "recommend_scale"]
+__all__ = ["ScaleRecommendation", "activation_name", "gaussian_expectation", "recommend_scale"]
 
 Array = NDArray[np.float64]
 ActivationLike = str | Activation | Callable[[Any], Any]
@@ -269,13 +269,29 @@ def _is_torch(activation: object) -> bool:
     return module == "torch" or module.startswith(("torch.", "torch._C"))
 
 
-def _torch_label(activation: Any) -> str:
-    """Name a PyTorch activation: ``relu`` for ``nn.ReLU()``, ``gelu (erf)``, ``mish``."""
+def activation_name(activation: ActivationLike) -> str:
+    """Name an activation as reports show it.
+
+    A name stays itself; a PyTorch module is named by what it computes (``relu`` for
+    ``nn.ReLU()``, ``gelu (erf)`` for PyTorch's default GELU, ``leaky_relu(0.2)``, a user's
+    module by its class); a function by its ``__name__``.
+
+    Examples
+    --------
+    >>> activation_name("tanh"), activation_name(np.tanh)
+    ('tanh', 'tanh')
+    """
+    if isinstance(activation, str):
+        return activation
+    if isinstance(activation, Activation):
+        return activation.name
+    if not _is_torch(activation):
+        return str(getattr(activation, "__name__", None) or type(activation).__name__)
     kind = type(activation).__name__
     if kind == "GELU" and getattr(activation, "approximate", "none") == "none":
         return "gelu (erf)"
     if kind == "LeakyReLU":
-        return f"leaky_relu({activation.negative_slope:g})"
+        return f"leaky_relu({getattr(activation, 'negative_slope', 0.01):g})"
     if kind in _TORCH_NAMES:
         return _TORCH_NAMES[kind]
     return str(getattr(activation, "__name__", None) or kind)
@@ -301,7 +317,8 @@ def _torch_functions(
         with torch.enable_grad():
             tensor = torch.tensor(z, dtype=dtype, device=device, requires_grad=slope)
             try:
-                values = activation(tensor)
+                # A copy, so an in-place activation (ReLU(inplace=True)) may overwrite it.
+                values = activation(tensor.clone())
             except Exception as error:
                 raise LossEvaluationError(
                     f"activation: {label} raised {type(error).__name__} on a tensor of shape "
@@ -350,7 +367,7 @@ def _resolve(activation: ActivationLike) -> tuple[str, Callable[[Any], Any], Cal
         row = get_activation(activation)
         return row.name, row.function, row.derivative
     if _is_torch(activation) or (callable(activation) and _takes_only_tensors(activation)):
-        label = _torch_label(activation)
+        label = activation_name(activation)
         return (label, *_torch_functions(activation, label))
     if callable(activation):
         label = getattr(activation, "__name__", type(activation).__name__)

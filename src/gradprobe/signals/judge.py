@@ -95,7 +95,7 @@ def headline(
         return "healthy"
     layer = judgement.layer
     if names is not None and layer is not None and 1 <= layer <= len(names):
-        where_layer = f"{names[layer - 1]} (layer {layer})"
+        where_layer = f"{names[layer - 1]} (weight layer {layer})"
     else:
         where_layer = str(layer)
     if judgement.overflow:

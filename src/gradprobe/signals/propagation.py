@@ -272,6 +272,7 @@ def assess(
     forward: Array | None = None,
     backward: Array | None = None,
     wording: Wording | None = None,
+    advised: NDArray[np.bool_] | None = None,
     notes: Sequence[str] = (),
     argument: str = "X",
 ) -> PropagationReport:
@@ -306,6 +307,9 @@ def assess(
         stay meaningful across residual and normalization layers.
     wording : Wording, optional
         How the advice names layers and remedies; by default gradprobe's MLP words.
+    advised : ndarray of bool, shape (L,), optional
+        The layers whose weight scale the advice may name (default all): not those whose
+        output a normalization layer rescales anyway.
     notes : sequence of str
         How the probe ran, for the report.
     argument : str, default="X"
@@ -348,7 +352,9 @@ def assess(
             symmetric=symmetric,
             dead=dead if symmetric is None else None,
             activations=activations,
-            weight_scale=weight_scale,
+            weight_scale=weight_scale
+            if advised is None
+            else np.where(advised, weight_scale, np.nan),
             weight_size=weight_sizes,
             recommended=scales,
             wording=wording or NumpyWording(activation, float(scales[0])),
