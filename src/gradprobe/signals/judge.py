@@ -85,11 +85,13 @@ def headline(
     tolerance: float,
     signal: str = "activations",
     names: Sequence[str] | None = None,
+    references: tuple[str, str] = ("input", "output"),
 ) -> str:
     """Word a judgement in one line, e.g. ``"exploding: overflow at layer 37"``.
 
     ``signal`` names what the forward ratios measured; ``names`` (one per layer, from
-    layer 1) name the layer instead of its number.
+    layer 1) name the layer instead of its number; ``references`` what the forward and
+    the backward ratios are relative to.
     """
     if judgement.verdict == "healthy":
         return "healthy"
@@ -105,7 +107,7 @@ def headline(
     return (
         f"{judgement.verdict}: {what} leave the ×{tolerance:g} band at layer {where_layer}; "
         f"their second moment reaches ×{judgement.factor:.2g} of the "
-        f"{'input' if judgement.direction == 'forward' else 'output'}'s"
+        f"{references[0] if judgement.direction == 'forward' else references[1]}'s"
     )
 
 

@@ -275,6 +275,7 @@ def assess(
     advised: NDArray[np.bool_] | None = None,
     notes: Sequence[str] = (),
     argument: str = "X",
+    references: tuple[str, str] = ("input", "output"),
 ) -> PropagationReport:
     """Judge per-layer statistics of any network and word the verdict and advice.
 
@@ -314,6 +315,8 @@ def assess(
         How the probe ran, for the report.
     argument : str, default="X"
         The name of the probe batch in error messages.
+    references : tuple of str, default=("input", "output")
+        What the forward and the backward ratios are relative to, for the summary.
 
     Returns
     -------
@@ -346,7 +349,7 @@ def assess(
         verdict=judgement.verdict,
         trouble_layer=judgement.layer,
         direction=judgement.direction,
-        summary=headline(judgement, tolerance, signal, names),
+        summary=headline(judgement, tolerance, signal, names, references),
         advice=advise(
             judgement,
             symmetric=symmetric,

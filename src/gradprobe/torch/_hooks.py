@@ -13,16 +13,14 @@
 * ``torch.autograd.grad`` of the probe loss for the weight gradients (no ``.grad`` is
   filled).
 
-:func:`borrowed` switches the model to the probe's mode and restores afterwards its
-training flags, parameters, buffers and ``.grad`` attributes, and PyTorch's random
-state, grad mode, default dtype and attention fast-path flag.
+Run it inside :func:`gradprobe.torch._state.borrowed`, which restores the model and
+PyTorch's global state afterwards.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +33,7 @@ from gradprobe.nn.scale import activation_name
 from gradprobe.signals.propagation import SATURATION_BOUNDS
 from gradprobe.torch._layers import Unit, activation_call, role
 
-__all__ = ["Moments", "Recording", "Site", "borrowed", "moments", "record"]
+__all__ = ["Moments", "Recording", "Site", "moments", "record"]
 
 _NORM_CALLS = {
     nn.functional.batch_norm,
@@ -130,47 +128,6 @@ class Recording:
     output_gradient_total: float
     weight_gradients: dict[str, Tensor | None] = field(default_factory=dict)
     float_dtypes: set[torch.dtype] = field(default_factory=set)
-
-
-@contextmanager
-def borrowed(model: nn.Module, training: bool) -> Iterator[None]:
-    """Put ``model`` in the probe's mode; restore it and PyTorch's global state on exit.
-
-    The probe's mode is ``model.train(training)`` with every dropout (and attention
-    dropout) off, so the probe is deterministic and batch norm uses batch statistics as
-    in training.
-    """
-    flags = [(module, module.training) for module in model.modules()]
-    saved = [
-        (tensor, tensor.detach().clone()) for tensor in (*model.parameters(), *model.buffers())
-    ]
-    grads = [(parameter, parameter.grad) for parameter in model.parameters()]
-    dtype = torch.get_default_dtype()
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    devices = sorted(
-        {tensor.device.index or 0 for tensor, _ in saved if tensor.device.type == "cuda"}
-    )
-    with torch.random.fork_rng(devices=devices), torch.enable_grad():
-        try:
-            # The fused attention path skips the submodule calls the hooks observe.
-            torch.backends.mha.set_fastpath_enabled(False)
-            model.train(training)
-            for module in model.modules():
-                if isinstance(module, (nn.modules.dropout._DropoutNd, nn.MultiheadAttention)):
-                    module.eval()
-            yield
-        finally:
-            for module, flag in flags:
-                module.training = flag
-            with torch.no_grad():
-                for tensor, value in saved:
-                    # Copy back only what changed: an in-place copy bumps the version counter.
-                    if tensor.shape != value.shape or not torch.equal(tensor, value):
-                        tensor.copy_(value)
-            for parameter, grad in grads:
-                parameter.grad = grad
-            torch.backends.mha.set_fastpath_enabled(fastpath)
-            torch.set_default_dtype(dtype)
 
 
 class _Recorder(TorchFunctionMode):
@@ -347,7 +304,7 @@ def record(
 
     ``inputs`` are the model's positional arguments; floating tensors among them are
     copied (the caller's are never marked ``requires_grad``). Call inside
-    :func:`borrowed`.
+    :func:`gradprobe.torch._state.borrowed`.
     """
     copies = tuple(
         value.detach().clone().requires_grad_(True)

@@ -151,7 +151,7 @@ def weight_units(model: nn.Module) -> list[Unit]:
             projections: list[tuple[str, Tensor]] = [
                 (key, parameter)
                 for key, parameter in module.named_parameters()
-                if parameter.dim() >= 2 and key != "out_proj.weight"
+                if parameter.dim() >= 2 and key.endswith("weight") and key != "out_proj.weight"
             ]
             projections.append(("out_proj.weight", module.out_proj.weight))
             units.append(Unit(name, module, "attention", tuple(projections)))

@@ -10,11 +10,14 @@ connections, normalization and attention raise no false alarm:
   network the first layer of a block receives the residual stream, so the stream is
   judged, not each branch; what a layer followed by batch or layer norm outputs is
   rescaled anyway and is not judged. A plain stack's inputs are its activations.
-* **backward**: each layer's output gradient *as its weights see it*,
-  ``‖dW‖² / (fan_in·E[X²])``, which equals ``‖dZ‖²`` (summed over the batch) when the
-  gradient and the input are uncorrelated, and which counts a gradient spread evenly by
-  average pooling at its full weight, as the weight gradient does; against ``‖dY‖²``
-  at the output. Attention is judged by its output gradient.
+* **backward**: each hidden layer's weight gradient ``‖dW‖²/fan_in`` (``‖dW‖²`` is how
+  much one gradient step on the layer lowers the loss; per input connection it does not
+  depend on the layer's width), against the last hidden layer's. Vanishing gradients
+  leave the first layers with ×10⁻¹⁵ of it in a deep plain ReLU stack at PyTorch's
+  default init. The output layer is not judged (its gradient is the loss's own, and a
+  global pooling before it makes it larger without compounding through depth), nor is
+  attention (at initialization it averages over positions, which shrinks its weights'
+  gradients without harming training); both are reported.
 
 The backward signal is the gradient of ``loss_fn(model(x), targets)`` when a loss is
 given, otherwise of a fixed random probe ``J = Σ G ⊙ y / m`` with ``G`` standard normal
@@ -38,8 +41,9 @@ from gradprobe._validate import check_tolerance
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.nn.scale import activation_name, recommend_scale
 from gradprobe.signals.propagation import LayerStatistics, PropagationReport, assess
-from gradprobe.torch._hooks import Recording, Site, borrowed, record
+from gradprobe.torch._hooks import Recording, Site, record
 from gradprobe.torch._layers import check_model, weight_units
+from gradprobe.torch._state import borrowed
 
 __all__ = ["TorchWording", "as_inputs", "check_probe", "propagation"]
 
@@ -262,6 +266,7 @@ def judge_recording(
         advised=advised,
         notes=_notes(recording, user_loss, training, seed),
         argument="x",
+        references=("input", "last hidden layer"),
     )
 
 
@@ -304,20 +309,26 @@ def _forward(recording: Recording) -> NDArray[np.float64]:
 
 
 def _backward(recording: Recording, norms: Sequence[float]) -> NDArray[np.float64]:
-    reference = recording.output_gradient_total
-    values = []
-    for site, norm in zip(recording.sites, norms, strict=True):
-        if site.unit.kind == "attention":
-            seen = site.output_gradient_total
-        elif site.unit.kind == "embedding":
-            seen = norm**2
-        else:
-            spread = site.unit.fan_in() * (
-                site.input.second if site.input is not None else math.nan
-            )
-            seen = norm**2 / spread if spread > 0 else math.nan
-        values.append(seen / reference if reference > 0 else math.nan)
-    return np.array(values, dtype=np.float64)
+    """``‖dW‖²/fan_in`` of each weight layer against the last hidden one's; NaN where not judged.
+
+    The output layer is the reference's neighbour, not judged itself: its gradient is
+    the loss's own, and global pooling before a classifier makes it larger in a way
+    that does not compound with depth. Attention averages over positions at
+    initialization, which shrinks its weights' gradients without harming training.
+    """
+    sites = recording.sites
+    values = np.array(
+        [norm**2 / site.unit.fan_in() for site, norm in zip(sites, norms, strict=True)]
+    )
+    judged = np.array([site.unit.kind != "attention" for site in sites])
+    if len(sites) > 1:
+        judged[-1] = False
+    candidates = np.flatnonzero(judged)
+    if candidates.size == 0:
+        return np.full(len(sites), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = values / values[candidates[-1]]
+    return np.where(judged, ratios, np.nan)
 
 
 def _overflow(recording: Recording, norms: Sequence[float]) -> tuple[int | None, str]:
@@ -343,9 +354,10 @@ def _notes(recording: Recording, user_loss: bool, training: bool, seed: int) -> 
         f"probed in {'training' if training else 'eval'} mode"
         f"{' (batch norm on batch statistics)' if training else ''} with dropout off; the "
         "model's flags, parameters, buffers and PyTorch's random state were restored",
-        "judged: the second moment of each weight layer's input against x's, and each layer's "
-        "output gradient as its weights see it, ‖dW‖²/(fan_in·E[X²]), against the output's "
-        f"(the gradient of {'loss_fn' if user_loss else f'a fixed random probe, seed {seed}'})",
+        "judged: the second moment of each weight layer's input against x's (the output's "
+        "too at the last layer), and each hidden layer's weight gradient ‖dW‖²/fan_in against "
+        "the last hidden layer's (attention's reported, not judged); gradients of "
+        f"{'loss_fn' if user_loss else f'a fixed random probe, seed {seed}'}",
     ]
     normalized = [site.name for site in recording.sites if site.normalized]
     if normalized:

@@ -1,7 +1,10 @@
-"""The architectures the PyTorch signal tests probe, each built from a seed."""
+"""The architectures the PyTorch signal tests probe, each built from a seed (``models``)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pytest
 import torch
 from torch import nn
 
@@ -97,3 +100,28 @@ class ResNet(nn.Module):
 def resnet(seed=0, width=16):
     torch.manual_seed(seed)
     return ResNet(width=width)
+
+
+def tanh_mlp(depth=30, width=64, factor=3.0, seed=0):
+    """A tanh stack with Xavier weights (σ_w² = 1, the tanh-appropriate scale) times ``factor``."""
+    model = plain_mlp(depth, width, activation=nn.Tanh, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_normal_(module.weight, generator=generator)
+                module.weight.mul_(factor)
+                module.bias.zero_()
+    return model
+
+
+def batch(*shape, seed=1):
+    """A standard-normal probe batch from its own generator."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture
+def models():
+    """The builders above, for the tests of gradprobe.torch's signal functions."""
+    names = ["plain_mlp", "plain_cnn", "layernorm_mlp", "transformer", "resnet", "tanh_mlp"]
+    return SimpleNamespace(**{name: globals()[name] for name in names}, batch=batch)
