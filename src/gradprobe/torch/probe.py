@@ -255,7 +255,7 @@ def judge_recording(
         layers,
         activation=", ".join(name for name, _ in counts.most_common(2)) or "linear",
         input_values=recording.reference_values.to("cpu", torch.float64).numpy(),
-        overflow=_overflow(recording, norms),
+        overflow=_overflow(recording),
         symmetric=_symmetric(sites),
         recommended=np.array(scales),
         weight_sizes=np.array([site.unit.main.numel() for site in sites]),
@@ -291,18 +291,17 @@ def _weight_norm(recording: Recording, site: Site) -> float:
 
 
 def _forward(recording: Recording) -> NDArray[np.float64]:
+    sites = recording.sites
+    entering = [site.input.second if site.input is not None else math.nan for site in sites]
+    if sites[0].input is None:
+        entering[0] = sites[0].output.second  # token ids: the embedding's output
     reference = recording.reference.second
-    entering = [
-        site.input.second if site.input is not None else math.nan for site in recording.sites
-    ]
-    if recording.sites[0].input is None:
-        entering[0] = recording.sites[0].output.second  # token ids: the embedding's output
-    ratios = np.array(entering) / reference
-    last = recording.sites[-1]
-    if not last.normalized:
-        # The output leaves through the last layer: judge it there too, by the larger deviation.
-        leaving = last.output.second / reference
-        with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.array(entering) / reference
+        if not sites[-1].normalized:
+            # The output leaves through the last layer: judge it there too, by the larger
+            # deviation.
+            leaving = sites[-1].output.second / reference if reference > 0 else np.nan
             if np.isnan(ratios[-1]) or abs(np.log10(leaving)) > abs(np.log10(ratios[-1])):
                 ratios[-1] = leaving
     return ratios
@@ -331,17 +330,17 @@ def _backward(recording: Recording, norms: Sequence[float]) -> NDArray[np.float6
     return np.where(judged, ratios, np.nan)
 
 
-def _overflow(recording: Recording, norms: Sequence[float]) -> tuple[int | None, str]:
+def _overflow(recording: Recording) -> tuple[int | None, str]:
     for index, site in enumerate(recording.sites):
         if not site.output.finite:
             return index + 1, "forward"
-    bad = [
-        index + 1
-        for index, (site, norm) in enumerate(zip(recording.sites, norms, strict=True))
-        if (site.output_gradient is not None and not site.output_gradient.finite)
-        or math.isinf(norm)
-        or (math.isnan(norm) and site.output_gradient is not None)
-    ]
+    bad = []
+    for index, site in enumerate(recording.sites):
+        key, _ = site.unit.weights[0]
+        gradient = recording.weight_gradients.get(f"{site.unit.name}.{key}")
+        weight_bad = gradient is not None and not bool(torch.isfinite(gradient).all())
+        if weight_bad or (site.output_gradient is not None and not site.output_gradient.finite):
+            bad.append(index + 1)
     return (max(bad) if bad else None), "backward"
 
 
