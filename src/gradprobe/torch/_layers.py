@@ -186,8 +186,8 @@ def role(module: nn.Module) -> str:
     """Classify a module that holds no weight matrix.
 
     Returns one of ``"norm"``, ``"pass"`` (dropout, pooling, reshaping), ``"activation"``
-    (an elementwise function: PyTorch's or a user's parameter-free leaf module) and
-    ``"other"``.
+    (PyTorch's, or a user's parameter-free leaf module, taken as elementwise once its
+    output has its input's shape) and ``"other"`` (containers, softmax, padding, …).
     """
     if isinstance(module, _NORMS):
         return "norm"
@@ -195,10 +195,11 @@ def role(module: nn.Module) -> str:
         return "pass"
     if isinstance(module, _STOPS) or any(True for _ in module.children()):
         return "other"
-    if type(module).__module__ == "torch.nn.modules.activation":
+    origin = type(module).__module__
+    if origin == "torch.nn.modules.activation":
         return "activation"
-    if not any(True for _ in module.parameters(recurse=False)):
-        return "activation"  # a user's elementwise module, e.g. Swish
+    if not origin.startswith("torch.") and not any(True for _ in module.parameters()):
+        return "activation"  # a user's parameter-free leaf module, e.g. Swish
     return "other"
 
 
