@@ -120,8 +120,32 @@ def batch(*shape, seed=1):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+def digits():
+    """scikit-learn's digits (bundled, no download), each feature standardized."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-8)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+
+
+def train(model, X, y, steps=150, lr=0.01):
+    """Minibatch SGD with momentum on cross-entropy; returns the loss on all of ``X``."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        index = torch.randint(0, len(X), (128,), generator=generator)
+        loss = nn.functional.cross_entropy(model(X[index]), y[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float(nn.functional.cross_entropy(model(X), y))
+
+
 @pytest.fixture
 def models():
     """The builders above, for the tests of gradprobe.torch's signal functions."""
     names = ["plain_mlp", "plain_cnn", "layernorm_mlp", "transformer", "resnet", "tanh_mlp"]
-    return SimpleNamespace(**{name: globals()[name] for name in names}, batch=batch)
+    helpers = {"batch": batch, "digits": digits, "train": train}
+    return SimpleNamespace(**{name: globals()[name] for name in names}, **helpers)

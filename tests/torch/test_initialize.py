@@ -7,9 +7,7 @@ import copy
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
-from torch.nn import functional as F
 
 from gradprobe import recommend_scale
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
@@ -143,31 +141,11 @@ def test_a_mapping_sets_the_activation_the_model_does_not_show():
     assert done.layers[0].weight_scale == pytest.approx(2.0, rel=0.05)
 
 
-def _digits():
-    X, y = load_digits(return_X_y=True)
-    X = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-8)
-    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
-
-
-def train(model, X, y, steps=150, lr=0.01):
-    """Minibatch SGD with momentum on cross-entropy; returns the loss on all of X."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        index = torch.randint(0, len(X), (128,), generator=generator)
-        loss = F.cross_entropy(model(X[index]), y[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return float(F.cross_entropy(model(X), y))
-
-
 def test_he_fixed_model_trains_far_better_on_digits(models):
-    X, y = _digits()
+    X, y = models.digits()
     original = models.plain_mlp(depth=20, width=64, inputs=64, outputs=10)
     fixed = copy.deepcopy(original)
     initialize_(fixed, "he")
-    before, after = train(original, X, y), train(fixed, X, y)
+    before, after = models.train(original, X, y), models.train(fixed, X, y)
     assert before > 2.2  # ln 10 = 2.30: the original barely moves from chance
     assert after < 0.5 * before
