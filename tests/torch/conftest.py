@@ -143,7 +143,7 @@ def train(model, X, y, steps=150, lr=0.01):
         return float(nn.functional.cross_entropy(model(X), y))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def models():
     """The builders above, for the tests of gradprobe.torch's signal functions."""
     names = ["plain_mlp", "plain_cnn", "layernorm_mlp", "transformer", "resnet", "tanh_mlp"]
