@@ -32,6 +32,7 @@ from gradprobe.nn.initializers import GAIN_NAMES, gain
 from gradprobe.nn.scale import activation_name, recommend_scale
 
 __all__ = [
+    "LINEAR",
     "Following",
     "Unit",
     "activation_call",
@@ -121,6 +122,7 @@ class Following:
 
 
 LINEAR = Following("linear", None, "none follows")
+"""No activation after the layer."""
 
 
 def check_model(model: object) -> nn.Module:

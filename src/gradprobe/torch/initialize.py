@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.torch._layers import (
+    LINEAR,
     Following,
     Unit,
     check_model,
@@ -43,7 +44,15 @@ from gradprobe.torch._layers import (
     weight_units,
 )
 
-__all__ = ["SCHEMES", "Initialization", "InitializedLayer", "initialize_"]
+__all__ = [
+    "SCHEMES",
+    "Draws",
+    "Initialization",
+    "InitializedLayer",
+    "draw",
+    "initialize_",
+    "zero_biases",
+]
 
 SCHEMES = ("default", "zeros", "small", "large", "xavier", "he", "lecun", "orthogonal", "auto")
 """The schemes :func:`initialize_` knows."""
@@ -149,7 +158,7 @@ def initialize_(
         )
     units = weight_units(model)
     read = read_activations(model, units, activations)
-    draws = _Draws(seed)
+    draws = Draws(seed)
     layers = []
     with torch.no_grad():
         for unit in units:
@@ -167,7 +176,7 @@ def initialize_(
     return Initialization(scheme=scheme, layers=tuple(layers))
 
 
-class _Draws:
+class Draws:
     """One seeded generator per device, so the draws are the same wherever the model lives."""
 
     def __init__(self, seed: int) -> None:
@@ -175,13 +184,14 @@ class _Draws:
         self.generators: dict[torch.device, torch.Generator] = {}
 
     def __call__(self, tensor: Tensor) -> torch.Generator:
+        """Return the generator for ``tensor``'s device."""
         if tensor.device not in self.generators:
             generator = torch.Generator(device=tensor.device).manual_seed(self.seed)
             self.generators[tensor.device] = generator
         return self.generators[tensor.device]
 
 
-def _initialize(unit: Unit, activation: Following, scheme: str, draws: _Draws) -> bool:
+def _initialize(unit: Unit, activation: Following, scheme: str, draws: Draws) -> bool:
     module = unit.module
     if scheme == "default":
         reset = getattr(module, "reset_parameters", None) or getattr(
@@ -196,17 +206,22 @@ def _initialize(unit: Unit, activation: Following, scheme: str, draws: _Draws) -
         return True
     if unit.kind == "embedding" or isinstance(module, nn.RNNBase):
         return False
-    linear = Following("linear", None, activation.source)
     for _, weight in unit.weights:
         # Attention's projections feed no activation; the output projection neither.
-        _draw(weight, unit, linear if unit.kind == "attention" else activation, scheme, draws)
-    for key, parameter in module.named_parameters():
-        if "bias" in key.rsplit(".", 1)[-1] and (unit.kind == "attention" or "." not in key):
-            parameter.zero_()
+        draw(weight, unit, LINEAR if unit.kind == "attention" else activation, scheme, draws)
+    zero_biases(unit)
     return True
 
 
-def _draw(weight: Tensor, unit: Unit, activation: Following, scheme: str, draws: _Draws) -> None:
+def zero_biases(unit: Unit) -> None:
+    """Zero a weight layer's biases (attention's too), not those of modules inside it."""
+    for key, parameter in unit.module.named_parameters():
+        if "bias" in key.rsplit(".", 1)[-1] and (unit.kind == "attention" or "." not in key):
+            parameter.zero_()
+
+
+def draw(weight: Tensor, unit: Unit, activation: Following, scheme: str, draws: Draws) -> None:
+    """Draw one weight of ``unit`` in place by ``scheme`` for the activation after it."""
     generator = draws(weight)
     fan_in = unit.fan_in(weight)
     if scheme == "zeros":

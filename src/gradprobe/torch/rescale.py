@@ -22,8 +22,9 @@ from torch import Tensor, nn
 from gradprobe._validate import check_count, check_positive
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 from gradprobe.signals.rescale import RescaledLayer, RescaleReport
-from gradprobe.torch._layers import Unit, check_model, weight_units
+from gradprobe.torch._layers import LINEAR, Unit, check_model, weight_units
 from gradprobe.torch._state import borrowed
+from gradprobe.torch.initialize import Draws, draw, zero_biases
 from gradprobe.torch.probe import as_inputs, check_probe, propagation
 
 __all__ = ["rescale_"]
@@ -133,17 +134,12 @@ def _scaled_weight(unit: Unit) -> Tensor:
 
 
 def _orthogonalize(units: list[Unit], seed: int) -> None:
-    generators: dict[torch.device, torch.Generator] = {}
+    draws = Draws(seed)
     with torch.no_grad():
         for unit in units:
             for _, weight in unit.weights:
-                device = weight.device
-                if device not in generators:
-                    generators[device] = torch.Generator(device=device).manual_seed(seed)
-                nn.init.orthogonal_(weight, generator=generators[device])
-            for key, parameter in unit.module.named_parameters():
-                if "bias" in key.rsplit(".", 1)[-1]:
-                    parameter.zero_()
+                draw(weight, unit, LINEAR, "orthogonal", draws)
+            zero_biases(unit)
 
 
 def _rescale(
