@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from gradprobe import depth_sweep
+from gradprobe import MLP, depth_sweep, propagation
 from gradprobe.signals.propagation import LayerStatistics, PropagationReport, assess
-from gradprobe.signals.sweep import DepthSweep
+from gradprobe.signals.sweep import DepthSweep, InitSweep
 
 DEPTH = 8
 
@@ -93,3 +93,16 @@ def test_the_trouble_layer_is_shown_when_there_is_one(sweep: DepthSweep) -> None
             assert len(fields) == 5
         else:
             assert fields[2] == str(row["trouble_layer"])
+
+
+def test_both_sweeps_share_rows_data_and_table():
+    X = np.random.default_rng(0).standard_normal((32, 8))
+    reports = {
+        "he": propagation(MLP([8] * 6, init="he", output="linear"), X),
+        "small": propagation(MLP([8] * 6, init="normal", output="linear"), X),
+    }
+    depth, init = DepthSweep(5, 8, "relu", reports), InitSweep("MLP", reports)
+    assert depth.rows == init.rows and depth.data == init.data
+    assert [row["trouble_name"] for row in init.rows] == [None, "1"]
+    assert str(init).splitlines()[1:] == str(depth).splitlines()[1:]
+    assert init.to_dict()["model"] == "MLP" and set(init.to_dict()["reports"]) == {"he", "small"}
