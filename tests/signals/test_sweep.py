@@ -64,6 +64,7 @@ def test_rows_are_read_from_the_first_and_last_layers() -> None:
         "init": "a",
         "verdict": "healthy",
         "trouble_layer": None,
+        "trouble_name": None,
         "first_std": 1.0,
         "last_std": 0.25,
         "gradient_ratio": 4.0,
