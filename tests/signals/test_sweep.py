@@ -73,6 +73,7 @@ def test_rows_are_read_from_the_first_and_last_layers() -> None:
     assert math.isnan(b["gradient_ratio"])
     assert sweep.data["a"] == {
         "layer": [1, 2, 3],
+        "name": ["1", "2", "3"],
         "activation_std": [1.0, 0.5, 0.25],
         "second_moment": [1.0, 0.25, 0.0625],
         "gradient_norm": [8.0, 4.0, 2.0],
