@@ -20,16 +20,18 @@ evaluator can) and returns a :class:`NoiseEstimate`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe.errors import LossEvaluationError
 from gradprobe.numdiff.batched import ThetaEvaluator
 from gradprobe.numdiff.perturbation import LossOnTheta
 
-__all__ = ["NoiseEstimate", "measure_noise", "noise_level", "scalar_noise"]
+__all__ = ["NoiseEstimate", "direction_rng", "measure_noise", "noise_level", "scalar_noise"]
 
 # Values in a table, the centre included; 9 allow differences of order 8.
 POINTS = 9
@@ -40,6 +42,8 @@ POINTS = 9
 _FIRST_STEPS = (1e-7, 1e-7 * np.e / 2)
 _FACTOR = 100.0
 _TRIES = 4
+# Mixed into an integer seed so the directions differ from what the seed draws elsewhere.
+_DIRECTIONS = 0x6E6F697365
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,10 @@ class NoiseEstimate:
         The spacing of the table that gave ``sigma``.
     order : int
         The difference order at which the noise was read (0 when not measured).
-    status : {"measured", "below resolution", "not detected"}
+    status : {"measured", "below resolution", "not detected", "not measurable"}
         ``"not detected"``: every table was dominated by the function's own variation;
         ``sigma`` is then the smallest level seen, an upper bound at best.
+        ``"not measurable"``: the function raised at a point of the table.
     evaluations : int
         Function values computed for the estimate.
     """
@@ -123,7 +128,7 @@ def noise_level(values: NDArray[np.float64]) -> tuple[float, int, str]:
 
 def _larger(estimates: Sequence[NoiseEstimate]) -> NoiseEstimate:
     """The estimate with the larger noise, preferring measured ones; evaluations of all."""
-    rank = {"measured": 2, "not detected": 1, "below resolution": 0}
+    rank = {"measured": 2, "not detected": 1, "below resolution": 0, "not measurable": 0}
     best = max(estimates, key=lambda e: (rank[e.status], e.sigma))
     total = sum(e.evaluations for e in estimates)
     return NoiseEstimate(best.sigma, best.relative, best.step, best.order, best.status, total)
@@ -165,6 +170,17 @@ def _relative(sigma: float, center: float) -> float:
     if sigma == 0.0:
         return 0.0
     return sigma / abs(center) if center != 0.0 else float("inf")
+
+
+def direction_rng(seed: int | np.random.Generator) -> np.random.Generator:
+    """A generator for the noise directions, derived from ``seed`` without drawing from it.
+
+    A copy of a given generator is used, so the caller's generator (and any sample it
+    is about to draw) is left exactly as it was.
+    """
+    if isinstance(seed, np.random.Generator):
+        return copy.deepcopy(seed)
+    return np.random.default_rng([int(seed), _DIRECTIONS])
 
 
 def measure_noise(
@@ -216,7 +232,12 @@ def measure_noise(
                     values[k] = evaluate(theta + moves[k] * direction)
             return values
 
-        estimates.append(_table(values_at, center, first * scale))
+        try:
+            estimates.append(_table(values_at, center, first * scale))
+        except LossEvaluationError:
+            # The loss cannot be evaluated off θ in every direction (a constraint, a domain
+            # edge): no measurement, and the check's own evaluations will say where it fails.
+            return NoiseEstimate(0.0, 0.0, first * scale, 0, "not measurable", 0)
     return _larger(estimates)
 
 
