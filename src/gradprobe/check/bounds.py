@@ -60,30 +60,34 @@ FAR = 100.0
 """An entry this many times beyond its first step's whole allowance is wrong at once."""
 
 
-def value_noise(sigma: float, unit: float, *values: Any) -> NDArray[np.float64]:
-    """Return the noise of loss values: the measured σ, at least half a unit of their size.
+def value_noise(sigma: float, unit: float, center: float, *values: Any) -> NDArray[np.float64]:
+    """Return the noise of loss values near θ, from the noise σ measured at θ.
 
-    The measured σ is the noise near θ; far from a loss of 0 (a minimum) the values at
-    θ ± ε are larger than at θ and so is their rounding, ``unit·|f|/2``.
+    Noise made of rounding grows with the value: a value ``|f|`` larger than the loss
+    at θ carries σ scaled by ``|f| / |f(θ)|`` (which matters near a minimum whose loss is
+    close to 0), and never less than one rounding, ``u·|f|/√12``.
 
     Parameters
     ----------
     sigma : float
-        The measured standard deviation of one value.
+        The measured standard deviation of one value at θ.
     unit : float
         The machine epsilon of the loss's precision.
+    center : float
+        The loss at θ.
     *values : float or ndarray
         The loss values concerned, broadcast together (NaN entries are ignored).
 
     Returns
     -------
     ndarray of float64
-        Per entry, the noise of the largest of its values.
+        Per entry, the noise of the largest of its values (and of the loss at θ).
     """
-    largest = np.zeros(np.broadcast_shapes(*(np.shape(v) for v in values)))
+    largest = np.full(np.broadcast_shapes(*(np.shape(v) for v in values)), abs(center))
     for value in values:
         largest = np.fmax(largest, np.abs(value))
-    result: NDArray[np.float64] = np.maximum(sigma, unit * largest / 2)
+    grown = sigma * largest / abs(center) if center != 0 else np.zeros_like(largest)
+    result: NDArray[np.float64] = np.maximum(np.maximum(sigma, grown), unit * largest / np.sqrt(12))
     return result
 
 

@@ -128,7 +128,7 @@ class _Search:
     def rounding(self, node: _Node, scale: float) -> float:
         """Return the rounding noise of a measured ``Σ sᵢgᵢ`` on the node at ``scale·h``."""
         h = scale * self.reach[node.parameter] / np.sqrt(node.stop - node.start)
-        noise = value_noise(self.sigma, self.unit, self.center)
+        noise = value_noise(self.sigma, self.unit, self.center, self.center)
         return float(DEVIATIONS * np.sqrt(2) * noise / (2 * h))
 
     def judge(

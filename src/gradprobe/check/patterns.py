@@ -54,6 +54,14 @@ def _fit(target: Array, basis: Array) -> float | None:
     return float(target @ basis) / scale if scale > 0 else None
 
 
+def _factor(c: float) -> str:
+    """``c`` with the digits that show how far it is from 1: ``2.000``, ``1.0001``."""
+    if abs(c - 1) >= 0.01:
+        return f"{c:.3f}"
+    digits = max(3, int(np.ceil(-np.log10(abs(c - 1)))) + 1) if c != 1 else 3
+    return f"{c:.{digits}f}"
+
+
 def _ratio(a: float, n: float) -> str:
     return f"{a / n:.4g}" if n != 0 else "∞"
 
@@ -81,7 +89,7 @@ def _few(name: str, analytic: Array, numerical: Array, bound: Array) -> str:
                 "two values show no more than that"
             )
         return (
-            f"analytic ≈ {factor:.4g} × numerical in both checked entries of {name}: a "
+            f"analytic ≈ {_factor(factor)} × numerical in both checked entries of {name}: a "
             "constant factor is wrong (1/m, 2, λ), or both values are; two values show "
             "no more than that"
         )
@@ -164,7 +172,7 @@ def diagnose(
     factor = _fit(analytic, numerical)
     if factor is not None and _agree(analytic, factor * numerical, abs(factor) * bound):
         return (
-            f"analytic ≈ {factor:.3f} × numerical in every entry of {name}: a constant "
+            f"analytic ≈ {_factor(factor)} × numerical in every entry of {name}: a constant "
             "factor is wrong (a missing or extra 1/m, 2 or λ)"
         )
     scale = _fit(numerical - analytic, values)
