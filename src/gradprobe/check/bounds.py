@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe.numdiff.noise import value_noise
 from gradprobe.numdiff.perturbation import Differences
 from gradprobe.numdiff.rules import richardson_weights
 
@@ -58,37 +59,6 @@ CLEAR = 3.0
 """An entry is wrong only when its error exceeds its bound this many times."""
 FAR = 100.0
 """An entry this many times beyond its first step's whole allowance is wrong at once."""
-
-
-def value_noise(sigma: float, unit: float, center: float, *values: Any) -> NDArray[np.float64]:
-    """Return the noise of loss values near θ, from the noise σ measured at θ.
-
-    Noise made of rounding grows with the value: a value ``|f|`` larger than the loss
-    at θ carries σ scaled by ``|f| / |f(θ)|`` (which matters near a minimum whose loss is
-    close to 0), and never less than one rounding, ``u·|f|/√12``.
-
-    Parameters
-    ----------
-    sigma : float
-        The measured standard deviation of one value at θ.
-    unit : float
-        The machine epsilon of the loss's precision.
-    center : float
-        The loss at θ.
-    *values : float or ndarray
-        The loss values concerned, broadcast together (NaN entries are ignored).
-
-    Returns
-    -------
-    ndarray of float64
-        Per entry, the noise of the largest of its values (and of the loss at θ).
-    """
-    largest = np.full(np.broadcast_shapes(*(np.shape(v) for v in values)), abs(center))
-    for value in values:
-        largest = np.fmax(largest, np.abs(value))
-    grown = sigma * largest / abs(center) if center != 0 else np.zeros_like(largest)
-    result: NDArray[np.float64] = np.maximum(np.maximum(sigma, grown), unit * largest / np.sqrt(12))
-    return result
 
 
 def first_bounds(
@@ -126,7 +96,8 @@ def first_bounds(
     """
     numerical = differences.gradient
     if method == "complex":
-        bound = complex_bound(numerical, analytic, sigma, unit)
+        scale = float(np.max(np.abs(analytic), initial=0.0))
+        bound = complex_bound(numerical, analytic, sigma, unit, scale)
         return bound, bound
     assert differences.above is not None and differences.below is not None
     assert differences.upper is not None and differences.lower is not None
@@ -156,16 +127,19 @@ def complex_bound(
     analytic: NDArray[np.float64],
     sigma: float,
     unit: float,
+    scale: float = 0.0,
 ) -> NDArray[np.float64]:
     """Bound the error of complex-step derivatives.
 
-    The complex step subtracts nothing, so its error is rounding, a few units of the
-    values compared, plus the relative noise of the loss's real part passed on to the
-    derivative (a value computed with cancellation, such as ``log(1 − a)``, carries its
-    relative error into the derivative): ``8u·(|n| + |a|) + DEVIATIONS·σ·max(|n|, |a|)``.
+    The complex step subtracts nothing, so its error is rounding: a few units of the
+    values compared, or of the gradient's overall ``scale`` (an entry of 1e-204 next to
+    entries of 1 is 0 to rounding), plus the relative noise of the loss's real part
+    passed on to the derivative (a value computed with cancellation, such as
+    ``log(1 − a)``, carries its relative error into the derivative):
+    ``8u·(|n| + |a| + scale) + DEVIATIONS·σ·max(|n|, |a|)``.
     """
     size = np.maximum(np.abs(numerical), np.abs(analytic))
-    bound: NDArray[np.float64] = 8 * unit * (np.abs(numerical) + np.abs(analytic))
+    bound: NDArray[np.float64] = 8 * unit * (np.abs(numerical) + np.abs(analytic) + scale)
     return bound + DEVIATIONS * sigma * size
 
 

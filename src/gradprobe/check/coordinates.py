@@ -3,14 +3,16 @@
 The last step of every check, whichever way it chose the coordinates (all of θ, a
 sample, or the values group testing pinned):
 
-1. differentiate them numerically, at steps chosen for the loss's measured noise
-   (:func:`~gradprobe.numdiff.rules.default_step`) unless ``eps`` is given;
+1. differentiate them numerically at ``eps``, or at the documented default step
+   (:func:`~gradprobe.numdiff.rules.default_step`);
 2. bound each first value's rounding error from the measured noise
    (:func:`~gradprobe.check.bounds.first_bounds`) and judge it
    (:func:`~gradprobe.check.bounds.judge`): most entries are clear here;
 3. re-check the entries that are not (:func:`~gradprobe.check.escalate.recheck`):
-   second steps and Richardson for truncation, smaller steps past kinks, larger
-   ones past rounding, the complex step when the loss takes it;
+   second steps and Richardson for truncation, smaller steps past kinks, and for
+   rounding the larger step that the measured noise and curvature predict to be
+   sharpest (as Moré & Wild 2012 choose steps for noisy functions); the complex step
+   when the loss takes it;
 4. hand everything to :func:`~gradprobe.check.comparison.assemble_report`.
 """
 
@@ -94,8 +96,7 @@ def check_coordinates(
     """
     dtype = evaluate.value_dtype
     unit = float(np.finfo(dtype).eps)
-    relative = noise.relative if noise.status == "measured" else None
-    steps = coordinate_steps(method, theta, indices, eps, dtype, relative)
+    steps = coordinate_steps(method, theta, indices, eps, dtype)
     differences = evaluate_differences(
         evaluate, evaluate.layout, theta, indices, None, method, steps, center=center
     )
@@ -114,6 +115,9 @@ def check_coordinates(
     loose = (codes == OK) & (error >= thresholds[0] * scale) & (bound > thresholds[0] * scale)
     unsure = ((codes > OK) & ~far) | (loose & (significance > 1 / CLEAR))
     codes = np.where(unsure, UNCLEAR, codes).astype(np.int8)
+    # A far entry is not re-checked: its bound allows for truncation as large as the
+    # one-sided slopes' disagreement (a diagnosis compares entries within their bounds).
+    bound = np.where(far, reach, bound)
     estimate = numerical.copy()
     kink = np.zeros(len(indices), dtype=bool)
     excused = np.zeros(len(indices), dtype=bool)
@@ -132,7 +136,7 @@ def check_coordinates(
             sigma=noise.sigma,
             unit=unit,
             thresholds=thresholds,
-            central_steps=coordinate_steps("central", theta, indices[rows], None, dtype, relative),
+            central_steps=coordinate_steps("central", theta, indices[rows], None, dtype),
             method=method,
             trusted=trusted,
         )

@@ -19,8 +19,9 @@ one or a few entries      an indexing or in-place bug at those entries
 
 A pattern is claimed only when *every* checked entry agrees with it within that
 entry's own bound (:data:`~gradprobe.check.bounds.CLEAR` bounds, or the first
-threshold's 1e-6 relative), and none is claimed for a parameter of one or two checked
-entries: those get their values and ratio, which is all they show.
+threshold's 1e-6 relative). One checked entry shows no pattern: it gets its values and
+ratio; two show at most a one-number pattern (a factor, a multiple of θ), and the
+diagnosis says so.
 """
 
 from __future__ import annotations
@@ -66,37 +67,19 @@ def _ratio(a: float, n: float) -> str:
     return f"{a / n:.4g}" if n != 0 else "∞"
 
 
-def _few(name: str, analytic: Array, numerical: Array, bound: Array) -> str:
-    """One or two checked entries: say what they show, claim no pattern."""
-    if len(analytic) == 1:
-        a, n = float(analytic[0]), float(numerical[0])
-        if _agree(analytic, -numerical, bound):
-            return (
-                f"sign flipped in the only checked entry of {name} (analytic {a:.6g}, "
-                f"numerical {n:.6g}); one value shows no more than that, though for a "
-                "scalar a flipped sign (y − ŷ where ŷ − y was meant) is the usual cause"
-            )
+def _single(name: str, analytic: Array, numerical: Array, bound: Array) -> str:
+    """One checked entry: say what it shows, claim no pattern."""
+    a, n = float(analytic[0]), float(numerical[0])
+    if _agree(analytic, -numerical, bound):
         return (
-            f"the only checked entry of {name} is off: analytic {a:.6g} = {_ratio(a, n)} × "
-            f"numerical {n:.6g}; one value shows no pattern: a wrong constant factor "
-            "(1/m, 2, λ) or a wrong term of that value"
-        )
-    factor = _fit(analytic, numerical)
-    if factor is not None and _agree(analytic, factor * numerical, abs(factor) * bound):
-        if _agree(analytic, -numerical, bound):
-            return (
-                f"sign flipped in both checked entries of {name} (analytic ≈ −1 × numerical); "
-                "two values show no more than that"
-            )
-        return (
-            f"analytic ≈ {_factor(factor)} × numerical in both checked entries of {name}: a "
-            "constant factor is wrong (1/m, 2, λ), or both values are; two values show "
-            "no more than that"
+            f"sign flipped in the only checked entry of {name} (analytic {a:.6g}, "
+            f"numerical {n:.6g}); one value shows no more than that, though for a "
+            "scalar a flipped sign (y − ŷ where ŷ − y was meant) is the usual cause"
         )
     return (
-        f"the two checked entries of {name} disagree differently (analytic "
-        f"{analytic[0]:.6g} and {analytic[1]:.6g}, numerical {numerical[0]:.6g} and "
-        f"{numerical[1]:.6g}); derive each again"
+        f"the only checked entry of {name} is off: analytic {a:.6g} = {_ratio(a, n)} × "
+        f"numerical {n:.6g}; one value shows no pattern: a wrong constant factor "
+        "(1/m, 2, λ) or a wrong term of that value"
     )
 
 
@@ -144,7 +127,23 @@ def diagnose(
     'analytic ≈ 2.000 × numerical i'
     """
     bound = np.where(np.isfinite(bound), bound, np.abs(numerical) + np.abs(analytic))
+    count = len(analytic)
+    # Two entries can show a one-number pattern (a factor, a scale of θ), no more.
+    only = "; two values show no more than that" if count == 2 else ""
+    scale = _fit(numerical - analytic, values)
+    regularization = (
+        count >= 2
+        and scale is not None
+        and scale != 0
+        and _agree(analytic, numerical - scale * values, bound)
+    )
     if not np.any(analytic):
+        if regularization:
+            return (
+                f"the analytic gradient of {name} is all zero and the numerical one is "
+                f"{scale:.3g} × {name} itself: the regularization term's gradient (λ/m)·{name} "
+                "is missing, and the rest of its gradient is zero (a dead layer?)" + only
+            )
         return (
             f"the analytic gradient of {name} is all zero but the loss does depend on it: "
             "the parameter is unused or detached in backprop (a gradient never written)"
@@ -155,9 +154,9 @@ def diagnose(
             "a gradient computed for a parameter the loss never uses, or stored under the "
             "wrong name"
         )
-    if len(analytic) <= 2:
-        return _few(name, analytic, numerical, bound)
-    if square_shape is not None:
+    if count == 1:
+        return _single(name, analytic, numerical, bound)
+    if square_shape is not None and count > 2:
         transposed = numerical.reshape(square_shape).T.ravel()
         if _agree(analytic, transposed, bound.reshape(square_shape).T.ravel()):
             return (
@@ -167,35 +166,40 @@ def diagnose(
     if _agree(analytic, -numerical, bound):
         return (
             f"sign flipped: analytic ≈ −1 × numerical in every entry of {name} "
-            "(for example y − ŷ where ŷ − y was meant)"
+            "(for example y − ŷ where ŷ − y was meant)" + only
         )
     factor = _fit(analytic, numerical)
     if factor is not None and _agree(analytic, factor * numerical, abs(factor) * bound):
         return (
             f"analytic ≈ {_factor(factor)} × numerical in every entry of {name}: a constant "
-            "factor is wrong (a missing or extra 1/m, 2 or λ)"
+            "factor is wrong (a missing or extra 1/m, 2 or λ)" + only
         )
-    scale = _fit(numerical - analytic, values)
-    if scale is not None and scale != 0 and _agree(analytic, numerical - scale * values, bound):
+    if regularization:
         return (
             f"numerical − analytic ≈ {scale:.3g} × {name} itself: the regularization term's "
-            f"gradient (λ/m)·{name} is missing or has the wrong scale"
+            f"gradient (λ/m)·{name} is missing or has the wrong scale" + only
         )
     bad = codes >= SUSPICIOUS
-    count = int(np.count_nonzero(bad))
-    if 0 < count <= _FEW and count < len(bad) and _agree(analytic[~bad], numerical[~bad], bound[~bad]):
+    wrong = int(np.count_nonzero(bad))
+    if 0 < wrong <= _FEW and wrong < count and _agree(analytic[~bad], numerical[~bad], bound[~bad]):
         where = ", ".join(
             f"{coordinate(j)} (analytic {analytic[j]:.6g}, numerical {numerical[j]:.6g})"
             for j in np.flatnonzero(bad).tolist()
         )
-        lead = "a single wrong entry" if count == 1 else f"{count} wrong entries"
+        lead = "a single wrong entry" if wrong == 1 else f"{wrong} wrong entries"
         return (
             f"{lead} in {name}, every other entry matches: {where}; look for an "
             "indexing or in-place bug there"
         )
+    if count == 2:
+        return (
+            f"the two checked entries of {name} disagree differently (analytic "
+            f"{analytic[0]:.6g} and {analytic[1]:.6g}, numerical {numerical[0]:.6g} and "
+            f"{numerical[1]:.6g}); derive each again"
+        )
     correlation = _correlation(analytic, numerical)
     return (
-        f"{count} of {len(bad)} checked entries of {name} disagree with no simple pattern "
+        f"{wrong} of {count} checked entries of {name} disagree with no simple pattern "
         f"(correlation {correlation:.2f} between analytic and numerical); a term of its "
         "gradient is likely missing or wrong: derive it again term by term"
     )

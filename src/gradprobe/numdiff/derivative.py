@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, Params
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
-from gradprobe.numdiff.noise import POINTS, noise_level, scalar_noise
+from gradprobe.numdiff.noise import POINTS, noise_level, scalar_noise, value_noise
 from gradprobe.numdiff.perturbation import evaluate_differences
 from gradprobe.numdiff.rules import (
     METHODS,
@@ -226,10 +226,9 @@ def _difference(
     if method == "richardson":
         levels = h / 2.0 ** np.arange(RICHARDSON_LEVELS)
         upper, lower = x + levels, x - levels
-        quotients = np.array(
-            [(real_f(a) - real_f(b)) / (a - b) for a, b in zip(upper, lower, strict=True)]
-        )
-        values, changes = richardson(quotients[np.newaxis, :])
+        above = np.array([real_f(float(a)) for a in upper])
+        below = np.array([real_f(float(b)) for b in lower])
+        values, changes = richardson(((above - below) / (upper - lower))[np.newaxis, :])
         value, truncation = float(values[0]), float(changes[0])
         if not full_output:
             return value
@@ -237,6 +236,7 @@ def _difference(
         spread = float(np.sqrt(2 * np.sum((richardson_weights() / (upper - lower)) ** 2)))
         center = real_f(x)
         sigma = _noise(real_f, x, center, None)
+        table = np.concatenate([above, below])
     elif not full_output:
         return one_difference(real_f, x, h, method)
     else:
@@ -264,7 +264,9 @@ def _difference(
         # The quotient's rounding: two values of noise σ over the width 2h (or h).
         spread = np.sqrt(2) / (2 * h if method == "central" else h)
         sigma = _noise(real_f, x, center, table)
-    rounding = ROUNDING_DEVIATIONS * max(sigma, np.finfo(np.float64).eps * abs(center) / 2)
+    # The noise measured at x, grown with the values at the points used (see value_noise).
+    noise = float(value_noise(sigma, float(np.finfo(np.float64).eps), center, table).max())
+    rounding = ROUNDING_DEVIATIONS * noise
     error = TRUNCATION_FACTOR * truncation + rounding * spread
     return Derivative(value, float(error), h, method, calls[0] - start, sigma)
 

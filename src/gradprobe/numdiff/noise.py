@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,15 +32,24 @@ from gradprobe.errors import LossEvaluationError
 from gradprobe.numdiff.batched import ThetaEvaluator
 from gradprobe.numdiff.perturbation import LossOnTheta
 
-__all__ = ["NoiseEstimate", "direction_rng", "measure_noise", "noise_level", "scalar_noise"]
+__all__ = [
+    "NoiseEstimate",
+    "direction_rng",
+    "measure_noise",
+    "noise_level",
+    "scalar_noise",
+    "value_noise",
+]
 
 # Values in a table, the centre included; 9 allow differences of order 8.
 POINTS = 9
-# The first steps of the two tables, relative to max(1, rms θ), and the factor between tries.
-# Noise made of rounding is often a deterministic sawtooth; a table whose spacing happens
-# to match its period sees a smooth function, so two tables with incommensurate spacings
-# (and directions) are made and the larger level kept.
-_FIRST_STEPS = (1e-7, 1e-7 * np.e / 2)
+# The first steps of the three tables, relative to max(1, rms θ), and the factor between
+# tries. Noise made of rounding is often a deterministic sawtooth, and a table whose spacing
+# happens to match its period sees a smooth function; a table that crosses a kink (a ReLU
+# switching) sees a jump that looks like noise. So each table starts at θ and goes one
+# way (a kink through θ itself is never crossed), the three have incommensurate spacings
+# and directions, and the median level is kept.
+_FIRST_STEPS = (1e-7, 1e-7 * np.e / 2, 1e-7 * np.pi / np.sqrt(7))
 _FACTOR = 100.0
 _TRIES = 4
 # Mixed into an integer seed so the directions differ from what the seed draws elsewhere.
@@ -126,12 +136,16 @@ def noise_level(values: NDArray[np.float64]) -> tuple[float, int, str]:
     return min(levels), 0, "step too large"
 
 
-def _larger(estimates: Sequence[NoiseEstimate]) -> NoiseEstimate:
-    """The estimate with the larger noise, preferring measured ones; evaluations of all."""
+def _median(estimates: Sequence[NoiseEstimate]) -> NoiseEstimate:
+    """The median of the measured estimates (the larger of two); evaluations of all."""
     rank = {"measured": 2, "not detected": 1, "below resolution": 0, "not measurable": 0}
-    best = max(estimates, key=lambda e: (rank[e.status], e.sigma))
+    best = max(rank[e.status] for e in estimates)
+    usable = sorted((e for e in estimates if rank[e.status] == best), key=lambda e: e.sigma)
+    chosen = usable[len(usable) // 2]
     total = sum(e.evaluations for e in estimates)
-    return NoiseEstimate(best.sigma, best.relative, best.step, best.order, best.status, total)
+    return NoiseEstimate(
+        chosen.sigma, chosen.relative, chosen.step, chosen.order, chosen.status, total
+    )
 
 
 def _table(
@@ -140,7 +154,7 @@ def _table(
     step: float,
 ) -> NoiseEstimate:
     """Make tables at decreasing or increasing spacings until one shows the noise."""
-    offsets = np.arange(POINTS, dtype=np.float64) - POINTS // 2
+    offsets = np.arange(POINTS, dtype=np.float64)
     evaluations = 0
     smallest = np.inf
     tried: set[str] = set()
@@ -199,37 +213,34 @@ def measure_noise(
     theta : ndarray of float64, shape (size,)
         The point; unchanged on return.
     center : float
-        The loss at θ, as ``evaluate`` computed it (the table's middle value).
+        The loss at θ, as ``evaluate`` computed it (each table's first value).
     rng : numpy.random.Generator
         Draws the direction.
 
     Returns
     -------
     NoiseEstimate
-        The larger of two estimates (two directions, incommensurate spacings): 8
-        evaluations per table, one to four tables each.
+        The median of three estimates (tables from θ along three directions, at
+        incommensurate spacings): 8 evaluations per table, one to four tables each.
     """
     scale = max(1.0, float(np.sqrt(np.mean(theta**2)))) if theta.size else 1.0
-    middle = POINTS // 2
     stacks = isinstance(evaluate, ThetaEvaluator) and evaluate.stacks
     estimates = []
-    for first in _FIRST_STEPS:
-        direction = rng.standard_normal(theta.shape)
+    for k, first in enumerate(_FIRST_STEPS):
+        direction = rng.standard_normal(theta.shape) * (-1.0) ** k
         direction /= max(float(np.linalg.norm(direction)), np.finfo(float).tiny)
 
         def values_at(
             moves: NDArray[np.float64], direction: NDArray[np.float64] = direction
         ) -> NDArray[np.float64]:
             values = np.empty(len(moves))
-            values[middle] = center
-            others = [k for k in range(len(moves)) if k != middle]
+            values[0] = center  # moves[0] is 0: the table starts at θ
             if stacks:
                 assert isinstance(evaluate, ThetaEvaluator)
-                points = theta[np.newaxis, :] + moves[others, np.newaxis] * direction
-                values[others] = evaluate.rows(points)
+                values[1:] = evaluate.rows(theta[np.newaxis, :] + moves[1:, np.newaxis] * direction)
             else:
-                for k in others:
-                    values[k] = evaluate(theta + moves[k] * direction)
+                for j in range(1, len(moves)):
+                    values[j] = evaluate(theta + moves[j] * direction)
             return values
 
         try:
@@ -238,7 +249,7 @@ def measure_noise(
             # The loss cannot be evaluated off θ in every direction (a constraint, a domain
             # edge): no measurement, and the check's own evaluations will say where it fails.
             return NoiseEstimate(0.0, 0.0, first * scale, 0, "not measurable", 0)
-    return _larger(estimates)
+    return _median(estimates)
 
 
 def scalar_noise(f: Callable[[float], float], x: float, center: float) -> NoiseEstimate:
@@ -257,12 +268,43 @@ def scalar_noise(f: Callable[[float], float], x: float, center: float) -> NoiseE
     -------
     NoiseEstimate
     """
-    middle = POINTS // 2
+    estimates = []
+    for k, first in enumerate(_FIRST_STEPS):
+        sign = (-1.0) ** k
 
-    def values_at(moves: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.array(
-            [center if k == middle else f(x + float(move)) for k, move in enumerate(moves)]
-        )
+        def values_at(moves: NDArray[np.float64], sign: float = sign) -> NDArray[np.float64]:
+            return np.array([center] + [f(x + sign * float(move)) for move in moves[1:]])
 
-    scale = max(1.0, abs(x))
-    return _larger([_table(values_at, center, first * scale) for first in _FIRST_STEPS])
+        estimates.append(_table(values_at, center, first * max(1.0, abs(x))))
+    return _median(estimates)
+
+
+def value_noise(sigma: float, unit: float, center: float, *values: Any) -> NDArray[np.float64]:
+    """Return the noise of loss values near θ, from the noise σ measured at θ.
+
+    Noise made of rounding grows with the value: a value ``|f|`` larger than the loss
+    at θ carries σ scaled by ``|f| / |f(θ)|`` (which matters near a minimum whose loss is
+    close to 0), and never less than one rounding, ``u·|f|/√12``.
+
+    Parameters
+    ----------
+    sigma : float
+        The measured standard deviation of one value at θ.
+    unit : float
+        The machine epsilon of the loss's precision.
+    center : float
+        The loss at θ.
+    *values : float or ndarray
+        The loss values concerned, broadcast together (NaN entries are ignored).
+
+    Returns
+    -------
+    ndarray of float64
+        Per entry, the noise of the largest of its values (and of the loss at θ).
+    """
+    largest = np.full(np.broadcast_shapes(*(np.shape(v) for v in values)), abs(center))
+    for value in values:
+        largest = np.fmax(largest, np.abs(value))
+    grown = sigma * largest / abs(center) if center != 0 else np.zeros_like(largest)
+    result: NDArray[np.float64] = np.maximum(np.maximum(sigma, grown), unit * largest / np.sqrt(12))
+    return result

@@ -157,16 +157,12 @@ def coordinate_steps(
     indices: NDArray[np.intp],
     eps: float | None,
     dtype: Any = np.float64,
-    noise: float | None = None,
 ) -> NDArray[np.float64]:
-    """Return the step for each coordinate: ``eps`` itself, or :func:`default_step`.
-
-    ``noise`` is the loss's measured relative noise, passed on to :func:`default_step`.
-    """
+    """Return the step for each coordinate: ``eps`` itself, or :func:`default_step`."""
     step = check_eps(eps)
     if step is not None:
         return np.full(len(indices), step)
-    return np.asarray(default_step(method, theta[indices], dtype, noise), dtype=np.float64)
+    return np.asarray(default_step(method, theta[indices], dtype), dtype=np.float64)
 
 
 def evaluate_differences(

@@ -34,21 +34,15 @@ METHODS: tuple[str, ...] = ("forward", "backward", "central", "complex", "richar
 
 RICHARDSON_LEVELS = 4
 """Richardson extrapolation combines central differences at h / 2**k, k = 0..3."""
-# The largest relative noise steps are chosen for: beyond it, ∛noise exceeds 1 %.
-_LARGEST_NOISE = 1e-6
 
 
-def default_step(
-    method: str,
-    x: float | NDArray[np.floating[Any]],
-    dtype: Any = np.float64,
-    noise: float | None = None,
-) -> Any:
+def default_step(method: str, x: float | NDArray[np.floating[Any]], dtype: Any = np.float64) -> Any:
     """Return the step a method uses when ``eps`` is not given.
 
     The step balances truncation against rounding for a function whose values carry
-    a relative error ``u`` (the machine epsilon of ``dtype``), or the measured relative
-    ``noise`` when that is larger (Gill, Murray, Saunders & Wright 1983; Moré & Wild 2012).
+    a relative error ``u``, the machine epsilon of ``dtype`` (Gill, Murray, Saunders &
+    Wright 1983); a gradient check re-checks, at steps chosen from the loss's measured
+    noise, the entries this step leaves unclear.
 
     Parameters
     ----------
@@ -58,9 +52,6 @@ def default_step(
         The point(s) of differentiation.
     dtype : dtype, default=float64
         The precision the function is computed in.
-    noise : float, optional
-        The function's measured relative noise ``σ/|f|``; used in place of ``u`` when
-        larger (capped at 1e-6, so a step never exceeds 1 % of the point's scale).
 
     Returns
     -------
@@ -79,8 +70,6 @@ def default_step(
     """
     check_method(method)
     unit = float(np.finfo(dtype).eps)
-    if noise is not None and np.isfinite(noise):
-        unit = max(unit, min(float(noise), _LARGEST_NOISE))
     if method == "complex":
         return 1e-20 * np.maximum(1.0, np.abs(x))
     if method == "richardson":
