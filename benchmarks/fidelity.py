@@ -1155,11 +1155,12 @@ def default_steps(case: Case, theta: Array) -> Array:
     if case.eps is not None:
         return np.full(theta.shape, float(case.eps))
     unit = float(np.finfo(np.float32 if case.problem.dtype == np.float32 else np.float64).eps)
+    if case.method == "richardson":  # documented: scales with |θ| below 1 too
+        return unit ** (1 / 9) * np.maximum(np.abs(theta), unit ** (2 / 9))
     base = {
         "central": unit ** (1 / 3),
         "forward": unit ** (1 / 2),
         "backward": unit ** (1 / 2),
-        "richardson": unit ** (1 / 9),
         "complex": 1e-20,
     }[case.method]
     return base * np.maximum(1.0, np.abs(theta))

@@ -102,6 +102,8 @@ class Judged:
         Verdicts as positions in :data:`VERDICTS`.
     kink, excused : ndarray of bool, shape (k,)
         Entries at a kink, and those whose analytic value is a valid one-sided slope.
+    at_theta : ndarray of bool, shape (k,)
+        Entries at a kink at θ itself, judged against the one-sided slopes.
     """
 
     indices: NDArray[np.intp]
@@ -113,6 +115,7 @@ class Judged:
     codes: NDArray[np.int8]
     kink: NDArray[np.bool_]
     excused: NDArray[np.bool_]
+    at_theta: NDArray[np.bool_]
 
 
 def assemble_report(
@@ -192,6 +195,7 @@ def assemble_report(
                 partial(_coordinate_name, layout, layout.offsets[k], local),
                 judged.bound[mine],
                 (shape[0], shape[1]) if full_square else None,
+                judged.at_theta[mine],
             )
         rows.append(
             ParameterResult(

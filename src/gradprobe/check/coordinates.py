@@ -25,7 +25,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe.check.bounds import (
-    CLEAR,
     FAR,
     INCONCLUSIVE,
     OK,
@@ -111,9 +110,9 @@ def check_coordinates(
     # Beyond the rounding bound is not yet beyond truncation: only far beyond both is clear.
     far = (codes > OK) & (error > FAR * reach)
     # Within a bound wider than the first band, one draw of the noise could hide a bug the
-    # size of the bound: agreement counts only well inside it, else a sharper step decides.
+    # size of the bound: such agreement is confirmed at a sharper step.
     loose = (codes == OK) & (error >= thresholds[0] * scale) & (bound > thresholds[0] * scale)
-    unsure = ((codes > OK) & ~far) | (loose & (significance > 1 / CLEAR))
+    unsure = ((codes > OK) & ~far) | loose
     codes = np.where(unsure, UNCLEAR, codes).astype(np.int8)
     # A far entry is not re-checked: its bound allows for truncation as large as the
     # one-sided slopes' disagreement (a diagnosis compares entries within their bounds).
@@ -121,6 +120,7 @@ def check_coordinates(
     estimate = numerical.copy()
     kink = np.zeros(len(indices), dtype=bool)
     excused = np.zeros(len(indices), dtype=bool)
+    at_theta = np.zeros(len(indices), dtype=bool)
     advice: list[str] = []
     rows = np.flatnonzero(codes == UNCLEAR)
     rechecked = 0
@@ -142,7 +142,7 @@ def check_coordinates(
         )
         estimate[rows], bound[rows], codes[rows] = found.estimate, found.bound, found.codes
         significance[rows] = found.significance
-        kink[rows], excused[rows] = found.kink, found.excused
+        kink[rows], excused[rows], at_theta[rows] = found.kink, found.excused, found.at_theta
         numerical[rows[found.refined]] = found.estimate[found.refined]
         rechecked, used_complex = len(rows), found.complex_step
         advice = _advice(found.reason[found.codes == INCONCLUSIVE], dtype, method)
@@ -156,6 +156,7 @@ def check_coordinates(
         codes=codes,
         kink=kink,
         excused=excused,
+        at_theta=at_theta,
     )
     escalation = []
     if rechecked:

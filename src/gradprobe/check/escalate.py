@@ -9,7 +9,7 @@ first step). Each new pair of neighbouring steps is read
 An entry whose bound is mostly truncation, or whose steps straddle a kink, goes *down*
 the ladder (a kink at any distance leaves the window at some step); one whose bound
 is mostly rounding goes *up*, to the step that the measured curvature and noise
-predict is sharpest (at most 16 default steps). Entries still unclear take the
+predict is sharpest (at most 64 default steps). Entries still unclear take the
 complex step when the loss accepts complex input and it reproduces entries known to
 be right; the rest are inconclusive, with the reason.
 """
@@ -39,7 +39,7 @@ __all__ = ["NOISE_LIMITED", "STEP_LIMITED", "Recheck", "recheck"]
 
 ROUNDS = 12
 """At most this many requests to the evaluator after the first step."""
-UP_LIMIT = 16.0
+UP_LIMIT = 64.0
 """Going up stops at this many default steps (or 5 % of the coordinate's scale)."""
 NOISE_LIMITED, STEP_LIMITED = 1, 2
 """Why an entry stayed inconclusive: rounding at every usable step, or a kink or
@@ -63,6 +63,8 @@ class Recheck:
         within the first step (it and a larger one disturbed beyond smoothness).
     excused : ndarray of bool
         At a kink at θ, with the analytic value between the one-sided slopes.
+    at_theta : ndarray of bool
+        The kink is at θ itself (the verdict compared with the one-sided slopes).
     refined : ndarray of bool
         The first step was disturbed (a kink or a jump of the noise within it): the
         estimate should replace the first numerical value.
@@ -78,6 +80,7 @@ class Recheck:
     significance: NDArray[np.float64]
     kink: NDArray[np.bool_]
     excused: NDArray[np.bool_]
+    at_theta: NDArray[np.bool_]
     refined: NDArray[np.bool_]
     reason: NDArray[np.int8]
     complex_step: bool
@@ -302,6 +305,7 @@ def recheck(
         significance=np.where(state.excused, 0.0, significance),
         kink=state.kink,
         excused=state.excused,
+        at_theta=state.kink & state.at_kink,
         refined=refined,
         reason=state.reason,
         complex_step=used,

@@ -83,6 +83,60 @@ def _single(name: str, analytic: Array, numerical: Array, bound: Array) -> str:
     )
 
 
+def _wrong_entries(
+    name: str,
+    analytic: Array,
+    numerical: Array,
+    bad: NDArray[np.bool_],
+    coordinate: Callable[[int], str],
+) -> str:
+    """A few entries shown wrong, the others matching: name them."""
+    where = ", ".join(
+        f"{coordinate(j)} (analytic {analytic[j]:.6g}, numerical {numerical[j]:.6g})"
+        for j in np.flatnonzero(bad).tolist()
+    )
+    count = int(np.count_nonzero(bad))
+    lead = "a single wrong entry" if count == 1 else f"{count} wrong entries"
+    return (
+        f"{lead} in {name}, every other entry matches: {where}; look for an indexing or "
+        "in-place bug there"
+    )
+
+
+def _one_shown(
+    name: str,
+    analytic: Array,
+    numerical: Array,
+    bound: Array,
+    bad: NDArray[np.bool_],
+    coordinate: Callable[[int], str],
+) -> str:
+    """One entry shown wrong, the others matching: a single wrong entry, unless they are
+    too small to show the factor the wrong one has (then say that it cannot be told)."""
+    j = int(np.flatnonzero(bad)[0])
+    a, n = float(analytic[j]), float(numerical[j])
+    factor = a / n if n != 0 else None
+    others = ~bad
+    if factor is None or not _agree(
+        analytic[others], factor * numerical[others], abs(factor) * bound[others]
+    ):
+        return _wrong_entries(name, analytic, numerical, bad, coordinate)
+    shown = (
+        f"only {coordinate(j)} of {name} is large enough to show the error: analytic {a:.6g} "
+        f"= {_factor(factor)} × numerical {n:.6g}"
+    )
+    if _agree(analytic[bad], -numerical[bad], bound[bad]):
+        return (
+            f"{shown}, a sign flipped there; the other entries are too small to tell whether "
+            f"the sign of all of {name} is flipped (y − ŷ where ŷ − y was meant) or of that "
+            "entry alone"
+        )
+    return (
+        f"{shown}; the other entries are too small to tell a single wrong entry from a "
+        f"constant factor (1/m, 2, λ) wrong in all of {name}"
+    )
+
+
 def diagnose(
     name: str,
     analytic: Array,
@@ -92,6 +146,7 @@ def diagnose(
     coordinate: Callable[[int], str],
     bound: Array,
     square_shape: tuple[int, int] | None = None,
+    kink: NDArray[np.bool_] | None = None,
 ) -> str:
     """Explain in words how a parameter's analytic gradient differs from the numerical one.
 
@@ -112,6 +167,8 @@ def diagnose(
     square_shape : tuple of int, optional
         The parameter's shape when it is a square matrix checked in full, so a
         transposed gradient can be recognised.
+    kink : ndarray of bool, shape (k,), optional
+        Entries at a kink of the loss at θ itself.
 
     Returns
     -------
@@ -156,6 +213,18 @@ def diagnose(
         )
     if count == 1:
         return _single(name, analytic, numerical, bound)
+    bad = codes >= SUSPICIOUS
+    wrong = int(np.count_nonzero(bad))
+    others_match = _agree(analytic[~bad], numerical[~bad], bound[~bad])
+    if kink is not None and wrong and np.all(kink[bad]) and others_match:
+        return (
+            _wrong_entries(name, analytic, numerical, bad, coordinate)
+            + "; each sits at a kink at θ with its analytic value outside both one-sided "
+            "slopes (the numerical value shown is the nearer one): a bug, unless two or more "
+            "units sit at exactly 0 there, where relu'(0) = 0 can give such a value"
+        )
+    if wrong == 1 and count > 1 and others_match:
+        return _one_shown(name, analytic, numerical, bound, bad, coordinate)
     if square_shape is not None and count > 2:
         transposed = numerical.reshape(square_shape).T.ravel()
         if _agree(analytic, transposed, bound.reshape(square_shape).T.ravel()):
@@ -179,18 +248,8 @@ def diagnose(
             f"numerical − analytic ≈ {scale:.3g} × {name} itself: the regularization term's "
             f"gradient (λ/m)·{name} is missing or has the wrong scale" + only
         )
-    bad = codes >= SUSPICIOUS
-    wrong = int(np.count_nonzero(bad))
-    if 0 < wrong <= _FEW and wrong < count and _agree(analytic[~bad], numerical[~bad], bound[~bad]):
-        where = ", ".join(
-            f"{coordinate(j)} (analytic {analytic[j]:.6g}, numerical {numerical[j]:.6g})"
-            for j in np.flatnonzero(bad).tolist()
-        )
-        lead = "a single wrong entry" if wrong == 1 else f"{wrong} wrong entries"
-        return (
-            f"{lead} in {name}, every other entry matches: {where}; look for an "
-            "indexing or in-place bug there"
-        )
+    if 0 < wrong <= _FEW and wrong < count and others_match:
+        return _wrong_entries(name, analytic, numerical, bad, coordinate)
     if count == 2:
         return (
             f"the two checked entries of {name} disagree differently (analytic "

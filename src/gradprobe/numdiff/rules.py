@@ -136,16 +136,20 @@ def richardson(
     value : ndarray of float64, shape (k,)
         The extrapolated derivatives.
     change : ndarray of float64, shape (k,)
-        ``|value − the extrapolation one order lower|``: an estimate of the error of
-        that lower order, so a bound of the truncation error left in ``value``.
+        The larger of the last two extrapolations' changes along the finest steps,
+        ``|R₃ − R₂|`` and ``|R₂ − R₁|``: estimates of the errors of the lower orders, so a
+        bound of the truncation error left in ``value`` even where the steps are too
+        large for the error terms to fall off as they should.
     """
     table = [differences[:, level] for level in range(RICHARDSON_LEVELS)]
-    previous = table[-1]
+    finest = [table[-1]]
     for order in range(1, RICHARDSON_LEVELS):
         factor = 4.0**order
-        previous = table[-1]
-        table = [(factor * fine - coarse) / (factor - 1) for coarse, fine in zip(table[:-1], table[1:], strict=True)]
-    return table[0], np.abs(table[0] - previous)
+        pairs = zip(table[:-1], table[1:], strict=True)
+        table = [(factor * fine - coarse) / (factor - 1) for coarse, fine in pairs]
+        finest.append(table[-1])
+    change = np.maximum(np.abs(finest[-1] - finest[-2]), np.abs(finest[-2] - finest[-3]))
+    return table[0], change
 
 
 def richardson_weights() -> NDArray[np.float64]:
