@@ -19,8 +19,6 @@ Every bound here is :data:`DEVIATIONS` standard deviations of the measured noise
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -178,9 +176,7 @@ def judge(
     """
     error = np.abs(analytic - numerical)
     relative = error / (np.abs(analytic) + np.abs(numerical) + np.finfo(float).tiny)
-    significance = np.divide(
-        error, bound, out=np.where(error > 0, np.inf, 0.0), where=bound > 0
-    )
+    significance = np.divide(error, bound, out=np.where(error > 0, np.inf, 0.0), where=bound > 0)
     band = np.where(relative < thresholds[1], SUSPICIOUS, WRONG)
     codes = np.where(significance > CLEAR, band, UNCLEAR)
     codes = np.where((relative < thresholds[0]) | (significance <= 1.0), OK, codes)

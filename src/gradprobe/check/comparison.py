@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
-from gradprobe.check.bounds import INCONCLUSIVE, OK, VERDICTS
+from gradprobe.check.bounds import INCONCLUSIVE, VERDICTS
 from gradprobe.check.entries import EntryTable, GroupTest, ParameterResult
 from gradprobe.check.patterns import diagnose
 from gradprobe.check.report import GradCheckReport

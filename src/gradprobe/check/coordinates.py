@@ -212,7 +212,7 @@ def _complex_truncation(
 
 
 def _advice(reasons: NDArray[np.int8], dtype: np.dtype[np.floating], method: str) -> list[str]:
-    """What to try when some entries stayed inconclusive, by why they did."""
+    """Say what to try when some entries stayed inconclusive, by why they did."""
     if len(reasons) == 0:
         return []
     lines = [

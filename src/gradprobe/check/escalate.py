@@ -151,7 +151,7 @@ def _up_target(
     steps: NDArray[np.float64],
     up_levels: NDArray[np.intp],
 ) -> NDArray[np.intp]:
-    """The level whose pair the measured curvature and noise predict to be sharpest.
+    """Return the level whose pair the measured curvature and noise predict sharpest.
 
     A pair ``(b, b − 1)`` bounds ``D_b`` by twice its truncation, ``4·c·h_{b−1}²`` with
     the noise of that estimate, plus its rounding; the rounding halves per level up.
@@ -161,7 +161,9 @@ def _up_target(
     spread = first_rounding[rows, np.newaxis]
     below = (steps[rows, np.newaxis] * 2.0 ** (level - 1)) ** 2
     predicted = (
-        TRUNCATION_SAFETY * 4 * (state.curvature[rows, np.newaxis] * below + spread / 2.0 ** (level - 1) / 3)
+        TRUNCATION_SAFETY
+        * 4
+        * (state.curvature[rows, np.newaxis] * below + spread / 2.0 ** (level - 1) / 3)
         + spread / 2.0**level
     )
     allowed = (level > state.high[rows, np.newaxis]) & (level <= up_levels[rows, np.newaxis])
@@ -246,7 +248,9 @@ def recheck(
         UP_LIMIT * np.maximum(central_steps, first), 0.05 * np.maximum(1.0, np.abs(theta[indices]))
     )
     up_levels = np.floor(np.log2(np.maximum(ceiling / first, 1.0))).astype(np.intp)
-    ladder = Ladder(evaluate, theta, indices, first, differences.center, max(int(up_levels.max(initial=0)), 1))
+    ladder = Ladder(
+        evaluate, theta, indices, first, differences.center, max(int(up_levels.max(initial=0)), 1)
+    )
     state = _State(count)
     if method != "complex":
         assert differences.above is not None and differences.below is not None
@@ -274,7 +278,9 @@ def recheck(
             break
         going_up = state.direction[open_rows] > 0
         target = _up_target(state, open_rows, first_rounding, first, up_levels)
-        stuck = np.where(going_up, target <= state.high[open_rows], state.low[open_rows] - 1 < LOWEST)
+        stuck = np.where(
+            going_up, target <= state.high[open_rows], state.low[open_rows] - 1 < LOWEST
+        )
         state.reason[open_rows[stuck]] = np.where(going_up[stuck], NOISE_LIMITED, STEP_LIMITED)
         state.codes[open_rows[stuck]] = INCONCLUSIVE
         moving, up = open_rows[~stuck], going_up[~stuck]
@@ -293,7 +299,9 @@ def recheck(
     refined = (state.anomalies > 0) & ~state.kink & np.isfinite(state.bound)
     settled = np.flatnonzero(refined)
     state.kink[settled] = _disturbed(ladder, state, settled, sigma, unit)
-    used = _complex_fallback(evaluate, theta, differences, trusted, indices, analytic, state, sigma, unit, thresholds)
+    used = _complex_fallback(
+        evaluate, theta, differences, trusted, indices, analytic, state, sigma, unit, thresholds
+    )
     if method != "complex":
         missing = np.isnan(state.estimate)
         state.estimate[missing] = differences.gradient[rows][missing]
@@ -341,12 +349,17 @@ def _complex_fallback(
         warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
         try:
             tests = np.array(
-                [evaluate.complex_slope(theta, int(differences.indices[w]), 1e-20) for w in witnesses]
+                [
+                    evaluate.complex_slope(theta, int(differences.indices[w]), 1e-20)
+                    for w in witnesses
+                ]
             )
             tolerance = 1e-6 * np.abs(expected) + complex_bound(tests, expected, sigma, unit, scale)
             if np.any(np.abs(tests - expected) > tolerance):
                 return False
-            slopes = np.array([evaluate.complex_slope(theta, int(i), 1e-20) for i in indices[stuck]])
+            slopes = np.array(
+                [evaluate.complex_slope(theta, int(i), 1e-20) for i in indices[stuck]]
+            )
         except LossEvaluationError:
             return False
     limit = complex_bound(slopes, analytic[stuck], sigma, unit, scale)

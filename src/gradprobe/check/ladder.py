@@ -71,7 +71,7 @@ class Ladder:
         self.upper, self.lower = self.x[:, np.newaxis] + scale, self.x[:, np.newaxis] - scale
 
     def column(self, level: int) -> int:
-        """The column of ``level`` in :attr:`above` and :attr:`below`."""
+        """Return the column of ``level`` in :attr:`above` and :attr:`below`."""
         return int(level - LOWEST)
 
     def measure(self, rows: NDArray[np.intp], levels: NDArray[np.intp]) -> None:
@@ -162,7 +162,9 @@ def read(
     return Reading(
         smooth=smooth,
         kinked=kinked,
-        estimate=np.where(kinked, np.clip(analytic, low, high), np.where(smooth, smooth_estimate, np.nan)),
+        estimate=np.where(
+            kinked, np.clip(analytic, low, high), np.where(smooth, smooth_estimate, np.nan)
+        ),
         bound=np.where(kinked, hull_bound, np.where(smooth, smooth_bound, np.inf)),
         rounding=smooth & rounding,
         curvature=np.maximum(change - rich_noise, 0.0) / (small["width"] / 2) ** 2,
@@ -171,7 +173,7 @@ def read(
 
 
 def masked(reading: Reading, valid: NDArray[np.bool_]) -> Reading:
-    """The reading where ``valid``, nothing (neither smooth nor a kink) elsewhere."""
+    """Return the reading where ``valid``, nothing (neither smooth nor a kink) elsewhere."""
     return Reading(
         smooth=reading.smooth & valid,
         kinked=reading.kinked & valid,
@@ -181,5 +183,3 @@ def masked(reading: Reading, valid: NDArray[np.bool_]) -> Reading:
         curvature=reading.curvature,
         valid=reading.valid & valid,
     )
-
-

@@ -90,7 +90,7 @@ def _wrong_entries(
     bad: NDArray[np.bool_],
     coordinate: Callable[[int], str],
 ) -> str:
-    """A few entries shown wrong, the others matching: name them."""
+    """Name the few entries shown wrong, the others matching."""
     where = ", ".join(
         f"{coordinate(j)} (analytic {analytic[j]:.6g}, numerical {numerical[j]:.6g})"
         for j in np.flatnonzero(bad).tolist()
@@ -111,8 +111,11 @@ def _one_shown(
     bad: NDArray[np.bool_],
     coordinate: Callable[[int], str],
 ) -> str:
-    """One entry shown wrong, the others matching: a single wrong entry, unless they are
-    too small to show the factor the wrong one has (then say that it cannot be told)."""
+    """Explain one entry shown wrong while the others match.
+
+    A single wrong entry, unless the others are too small to show the factor the wrong
+    one has: then say that it cannot be told from a constant factor.
+    """
     j = int(np.flatnonzero(bad)[0])
     a, n = float(analytic[j]), float(numerical[j])
     factor = a / n if n != 0 else None

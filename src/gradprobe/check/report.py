@@ -172,7 +172,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _times(significance: float) -> str:
-    """An error over bound in words: ``"3.2e+02×"``, ``"≤1×"``."""
+    """Write an error over bound in words: ``"3.2e+02×"``, ``"≤1×"``."""
     if not np.isfinite(significance):
         return "∞×"
     return "≤1×" if significance <= 1 else f"{significance:.1e}×"

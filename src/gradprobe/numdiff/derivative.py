@@ -49,7 +49,8 @@ __all__ = ["METHODS", "Derivative", "default_step", "derivative", "numerical_gra
 # standard deviations of the measured rounding noise (see Derivative.error).
 TRUNCATION_FACTOR = 2.0
 ROUNDING_DEVIATIONS = 4.0
-# A default step whose probes leave the function's domain is divided by this, at most _SHRINKS times.
+# A default step whose probes leave the function's domain is divided by this, _SHRINKS times
+# at most.
 _SHRINK = 10.0
 _SHRINKS = 3
 
@@ -196,8 +197,8 @@ def derivative(
         # cancellation (σ ≫ u·|f|) passes its relative error on to the derivative.
         sigma = _noise(real_f, point, magnitude, None)
         scale = max(abs(value), magnitude / max(1.0, abs(point)), 1e-300)
-        error_estimate = (
-            8 * np.finfo(np.float64).eps * scale + ROUNDING_DEVIATIONS * sigma * abs(value)
+        error_estimate = 8 * np.finfo(np.float64).eps * scale + ROUNDING_DEVIATIONS * sigma * abs(
+            value
         )
         return Derivative(value, float(error_estimate), h, method, 1 + calls[0], sigma)
     h = float(default_step(method, point)) if step is None else step
@@ -221,7 +222,7 @@ def _difference(
     full_output: bool,
     calls: list[int],
 ) -> float | Derivative:
-    """The difference quotient of ``method`` at step ``h``, with its bound when asked."""
+    """Return the quotient of ``method`` at step ``h``, with its bound when asked."""
     start = calls[0]
     if method == "richardson":
         levels = h / 2.0 ** np.arange(RICHARDSON_LEVELS)
@@ -277,7 +278,7 @@ def _noise(
     center: float,
     table: NDArray[np.float64] | None,
 ) -> float:
-    """The noise of ``f`` near ``x``: the larger of ``table``'s level and two finer tables'."""
+    """Return the noise of ``f`` near ``x``: ``table``'s level or finer tables', the larger."""
     sigma = 0.0
     if table is not None:
         level, _, status = noise_level(table)

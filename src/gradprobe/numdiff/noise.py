@@ -10,8 +10,9 @@ and for noise of standard deviation σ the scaled mean square
 ``γ_k·mean((Δ^k f)²)`` with ``γ_k = (k!)² / (2k)!`` equals σ². Where three successive
 orders agree within a factor 4 and the differences change sign, that level is the
 noise. A table whose values spread by more than 10 % of their size (or that shows no
-such level) says the step was too large; one where half the first differences are exactly 0 says it was too small,
-and the step is changed by a factor 100 and the table made again.
+such level) says the step was too large; one where half the first differences are
+exactly 0 says it was too small, and the step is changed by a factor 100 and the table
+made again.
 
 :func:`noise_level` is the table itself; :func:`measure_noise` makes the evaluations
 (through any :class:`~gradprobe.numdiff.perturbation.LossOnTheta`, stacked when the
@@ -22,8 +23,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -137,7 +138,7 @@ def noise_level(values: NDArray[np.float64]) -> tuple[float, int, str]:
 
 
 def _median(estimates: Sequence[NoiseEstimate]) -> NoiseEstimate:
-    """The median of the measured estimates (the larger of two); evaluations of all."""
+    """Return the median of the measured estimates (the larger of two), all evaluations."""
     rank = {"measured": 2, "not detected": 1, "below resolution": 0, "not measurable": 0}
     best = max(rank[e.status] for e in estimates)
     usable = sorted((e for e in estimates if rank[e.status] == best), key=lambda e: e.sigma)
@@ -187,7 +188,7 @@ def _relative(sigma: float, center: float) -> float:
 
 
 def direction_rng(seed: int | np.random.Generator) -> np.random.Generator:
-    """A generator for the noise directions, derived from ``seed`` without drawing from it.
+    """Return a generator for the noise directions, derived from ``seed`` without drawing.
 
     A copy of a given generator is used, so the caller's generator (and any sample it
     is about to draw) is left exactly as it was.
