@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 import gradprobe.cli.commands as cli
-import gradprobe.report._atomic as atomic
 from gradprobe.cli.commands import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -531,23 +529,6 @@ def test_interrupted_run_writes_nothing(
     code, _, err = run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))
     assert code == 130 and "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
-
-
-def test_interrupt_while_writing_keeps_the_old_report(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    out_dir = tmp_path / "r"
-    out_dir.mkdir()
-    (out_dir / "report.html").write_text("old report")
-
-    def interrupted(source: object, destination: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(atomic.os, "replace", interrupted)
-    code, _, _ = run(runner, "diagnose", *SMALL, "--out", str(out_dir))
-    assert code == 130
-    assert sorted(os.listdir(out_dir)) == ["report.html"]
-    assert (out_dir / "report.html").read_text() == "old report"
 
 
 def test_version_and_help(runner: CliRunner) -> None:
