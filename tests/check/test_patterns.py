@@ -1,4 +1,4 @@
-"""The error-pattern rules: each pattern is named, in order, and beyond what noise explains."""
+"""The error-pattern rules: each pattern is named, in order, and only where every entry agrees."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gradprobe import check_gradients
+from gradprobe.check.bounds import OK, WRONG
 from gradprobe.check.patterns import diagnose
 
 Params = dict[str, np.ndarray]
@@ -24,12 +25,13 @@ def _diagnose(
     square_shape: tuple[int, int] | None = None,
 ) -> str:
     k = len(analytic)
+    wrong = np.abs(analytic - numerical) > 1e-9 if bad is None else bad
     return diagnose(
         "W",
         analytic,
         numerical,
         np.zeros(k) if values is None else values,
-        np.abs(analytic - numerical) > 1e-9 if bad is None else bad,
+        np.where(wrong, WRONG, OK).astype(np.int8),
         _name,
         np.zeros(k) if noise is None else noise,
         square_shape,

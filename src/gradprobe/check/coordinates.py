@@ -111,7 +111,7 @@ def check_coordinates(
     far = (codes > OK) & (error > FAR * reach)
     # Within a bound wider than the first band, one draw of the noise could hide a bug the
     # size of the bound: such agreement is confirmed at a sharper step.
-    loose = (codes == OK) & (error >= thresholds[0] * scale) & (bound > thresholds[0] * scale)
+    loose = (codes == OK) & (error > thresholds[0] * scale) & (bound > thresholds[0] * scale)
     unsure = ((codes > OK) & ~far) | loose
     codes = np.where(unsure, UNCLEAR, codes).astype(np.int8)
     # A far entry is not re-checked: its bound allows for truncation as large as the

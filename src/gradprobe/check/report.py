@@ -198,8 +198,9 @@ def format_table(report: GradCheckReport) -> str:
     """
     ok, suspicious = report.thresholds
     eps = "auto" if report.eps is None else f"{report.eps:.3g}"
-    # Pytree names (params['dense_1']['kernel']) are long: the name column grows to fit them.
-    width = min(40, max([16, *(len(row.name) for row in report.parameters)]))
+    # Pytree names (params['dense_1']['kernel']) are long: the name column grows to fit them,
+    # as far as the 100 columns allow.
+    width = min(WIDTH - 67, max([16, *(len(row.name) for row in report.parameters)]))
     lines = [
         f"gradient check: {report.verdict.upper()}   difference {report.difference:.2e}   "
         f"(ok < {ok:.0e}, suspicious < {suspicious:.0e})",
@@ -221,7 +222,8 @@ def format_table(report: GradCheckReport) -> str:
     if not report.passed:
         lines += ["", "worst entries:"]
         worst = report.worst(5)
-        entry_width = min(40, max([16, *(len(entry.name) for entry in worst)]))
+        # The numbers take 78 columns (a kink mark included); names get the rest.
+        entry_width = min(WIDTH - 78, max([16, *(len(entry.name) for entry in worst)]))
         for entry in worst:
             lines.append(
                 f"  {entry.name[:entry_width]:<{entry_width}} analytic {entry.analytic:>11.5g}"

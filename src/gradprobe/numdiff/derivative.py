@@ -129,8 +129,9 @@ def derivative(
         The point of differentiation.
     eps : float, optional
         The step ε, used exactly as given; by default :func:`default_step` chooses it
-        (and divides it by 10, up to three times, when ``f`` cannot be evaluated at
-        ``x ± ε`` although it can at ``x``: a point near the edge of the domain).
+        (when ``f`` cannot be evaluated at ``x ± ε`` although it can at ``x``, a point near
+        the edge of its domain, the step is made relative to ``|x|``, then divided by 10,
+        up to three tries in all).
     method : {"central", "forward", "backward", "complex", "richardson"}, default="central"
         ``"forward"`` is ``(f(x+ε) − f(x)) / ε``, error O(ε); ``"backward"`` its mirror;
         ``"central"`` is ``(f(x+ε) − f(x−ε)) / 2ε``, error O(ε²); ``"complex"`` is
@@ -210,7 +211,10 @@ def derivative(
             if step is not None or attempt == _SHRINKS:
                 raise
             real_f(point)  # raises when x itself is outside the domain
-            h /= _SHRINK
+            # Near the edge of a domain (x > 0, say) the scale is |x| itself: first a step
+            # relative to it, then smaller ones.
+            relative = float(default_step(method, 1.0)) * abs(point)
+            h = relative if 0 < relative < h else h / _SHRINK
     raise AssertionError("unreachable")  # pragma: no cover
 
 
