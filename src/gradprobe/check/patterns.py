@@ -49,10 +49,21 @@ def _agree(analytic: Array, predicted: Array, bound: Array) -> bool:
     return bool(np.all(gap <= slack))
 
 
-def _fit(target: Array, basis: Array) -> float | None:
-    """Least-squares ``c`` in ``target ≈ c·basis``, or None when ``basis`` is 0."""
-    scale = float(basis @ basis)
-    return float(target @ basis) / scale if scale > 0 else None
+def _fit(target: Array, basis: Array, slack: Array) -> float | None:
+    """Weighted least-squares ``c`` in ``target ≈ c·basis``, or None when ``basis`` is 0.
+
+    Each entry weighs by the inverse square of its ``slack`` (what agreement allows it),
+    so a few large entries with loose numerical values cannot pull the fit off the
+    small, sharp ones.
+    """
+    weight = 1.0 / np.maximum(slack, np.finfo(float).tiny) ** 2
+    scale = float(np.sum(weight * basis * basis))
+    if not scale > 0 or not np.isfinite(scale):
+        scale = float(basis @ basis)
+        if scale == 0:
+            return None
+        return float(target @ basis) / scale
+    return float(np.sum(weight * target * basis)) / scale
 
 
 def _factor(c: float) -> str:
@@ -64,7 +75,7 @@ def _factor(c: float) -> str:
 
 
 def _ratio(a: float, n: float) -> str:
-    return f"{a / n:.4g}" if n != 0 else "∞"
+    return _factor(a / n) if n != 0 else "∞"
 
 
 def _single(name: str, analytic: Array, numerical: Array, bound: Array) -> str:
@@ -190,7 +201,8 @@ def diagnose(
     count = len(analytic)
     # Two entries can show a one-number pattern (a factor, a scale of θ), no more.
     only = "; two values show no more than that" if count == 2 else ""
-    scale = _fit(numerical - analytic, values)
+    slack = CLEAR * bound + _RELATIVE * (np.abs(analytic) + np.abs(numerical))
+    scale = _fit(numerical - analytic, values, slack)
     regularization = (
         count >= 2
         and scale is not None
@@ -240,7 +252,7 @@ def diagnose(
             f"sign flipped: analytic ≈ −1 × numerical in every entry of {name} "
             "(for example y − ŷ where ŷ − y was meant)" + only
         )
-    factor = _fit(analytic, numerical)
+    factor = _fit(analytic, numerical, slack)
     if factor is not None and _agree(analytic, factor * numerical, abs(factor) * bound):
         return (
             f"analytic ≈ {_factor(factor)} × numerical in every entry of {name}: a constant "
