@@ -44,6 +44,7 @@ from gradprobe.errors import (
     NondeterministicLossError,
 )
 from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
+from gradprobe.numdiff.noise import NoiseEstimate, direction_rng, measure_noise
 from gradprobe.numdiff.parallel import resolve_executor
 from gradprobe.numdiff.perturbation import LossOnTheta
 
@@ -311,6 +312,7 @@ def run_check(
     mode: str = "full",
     notes: Sequence[str] = (),
     started: float | None = None,
+    noise: NoiseEstimate | None = None,
 ) -> GradCheckReport:
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
 
@@ -335,6 +337,10 @@ def run_check(
         Every value (or the sample), or group-testing localization.
     started : float, optional
         ``time.perf_counter()`` when the caller's check began.
+    noise : NoiseEstimate, optional
+        The loss's noise at θ, when the caller measured it; by default it is measured
+        here (:func:`~gradprobe.numdiff.noise.measure_noise`, 16 to 64 evaluations along
+        two random directions drawn from ``seed``).
 
     Returns
     -------
@@ -344,6 +350,8 @@ def run_check(
     layout = evaluate.layout
     center = _refuse_randomness(evaluate, theta)
     analytic_all = _analytic(grads, layout, theta)
+    if noise is None:
+        noise = measure_noise(evaluate, theta, center, direction_rng(seed))
     if mode == "localize":
         return localize_check(
             evaluate,
@@ -356,6 +364,7 @@ def run_check(
             seed=seed,
             notes=notes,
             started=started,
+            noise=noise,
         )
     indices = _choose_indices(layout, sample, seed)
     return check_coordinates(
@@ -369,6 +378,7 @@ def run_check(
         thresholds=thresholds,
         notes=notes,
         started=started,
+        noise=noise,
     )
 
 

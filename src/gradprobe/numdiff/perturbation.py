@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from numpy.typing import NDArray
 from gradprobe._params import ParameterLayout
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 from gradprobe.numdiff.rules import (
+    RICHARDSON_LEVELS,
     as_scalar,
     check_eps,
     check_method,
@@ -40,13 +40,21 @@ class Differences:
     gradient : ndarray of float64, shape (k,)
         The numerical derivative of each.
     steps : ndarray of float64, shape (k,)
-        The step used for each.
+        The step used for each (the largest one, for Richardson).
     forward, backward : ndarray of float64, shape (k,), or None
-        The two one-sided slopes, available for ``method="central"`` (used to find kinks).
+        The two one-sided slopes at ``steps``, available for ``method="central"`` and
+        ``"richardson"`` (used to find kinks).
     center : float
         The loss at θ.
     evaluations : int
         How many times the loss was called.
+    upper, lower : ndarray of float64, shape (k, levels), or None
+        The moved coordinate's values, ``θᵢ ± steps/2^j`` for level ``j`` (one level but
+        for Richardson's four); None for the complex step.
+    above, below : ndarray of float64, shape (k, levels), or None
+        The loss at those points; NaN on a side the method does not evaluate.
+    change : ndarray of float64, shape (k,), or None
+        For Richardson, how much the value moved at the last extrapolation order.
     """
 
     indices: NDArray[np.intp]
@@ -56,6 +64,11 @@ class Differences:
     backward: NDArray[np.float64] | None
     center: float
     evaluations: int
+    upper: NDArray[np.float64] | None = None
+    lower: NDArray[np.float64] | None = None
+    above: NDArray[np.float64] | None = None
+    below: NDArray[np.float64] | None = None
+    change: NDArray[np.float64] | None = None
 
 
 class LossOnTheta:
@@ -114,7 +127,7 @@ class LossOnTheta:
         self.evaluations += 1
         return complex_step(
             lambda _: self.loss(self.layout.unflatten(point)), float(theta[index]), h
-        )
+        )[0]
 
     def at(self, theta: NDArray[np.float64], index: int, value: float) -> float:
         """Return the loss with ``theta[index] = value``, putting the old value back bit for bit."""
@@ -160,6 +173,8 @@ def evaluate_differences(
     eps: float | None,
     method: str,
     steps: NDArray[np.float64] | None = None,
+    *,
+    center: float | None = None,
 ) -> Differences:
     """Differentiate the loss along the coordinates ``indices`` of θ.
 
@@ -184,6 +199,8 @@ def evaluate_differences(
         One of :data:`METHODS`.
     steps : ndarray of float64, shape (k,), optional
         The steps to use, overriding ``eps`` (as :func:`coordinate_steps` returns them).
+    center : float, optional
+        The loss at θ when the caller has it already (saves one evaluation).
 
     Returns
     -------
@@ -192,40 +209,58 @@ def evaluate_differences(
     check_method(method)
     evaluate = loss if isinstance(loss, LossOnTheta) else LossOnTheta(loss, layout)
     start = evaluate.evaluations
-    center = evaluate(theta)
+    if center is None:
+        center = evaluate(theta)
     if steps is None:
         steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    forward: NDArray[np.float64] | None = None
-    backward: NDArray[np.float64] | None = None
-    original = theta[indices]
-    upper, lower = original + steps, original - steps
-    if method == "central":
-        both = evaluate.coordinates(
-            theta, np.concatenate([indices, indices]), np.concatenate([upper, lower])
-        )
-        above, below = both[: len(indices)], both[len(indices) :]
-        gradient = (above - below) / (upper - lower)
-        forward = (above - center) / (upper - original)
-        backward = (center - below) / (original - lower)
-    elif method == "forward":
-        gradient = (evaluate.coordinates(theta, indices, upper) - center) / (upper - original)
+    count = len(indices)
+    if method == "complex":
+        gradient = np.empty(count)
+        for position, (index, h) in enumerate(zip(indices.tolist(), steps.tolist(), strict=True)):
+            gradient[position] = evaluate.complex_slope(theta, index, h)
+        return Differences(
+            np.asarray(indices, dtype=np.intp), gradient, steps, None, None, center,
+            evaluate.evaluations - start,
+        )  # fmt: skip
+    levels = RICHARDSON_LEVELS if method == "richardson" else 1
+    original = theta[indices][:, np.newaxis]
+    scaled = steps[:, np.newaxis] / 2.0 ** np.arange(levels)
+    upper, lower = original + scaled, original - scaled
+    above = np.full((count, levels), np.nan)
+    below = np.full((count, levels), np.nan)
+    sides = {"forward": (above,), "backward": (below,)}.get(method, (above, below))
+    wanted = [(side, upper if side is above else lower) for side in sides]
+    repeated = np.repeat(indices, levels)
+    values = evaluate.coordinates(
+        theta,
+        np.concatenate([repeated] * len(wanted)),
+        np.concatenate([points.ravel() for _, points in wanted]),
+    )
+    for k, (side, _) in enumerate(wanted):
+        side[:] = values[k * count * levels : (k + 1) * count * levels].reshape(count, levels)
+    forward = (above[:, 0] - center) / (upper[:, 0] - original[:, 0])
+    backward = (center - below[:, 0]) / (original[:, 0] - lower[:, 0])
+    change = None
+    if method == "forward":
+        gradient = forward
     elif method == "backward":
-        gradient = (center - evaluate.coordinates(theta, indices, lower)) / (original - lower)
-    else:  # complex and richardson take several points per coordinate
-        gradient = np.empty(len(indices))
-        pairs = zip(indices.tolist(), steps.tolist(), strict=True)
-        for position, (index, h) in enumerate(pairs):
-            if method == "complex":
-                gradient[position] = evaluate.complex_slope(theta, index, h)
-            else:
-                at = partial(evaluate.at, theta, index)
-                gradient[position] = richardson(at, float(theta[index]), h)[0]
+        gradient = backward
+    elif method == "central":
+        gradient = (above[:, 0] - below[:, 0]) / (upper[:, 0] - lower[:, 0])
+    else:
+        gradient, change = richardson((above - below) / (upper - lower))
+    both = method in ("central", "richardson")
     return Differences(
         indices=np.asarray(indices, dtype=np.intp),
         gradient=gradient,
         steps=steps,
-        forward=forward,
-        backward=backward,
+        forward=forward if both else None,
+        backward=backward if both else None,
         center=center,
         evaluations=evaluate.evaluations - start,
+        upper=upper,
+        lower=lower,
+        above=above,
+        below=below,
+        change=change,
     )
