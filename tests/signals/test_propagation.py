@@ -270,7 +270,11 @@ def test_given_signals_are_judged_instead_of_the_pre_activations():
 
 
 def test_per_layer_recommended_scales_and_the_advised_mask():
-    layers = [_named_layer(1, "a", scale=0.3), _named_layer(2, "b", scale=0.3), _named_layer(3, "c", scale=1.0)]
+    layers = [
+        _named_layer(1, "a", scale=0.3),
+        _named_layer(2, "b", scale=0.3),
+        _named_layer(3, "c", scale=1.0),
+    ]
     forward = np.array([1.0, 1e-3, 1e-3])
     report = _assess_named(layers, forward=forward, recommended=np.array([2.0, 2.0, 1.0]))
     assert report.advice.startswith("Enlarge the initial weights: layers 1–2 have σ_w² ≈ 0.3")
