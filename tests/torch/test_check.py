@@ -365,7 +365,7 @@ def test_bad_arguments_are_named() -> None:
         check_module(nn.Linear(3, 2), torch.randn(4, 3), lambda out: out)
     with pytest.raises(InvalidArgumentError, match="mode: got 'fast'"):
         check_module(nn.Linear(3, 2), torch.randn(4, 3), mode="fast")
-    with pytest.raises(InvalidArgumentError, match="defines no inputs"):
+    with pytest.raises(InvalidArgumentError, match="defines no input tensor"):
         check_namespace({"module": nn.Linear(3, 2)})
 
 

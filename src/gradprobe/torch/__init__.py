@@ -27,5 +27,7 @@ large module by group testing (:mod:`gradprobe.check.localize`) in far fewer.
 """
 
 from gradprobe.torch.check import check_function, check_module, check_namespace
+from gradprobe.torch.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ = ["check_function", "check_module", "check_namespace"]
+__all__ += ["GradcheckError", "gradcheck", "gradgradcheck"]
