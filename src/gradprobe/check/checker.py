@@ -100,10 +100,12 @@ def _analytic(
     return layout.align(grads)
 
 
-def _refuse_randomness(evaluate: LossOnTheta, theta: NDArray[np.float64]) -> float:
+def _refuse_randomness(
+    evaluate: LossOnTheta, theta: NDArray[np.float64], nondet_tol: float = 0.0
+) -> float:
     values = [evaluate(theta) for _ in range(_REPEATS)]
     spread = max(values) - min(values)
-    if spread > 8 * np.finfo(np.float64).eps * max(abs(v) for v in values):
+    if spread > max(8 * np.finfo(np.float64).eps * max(abs(v) for v in values), nondet_tol):
         raise NondeterministicLossError(
             f"loss: returned {', '.join(f'{v:.10g}' for v in values)} for the same parameters, "
             "expected the same value every time. A gradient check cannot work with a random "
@@ -311,6 +313,7 @@ def run_check(
     mode: str = "full",
     notes: Sequence[str] = (),
     started: float | None = None,
+    nondet_tol: float = 0.0,
 ) -> GradCheckReport:
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
 
@@ -335,6 +338,9 @@ def run_check(
         Every value (or the sample), or group-testing localization.
     started : float, optional
         ``time.perf_counter()`` when the caller's check began.
+    nondet_tol : float, default=0.0
+        How much repeated losses at θ may differ beyond rounding (a nondeterministic
+        kernel's last digits) before the loss is refused as random.
 
     Returns
     -------
@@ -342,7 +348,7 @@ def run_check(
     """
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
-    center = _refuse_randomness(evaluate, theta)
+    center = _refuse_randomness(evaluate, theta, nondet_tol)
     analytic_all = _analytic(grads, layout, theta)
     if mode == "localize":
         return localize_check(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -200,6 +200,10 @@ def _method_data(method: str, result: Derivative | str, exact: float) -> dict[st
 # --------------------------------------------------------------------------------- check
 
 
+def _pytorch_name(flag: str, role: str) -> Any:
+    return typer.Option(flag, help=f"PyTorch: the name of the {role} in the file.")
+
+
 @app.command("check", cls=Command)
 def check_command(
     target: Annotated[
@@ -231,10 +235,7 @@ def check_command(
         ),
     ] = DEFAULT_THRESHOLDS,
     mode: Annotated[
-        str,
-        typer.Option(
-            "--mode", help="auto, full (every value) or localize (group tests, for large models)."
-        ),
+        str, typer.Option("--mode", help="auto, full (every value) or localize (group tests).")
     ] = "auto",
     workers: Annotated[
         int | None,
@@ -249,18 +250,10 @@ def check_command(
             "--include", help="PyTorch: check only parameters matching this glob, e.g. 'fc.*'."
         ),
     ] = None,
-    module: Annotated[
-        str | None, typer.Option("--module", help="PyTorch: the name of the model in the file.")
-    ] = None,
-    loss: Annotated[
-        str | None, typer.Option("--loss", help="PyTorch: the name of the criterion.")
-    ] = None,
-    inputs: Annotated[
-        str | None, typer.Option("--inputs", help="PyTorch: the name of the input tensor(s).")
-    ] = None,
-    targets: Annotated[
-        str | None, typer.Option("--targets", help="PyTorch: the name of the targets.")
-    ] = None,
+    module: Annotated[str | None, _pytorch_name("--module", "model")] = None,
+    loss: Annotated[str | None, _pytorch_name("--loss", "criterion")] = None,
+    inputs: Annotated[str | None, _pytorch_name("--inputs", "input tensor(s)")] = None,
+    targets: Annotated[str | None, _pytorch_name("--targets", "targets")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON.", metavar="")
     ] = False,
@@ -295,9 +288,7 @@ def check_command(
                 workers=workers,
             )
         else:
-            given = [f"--{key}" for key, value in names.items() if value is not None]
-            if include:
-                given.append("--include")
+            given = [f"--{key}" for key, value in {**names, "include": include}.items() if value]
             if given:
                 raise InvalidArgumentError(
                     f"{given[0]}: applies to a PyTorch file, got a file with params, loss and "

@@ -219,4 +219,5 @@ def check_problem(problem: Problem, options: Settings, started: float) -> GradCh
         mode=chosen,
         notes=problem.notes,
         started=started,
+        nondet_tol=options.nondet_tol,
     )

@@ -35,6 +35,10 @@ __all__ = ["Projection", "function_problem"]
 class Projection:
     """Reduce a function's outputs to real scalars ``Σ v·y`` with fixed seeded ``v``.
 
+    One scalar per *column*: a real output is one column (``"output0"``), a complex one
+    two, its real and imaginary parts (``"output1.real"``, ``"output1.imag"``), as
+    ``torch.autograd.gradcheck`` checks them.
+
     Parameters
     ----------
     first : list of Tensor
@@ -42,8 +46,7 @@ class Projection:
     outputs : sequence of int
         Which of them to keep (floating or complex ones).
     seed : int or numpy.random.Generator
-        Seeds ``v``; a scalar real output gets ``v = 1``, a complex one two vectors, for
-        its real and imaginary parts.
+        Seeds ``v``; a scalar real output gets ``v = 1``.
     """
 
     def __init__(
@@ -51,27 +54,37 @@ class Projection:
     ) -> None:
         rng = np.random.default_rng(seed)
         self.outputs = list(outputs)
-        self.weights: dict[int, tuple[Tensor, ...]] = {}
+        self.columns: list[tuple[str, int, str | None, Tensor]] = []
         for i in self.outputs:
             shape, device = tuple(first[i].shape), first[i].device
-            count = 2 if first[i].is_complex() else 1
-            if first[i].dim() == 0 and count == 1:
-                self.weights[i] = (torch.ones((), dtype=torch.float64, device=device),)
-                continue
-            self.weights[i] = tuple(
-                torch.as_tensor(rng.standard_normal(shape), device=device) for _ in range(count)
-            )
+            parts: tuple[str | None, ...] = ("real", "imag") if first[i].is_complex() else (None,)
+            for part in parts:
+                weight = torch.as_tensor(rng.standard_normal(shape), device=device)
+                if first[i].dim() == 0 and part is None:
+                    weight = torch.ones((), dtype=torch.float64, device=device)
+                name = f"output{i}" if part is None else f"output{i}.{part}"
+                self.columns.append((name, i, part, weight))
+
+    @property
+    def names(self) -> list[str]:
+        """The columns' names, in order."""
+        return [name for name, *_ in self.columns]
 
     def __call__(self, results: list[Tensor]) -> list[Tensor]:
-        """Return one real scalar per kept output."""
+        """Return one real scalar per column."""
         terms = []
-        for i in self.outputs:
-            y, weights = results[i], self.weights[i]
-            if y.is_complex():
+        for _, i, part, weight in self.columns:
+            y = results[i]
+            if tuple(y.shape) != tuple(weight.shape):
+                raise LossEvaluationError(
+                    f"fn returned output{i} of shape {tuple(y.shape)} at perturbed inputs, "
+                    f"expected {tuple(weight.shape)}: fn must return outputs with the same "
+                    "shape when inputs are perturbed"
+                )
+            if part is not None:
                 wide = y.to(torch.complex128)
-                terms.append((weights[0] * wide.real + weights[1] * wide.imag).sum())
-            else:
-                terms.append((weights[0] * y.to(torch.float64)).sum())
+                y = wide.real if part == "real" else wide.imag
+            terms.append((weight * y.to(torch.float64)).sum())
         return terms
 
 
@@ -86,9 +99,16 @@ def _keywords(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _first_outputs(
-    call: Callable[[Mapping[str, Tensor]], list[Tensor]], grad_mode: bool, notes: list[str]
+    call: Callable[[Mapping[str, Tensor]], list[Tensor]],
+    base: Mapping[str, Tensor],
+    grad_mode: bool,
+    notes: list[str],
 ) -> tuple[list[Tensor], bool]:
-    """Call ``fn`` at the inputs: without autograd if it can, else with it (hooks need it)."""
+    """Call ``fn`` at the inputs: without autograd if it can, else with it (hooks need it).
+
+    With autograd, the checked tensors are leaves that require grad, as they are in every
+    later evaluation of a ``grad_mode`` problem.
+    """
     if not grad_mode:
         try:
             with torch.no_grad():
@@ -96,8 +116,9 @@ def _first_outputs(
         except Exception:  # noqa: BLE001 - retried with autograd on, which may be what it needs
             pass
     try:
+        leaves = {name: value.detach().requires_grad_(True) for name, value in base.items()}
         with torch.enable_grad():
-            first = [t.detach() for t in call({})]
+            first = [t.detach() for t in call(leaves)]
     except Exception as error:
         raise LossEvaluationError(
             f"fn raised {type(error).__name__} at the inputs: {error}"
@@ -159,7 +180,8 @@ def function_problem(
         kw = {a.name: a.rebuild(overrides) for a in arguments[len(positional) :]}
         return output_tensors(fn(*args, **kw))
 
-    first, grad_mode = _first_outputs(call, grad_mode, notes)
+    base = {name: owner[name].parts[name] for name in names}
+    first, grad_mode = _first_outputs(call, base, grad_mode, notes)
     floating = [i for i, t in enumerate(first) if t.is_floating_point() or t.is_complex()]
     kept = floating if outputs is None else [i for i in outputs if i in floating]
     if not kept:
@@ -174,7 +196,7 @@ def function_problem(
         origin = seed if isinstance(seed, int) else "from the generator"
         notes.append(
             "non-scalar outputs were reduced to Σ v·output with a fixed random v (complex ones "
-            f"to Σ v·Re + w·Im; seed {origin})"
+            f"to Σ v·Re output + w·Im output; seed {origin})"
         )
     reduce = Projection(first, kept, seed)
 
@@ -183,9 +205,9 @@ def function_problem(
         return stacked if per_output else stacked.sum().reshape(1)
 
     return Problem(
-        base={name: owner[name].parts[name] for name in names},
+        base=base,
         dtypes=tuple(owner[name].dtype(notes) for name in names),
-        columns=tuple(f"output{i}" for i in kept) if per_output else ("output",),
+        columns=tuple(reduce.names) if per_output else ("output",),
         values=values,
         notes=notes,
         batch_size=batch_size,

@@ -97,7 +97,8 @@ class Problem:
                 with torch.enable_grad():
                     return self.values(overrides)
             if self.grad_mode:
-                leaves = {n: v.detach().requires_grad_(True) for n, v in overrides.items()}
+                moved = {**self.base, **overrides}
+                leaves = {n: v.detach().requires_grad_(True) for n, v in moved.items()}
                 with torch.enable_grad():
                     return self.values(leaves).detach()
             return self.values(overrides)
