@@ -28,6 +28,10 @@ from gradprobe.torch._problem import Problem
 
 __all__ = ["Evaluator", "analytic_gradients", "check_problem"]
 
+# Backward passes that differ by more than this fraction of the largest gradient are random
+# (dropout), not a nondeterministic kernel's rounding (atomic adds differ in the last digits).
+_RANDOM = 1e-6
+
 
 def _gradients(problem: Problem, layout: ParameterLayout) -> list[NDArray[np.float64]]:
     """Return dθ of every loss column from one ``torch.autograd.grad`` pass each."""
@@ -79,6 +83,14 @@ def analytic_gradients(
     spread = float(spreads[column].max(initial=0.0))
     if spread > nondet_tol:
         where = layout.coordinate_name(int(np.argmax(spreads[column])))
+        scale = max(float(np.max(np.abs(first[column]), initial=0.0)), np.finfo(float).tiny)
+        if spread > _RANDOM * scale:
+            raise NondeterministicLossError(
+                f"backward: two passes at the same parameters differ by up to {spread:.3g} (at "
+                f"{where}), expected the same gradient every time. A gradient check cannot work "
+                "with a random loss: switch dropout off (net.eval()), or fix the random seed "
+                "inside the loss"
+            )
         raise NondeterministicLossError(
             f"backward: two identical backward passes differ by up to {spread:.3g} (at {where}), "
             f"expected at most nondet_tol={nondet_tol:g}; a nondeterministic kernel (atomic adds "
