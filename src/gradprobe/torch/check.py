@@ -24,7 +24,7 @@ from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.torch._evaluator import check_problem
 from gradprobe.torch._function import function_problem
-from gradprobe.torch._graph import graph_for
+from gradprobe.torch._graph import attention_slow_path, graph_for
 from gradprobe.torch._namespace import recognize
 from gradprobe.torch._options import CheckOptions, settings, threads
 from gradprobe.torch._problem import (
@@ -209,14 +209,16 @@ def check_module(
         batch_size=config.batch_size,
         inputs=numel([a.rebuild({}) for a in arguments]),
     )
-    with threads(config.workers), _borrowed(module, notes, train_mode):
+    rebuilt = [a.rebuild({}) for a in arguments]
+    with threads(config.workers), _borrowed(module, notes, train_mode), attention_slow_path():
         problem.graph = graph_for(
             module,
-            [a.rebuild({}) for a in arguments],
-            len(positional),
+            rebuilt[: len(positional)],
+            {a.name: rebuilt[i] for i, a in enumerate(arguments) if i >= len(positional)},
             lambda output: _reduce(loss, output, targets is not None, base_targets),
-            [n for n in names if n in state],
-            problem,
+            names,
+            values,
+            notes,
             train_mode,
         )
         return check_problem(problem, config, started)
