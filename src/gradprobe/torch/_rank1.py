@@ -52,7 +52,12 @@ _ARITHMETIC: dict[Any, Callable[..., Tensor]] = {
     operator.truediv: torch.div, torch.add: torch.add, torch.sub: torch.sub,
     torch.mul: torch.mul, torch.div: torch.div,
 }  # fmt: skip
-_ARITHMETIC_METHODS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
+_ARITHMETIC_METHODS: dict[str, Callable[..., Tensor]] = {
+    "add": torch.add,
+    "sub": torch.sub,
+    "mul": torch.mul,
+    "div": torch.div,
+}
 
 
 def _plain(module: nn.Module, *types: type[nn.Module]) -> bool:
