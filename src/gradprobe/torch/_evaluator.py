@@ -10,7 +10,7 @@ losses at many perturbations of one tensor at a time, on the tensor's own device
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -198,8 +198,17 @@ class Evaluator(ThetaEvaluator):
         return self._combine(column, losses)
 
 
-def check_problem(problem: Problem, options: Settings, started: float) -> GradCheckReport:
-    """Differentiate ``problem`` both ways with gradprobe's engine and build the report."""
+def check_problem(
+    problem: Problem,
+    options: Settings,
+    started: float,
+    evaluator: Callable[[ParameterLayout, NDArray[np.float64]], Evaluator | None] | None = None,
+) -> GradCheckReport:
+    """Differentiate ``problem`` both ways with gradprobe's engine and build the report.
+
+    ``evaluator(layout, theta)`` may supply a faster evaluator of the same losses (None
+    to decline); by default, and when it declines, :class:`Evaluator` is used.
+    """
     names = tuple(problem.base)
     shapes = tuple(tuple(int(s) for s in problem.base[name].shape) for name in names)
     sizes = [int(np.prod(shape)) for shape in shapes] * len(problem.columns)
@@ -219,8 +228,9 @@ def check_problem(problem: Problem, options: Settings, started: float) -> GradCh
     copy_ = np.concatenate([problem.base[n].detach().cpu().numpy().ravel() for n in names])
     analytic = np.concatenate(analytic_gradients(problem, single, options.nondet_tol))
     theta = np.tile(copy_, len(problem.columns))
+    chosen_evaluator = None if evaluator is None else evaluator(layout, theta)
     return run_check(
-        Evaluator(problem, layout, theta),
+        chosen_evaluator or Evaluator(problem, layout, theta),
         theta,
         layout.unflatten(analytic),
         eps=options.eps,

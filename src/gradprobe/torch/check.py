@@ -25,6 +25,7 @@ from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.torch._evaluator import check_problem
 from gradprobe.torch._function import function_problem
 from gradprobe.torch._graph import attention_slow_path, graph_for
+from gradprobe.torch._mlp import replica_evaluator, replica_for
 from gradprobe.torch._namespace import recognize
 from gradprobe.torch._options import CheckOptions, settings, threads
 from gradprobe.torch._problem import (
@@ -210,6 +211,13 @@ def check_module(
         inputs=numel([a.rebuild({}) for a in arguments]),
     )
     rebuilt = [a.rebuild({}) for a in arguments]
+    built = (
+        replica_for(module, rebuilt, loss, base_targets, train_mode) if not check_inputs else None
+    )
+
+    def replica(layout: Any, theta: Any) -> Any:
+        return None if built is None else replica_evaluator(problem, layout, theta, built, values)
+
     with threads(config.workers), _borrowed(module, notes, train_mode), attention_slow_path():
         problem.graph = graph_for(
             module,
@@ -221,7 +229,7 @@ def check_module(
             notes,
             train_mode,
         )
-        return check_problem(problem, config, started)
+        return check_problem(problem, config, started, replica)
 
 
 def _reduce(loss: Any, output: Any, has_targets: bool, targets: Any) -> Tensor:
