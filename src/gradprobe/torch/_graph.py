@@ -47,19 +47,22 @@ _AGREEMENT = 1e-11
 
 @contextmanager
 def attention_slow_path() -> Iterator[None]:
-    """Run ``nn.MultiheadAttention`` through its composite path, which ``torch.vmap`` batches.
+    """Run attention through its composite form, which ``torch.vmap`` batches.
 
-    Its fused fast path (eval mode, no autograd) has no batching rule; the composite one
-    computes the same function. The global setting is restored afterwards.
+    ``nn.MultiheadAttention``'s fused fast path (eval mode, no autograd) and the fused
+    scaled dot-product kernels have no batching rule; the composite forms compute the
+    same function. The global settings are restored afterwards.
     """
-    mha = getattr(torch.backends, "mha", None)
-    if mha is None:
-        yield
-        return
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    mha = torch.backends.mha
     before = mha.get_fastpath_enabled()
     mha.set_fastpath_enabled(False)
     try:
-        yield
+        # The math form of scaled dot-product attention: the fused CPU kernels have no
+        # batching rule either.
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
     finally:
         mha.set_fastpath_enabled(before)
 
