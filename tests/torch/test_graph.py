@@ -1,4 +1,4 @@
-"""The cut graph: routes reach only downstream nodes, untraceable code falls back, routes are verified.
+"""The cut graph: routes reach only what follows the tensor, untraceable code falls back.
 
 Whatever route a value takes, check_module's numbers must be the module's: each test
 compares them with the module evaluated from scratch or with the whole-module route.
