@@ -172,6 +172,8 @@ class ReplicaEvaluator(Evaluator):
         """Return the loss with ``theta[indices[r]] = values[r]``, from the MLP evaluator."""
         if not np.array_equal(theta, self.theta):
             return super().coordinates(theta, indices, values)
+        if not len(indices):  # MLPEvaluator cannot be asked for nothing
+            return np.empty(0)
         self.evaluations += len(indices)
         return self.replica.coordinates(self.replica.theta, self._full(indices), values)
 
