@@ -91,3 +91,30 @@ def test_localize_group_tests_are_batched_and_give_the_serial_numbers() -> None:
     assert batched.worst(1)[0].name == "weight[7, 3]" == one.worst(1)[0].name
     numbers = np.array([g.numerical for g in batched.groups])
     assert np.allclose(numbers, [g.numerical for g in one.groups], rtol=1e-9, atol=1e-12)
+
+
+def test_the_forward_spread_within_nondet_tol_is_reported() -> None:
+    counter = iter(range(10**6))
+
+    def last_digits(v: Any) -> Any:
+        return torch.sin(v).sum() + 1e-14 * (next(counter) % 2)
+
+    report = check_function(
+        last_digits, torch.linspace(0, 1, 4, dtype=torch.float64), nondet_tol=1e-12
+    )
+    assert any("identical forward passes differ by up to 1e-14" in note for note in report.notes)
+
+
+def test_a_complex_module_parameter_is_refused_clearly() -> None:
+    class Phase(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.phase = nn.Parameter(torch.ones(3, dtype=torch.complex64))
+
+        def forward(self, x: Any) -> Any:
+            return (x * self.phase).abs().sum()
+
+    from gradprobe.errors import InvalidTypeError
+
+    with pytest.raises(InvalidTypeError, match="parameter phase is complex"):
+        check_module(Phase(), torch.randn(2, 3))

@@ -188,6 +188,13 @@ def check_module(
             "parameter with requires_grad (or pass check_inputs=True)"
         )
     names = select(candidates, include, exclude)
+    complex_ = [name for name in names if name in parameters and parameters[name].is_complex()]
+    if complex_:
+        raise InvalidTypeError(
+            f"module: parameter {complex_[0]} is complex, expected real parameters; exclude it "
+            "(exclude=...) or check the layer with check_function, which checks a complex "
+            "tensor as its real and imaginary parts"
+        )
     loss = _loss_in_float64(loss_fn)
     base_targets = _copy(targets)
     base = {name: state[name] if name in state else parts[name].parts[name] for name in names}
