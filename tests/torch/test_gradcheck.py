@@ -424,6 +424,41 @@ def test_pytorch_tolerances_decide_when_given() -> None:
     assert both("gradcheck", Slightly.apply, (x,), atol=1e-7, rtol=1e-6) == (False, False)
 
 
-def test_forward_mode_is_refused_clearly() -> None:
-    with pytest.raises(NotImplementedError, match="forward-mode"):
-        gradcheck(torch.sin, (double(3),), check_forward_ad=True)
+class Doubled(Function):
+    """2x with a backward and a forward-mode rule (jvp); the jvp is wrong when asked."""
+
+    wrong_jvp = False
+
+    @staticmethod
+    def forward(ctx: Any, x: Any) -> Any:
+        return x * 2
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        return grad * 2
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Any) -> Any:
+        return tangent * (3 if Doubled.wrong_jvp else 2)
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_forward_mode_is_checked_like_pytorchs(wrong: bool) -> None:
+    # test_gradcheck_forward_ad: a wrong jvp fails only the forward-mode check.
+    Doubled.wrong_jvp = wrong
+    try:
+        x = double(4)
+        assert both("gradcheck", Doubled.apply, (x,)) == (True, True)
+        answers = both("gradcheck", Doubled.apply, (x,), check_forward_ad=True)
+        assert answers == (not wrong, not wrong)
+        forward_only = {"check_forward_ad": True, "check_backward_ad": False}
+        assert both("gradcheck", Doubled.apply, (x,), **forward_only) == (not wrong, not wrong)
+        if wrong:
+            with pytest.raises(
+                TorchGradcheckError, match="Jacobian computed with forward mode mismatch"
+            ):
+                gradcheck(Doubled.apply, (x,), check_forward_ad=True)
+    finally:
+        Doubled.wrong_jvp = False
+    with pytest.raises(InvalidArgumentError, match="both False"):
+        gradcheck(torch.sin, (x,), check_backward_ad=False)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import Tensor
+from torch.autograd import forward_ad as _forward_ad
 
 from gradprobe._params import ParameterLayout
 from gradprobe.check.checker import choose_mode, run_check
@@ -28,9 +29,30 @@ from gradprobe.torch._problem import Problem
 
 __all__ = ["Evaluator", "analytic_gradients", "check_problem"]
 
+forward_ad: Any = _forward_ad  # untyped in torch
 # Backward passes that differ by more than this fraction of the largest gradient are random
 # (dropout), not a nondeterministic kernel's rounding (atomic adds differ in the last digits).
 _RANDOM = 1e-6
+
+
+def _forward_gradients(problem: Problem, layout: ParameterLayout) -> list[NDArray[np.float64]]:
+    """Return dθ of every loss column from forward-mode AD, one tangent per value."""
+    result = [np.zeros(layout.size) for _ in problem.columns]
+    for k, (name, base) in enumerate(problem.base.items()):
+        for i in range(base.numel()):
+            tangent = torch.zeros_like(base)
+            tangent.view(-1)[i] = 1.0
+            try:
+                with forward_ad.dual_level():
+                    dual = forward_ad.make_dual(base, tangent)
+                    derivative = forward_ad.unpack_dual(problem.values({name: dual})).tangent
+            except Exception as error:
+                raise LossEvaluationError(
+                    f"forward-mode AD raised {type(error).__name__}: {error}"
+                ) from error
+            for j, column in enumerate(result):
+                column[layout.offsets[k] + i] = 0.0 if derivative is None else float(derivative[j])
+    return result
 
 
 def _gradients(problem: Problem, layout: ParameterLayout) -> list[NDArray[np.float64]]:
@@ -77,6 +99,8 @@ def analytic_gradients(
     NondeterministicLossError
         When the passes differ by more than ``nondet_tol``.
     """
+    if problem.forward_ad:
+        return _forward_gradients(problem, layout)
     first, second = _gradients(problem, layout), _gradients(problem, layout)
     spreads = [np.abs(a - b) for a, b in zip(first, second, strict=True)]
     column = int(np.argmax([float(s.max(initial=0.0)) for s in spreads]))

@@ -72,7 +72,8 @@ class Problem:
     ``values(overrides)`` returns the losses, shape ``(columns,)``, with the checked
     tensors named in ``overrides`` replaced (the others at their base values).
     ``grad_mode`` evaluates with autograd on, one value at a time (a function that
-    registers hooks, or a second-order check that calls ``autograd.grad`` itself).
+    registers hooks, or a second-order check that calls ``autograd.grad`` itself);
+    ``forward_ad`` takes the analytic gradient from forward-mode AD instead of backward.
     """
 
     base: dict[str, Tensor]
@@ -85,6 +86,7 @@ class Problem:
     inputs: int = 0
     grad_mode: bool = False
     graph: Graph | None = None
+    forward_ad: bool = False
 
     def call(self, overrides: Mapping[str, Tensor], where: str, graph: bool = False) -> Tensor:
         """Evaluate the losses, turning any failure into a LossEvaluationError.
@@ -236,7 +238,9 @@ class Argument:
             return torch.complex(parts[0], parts[1])
         if self.value.is_sparse:
             indices = self.value.detach().coalesce().indices()
-            return torch.sparse_coo_tensor(indices, parts[0], self.value.shape).coalesce()
+            shape = self.value.shape
+            # The indices are those of a coalesced valid tensor: nothing to check again.
+            return torch.sparse_coo_tensor(indices, parts[0], shape, check_invariants=False)
         return parts[0]
 
     def dtype(self, notes: list[str]) -> np.dtype[Any]:

@@ -133,17 +133,12 @@ def _structural_tests(
         for grad, x in zip(grads, differentiable, strict=True):
             if grad is not None and grad.dtype != x.dtype:
                 raise GradcheckError("Gradient has dtype mismatch")
-    try:
-        if check_batched_grad:
-            for i, output in enumerate(outputs):
-                _torch._test_batched_grad(inputs, output, i)
-        _torch._test_backward_mul_by_grad_output(outputs, inputs, masked)
-        if check_undefined_grad:
-            _torch._test_undefined_backward_mode(func, outputs, inputs)
-    except _torch.GradcheckError as error:
-        if isinstance(error, GradcheckError):
-            raise
-        raise GradcheckError(str(error)) from error
+    if check_batched_grad:
+        for i, output in enumerate(outputs):
+            _convert(_torch._test_batched_grad, inputs, output, i)
+    _convert(_torch._test_backward_mul_by_grad_output, outputs, inputs, masked)
+    if check_undefined_grad:
+        _convert(_torch._test_undefined_backward_mode, func, outputs, inputs)
 
 
 def _check(
@@ -158,8 +153,10 @@ def _check(
     order: int,
     grad_outputs: Any = None,
     structure: Callable[[tuple[Any, ...]], None] | None = None,
+    modes: tuple[bool, ...] = (False,),
     **options: Any,
 ) -> bool:
+    """Run the check once per mode (False: backward, True: forward-mode AD)."""
     started = time.perf_counter()
     tupled = as_inputs(inputs, "inputs") if isinstance(inputs, (list, tuple, Tensor)) else (inputs,)
     if not any(isinstance(x, Tensor) and x.requires_grad for x in tupled):
@@ -171,34 +168,50 @@ def _check(
     outputs = _differentiable_outputs(func, tupled) if order == 1 else None
     if outputs is not None and not output_tensors(func(*tupled)):
         return True  # nothing to check, as torch.autograd.gradcheck answers
-    try:
-        problem = function_problem(
-            func,
-            tupled,
-            None,
-            per_output=True,
-            order=order,
-            grad_outputs=grad_outputs,
-            seed=config.seed,
-            batch_size=config.batch_size,
-            outputs=outputs or None,
-        )
-        report = check_problem(problem, config, started)
-    except NondeterministicLossError as error:
-        return _fail(raise_exception, f"Backward is not reentrant: {error}")
-    failing = _failures(report, atol, rtol)
-    if failing:
-        worst = failing[0]
-        headline = _headline(
-            worst.name, worst.analytic, worst.numerical, problem.columns[0], outputs == []
-        )
-        return _fail(raise_exception, headline, report)
+    for forward in modes:
+        try:
+            problem = function_problem(
+                func,
+                tupled,
+                None,
+                per_output=True,
+                order=order,
+                grad_outputs=grad_outputs,
+                seed=config.seed,
+                batch_size=config.batch_size,
+                outputs=outputs or None,
+            )
+            problem.forward_ad = forward
+            report = check_problem(problem, config, started)
+        except NondeterministicLossError as error:
+            return _fail(raise_exception, f"Backward is not reentrant: {error}")
+        failing = _failures(report, atol, rtol)
+        if failing:
+            worst = failing[0]
+            headline = _headline(
+                worst.name, worst.analytic, worst.numerical, problem.columns[0], outputs == []
+            )
+            if forward:
+                headline = headline.replace(
+                    "Jacobian mismatch", "Jacobian computed with forward mode mismatch"
+                )
+            return _fail(raise_exception, headline, report)
     if structure is not None:
         try:
             structure(tupled)
         except GradcheckError as error:
             return _fail(raise_exception, error.headline, error.report)
     return True
+
+
+def _convert(test: Callable[..., Any], *args: Any) -> None:
+    """Run one of PyTorch's own tests, its failure raised as this module's error."""
+    try:
+        test(*args)
+    except _torch.GradcheckError as error:
+        if isinstance(error, GradcheckError):
+            raise
+        raise GradcheckError(str(error)) from error
 
 
 def _fail(raise_exception: bool, headline: str, report: GradCheckReport | None = None) -> bool:
@@ -247,10 +260,13 @@ def gradcheck(
         How much two identical backward passes may differ per entry.
     check_undefined_grad, check_batched_grad, check_grad_dtypes, masked
         PyTorch's structural tests, run as PyTorch runs them.
-    check_forward_ad, check_batched_forward_grad
-        Forward-mode checks are not part of gradprobe: True raises NotImplementedError.
+    check_forward_ad : bool, default=False
+        Also check the gradient forward-mode AD gives (one tangent per input value)
+        against the same numerical derivatives.
+    check_batched_forward_grad : bool, default=False
+        PyTorch's test of batched forward-mode gradients, run as PyTorch runs it.
     check_backward_ad : bool, default=True
-        Must be True (the backward is what is checked).
+        Check the backward; False (with ``check_forward_ad``) checks forward mode only.
     fast_mode : bool, default=False
         Accepted for compatibility; gradprobe's full check runs either way (it is
         batched and says which entry is wrong, so a projection-only mode is not needed).
@@ -273,16 +289,18 @@ def gradcheck(
     True
     """
     del fast_mode  # the full check is the only mode
-    if check_forward_ad or check_batched_forward_grad or not check_backward_ad:
-        raise NotImplementedError(
-            "check_forward_ad/check_batched_forward_grad/check_backward_ad=False: gradprobe "
-            "checks backward mode only; use torch.autograd.gradcheck for forward-mode AD"
+    if not (check_forward_ad or check_backward_ad):
+        raise InvalidArgumentError(
+            "check_forward_ad/check_backward_ad: got both False, expected at least one True"
         )
 
     def structure(tupled: tuple[Any, ...]) -> None:
-        _structural_tests(
-            func, tupled, check_undefined_grad, check_batched_grad, check_grad_dtypes, masked
-        )
+        if check_batched_forward_grad:
+            _convert(_torch._test_batched_grad_forward_ad, func, tupled)
+        if check_backward_ad:
+            _structural_tests(
+                func, tupled, check_undefined_grad, check_batched_grad, check_grad_dtypes, masked
+            )
 
     return _check(
         func,
@@ -294,6 +312,11 @@ def gradcheck(
         nondet_tol=nondet_tol,
         order=1,
         structure=structure,
+        modes=tuple(
+            mode
+            for mode, wanted in ((False, check_backward_ad), (True, check_forward_ad))
+            if wanted
+        ),
     )
 
 
