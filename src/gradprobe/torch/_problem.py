@@ -240,7 +240,8 @@ class Argument:
             indices = self.value.detach().coalesce().indices()
             shape = self.value.shape
             # The indices are those of a coalesced valid tensor: nothing to check again.
-            return torch.sparse_coo_tensor(indices, parts[0], shape, check_invariants=False)
+            built = torch.sparse_coo_tensor(indices, parts[0], shape, check_invariants=False)
+            return built.coalesce()
         return parts[0]
 
     def dtype(self, notes: list[str]) -> np.dtype[Any]:
