@@ -163,7 +163,12 @@ def test_scalar_noise_sees_the_staircase_of_a_saturated_log() -> None:
 
 def test_value_noise_grows_with_the_values_and_has_a_floor() -> None:
     assert value_noise(1e-10, UNIT, 1.0, 1.0)[()] == 1e-10
-    assert value_noise(1e-10, UNIT, 1.0, 3.0)[()] == pytest.approx(3e-10)
+    # Rounding noise of the value itself grows with the value ...
+    assert value_noise(2 * UNIT, UNIT, 1.0, 3.0)[()] == pytest.approx(6 * UNIT)
+    # ... but noise far above the value's own rounding comes from larger terms and does not:
+    # a loss that crosses 0 at θ (Σ sin on a symmetric grid) must not scale it by 1/|f(θ)|.
+    assert value_noise(1e-10, UNIT, 1.0, 3.0)[()] == 1e-10
+    assert value_noise(6e-17, UNIT, 1e-17, 1e-5)[()] == 6e-17
     floor = value_noise(0.0, UNIT, 0.0, 2.0)[()]
     assert floor == pytest.approx(UNIT * 2 / np.sqrt(12))
     assert np.all(value_noise(1e-12, UNIT, 1.0, np.array([np.nan, 1.0])) == 1e-12)

@@ -306,6 +306,10 @@ def value_noise(sigma: float, unit: float, center: float, *values: Any) -> NDArr
     largest = np.full(np.broadcast_shapes(*(np.shape(v) for v in values)), abs(center))
     for value in values:
         largest = np.fmax(largest, np.abs(value))
-    grown = sigma * largest / abs(center) if center != 0 else np.zeros_like(largest)
+    # σ measured at θ belongs to values of the size that was rounded there: |f(θ)|, or
+    # σ/u when the loss sums terms far larger than itself (Σ sin over a symmetric grid
+    # is 0 with noise of its terms' size); only noise of the first kind grows with |f|.
+    rounded = max(abs(center), sigma / unit) if unit > 0 else abs(center)
+    grown = sigma * largest / rounded if rounded > 0 else np.zeros_like(largest)
     result: NDArray[np.float64] = np.maximum(np.maximum(sigma, grown), unit * largest / np.sqrt(12))
     return result
