@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -210,7 +211,10 @@ def measure_noise(
     ----------
     evaluate : LossOnTheta
         The loss on θ; a stacking :class:`~gradprobe.numdiff.batched.ThetaEvaluator`
-        gets each table's points in one request.
+        gets each table's points in one request. An evaluator whose
+        ``noise_along_coordinates`` is true (one that moves single coordinates far more
+        cheaply than it evaluates whole points, such as gradprobe's MLP evaluator) is
+        measured along random coordinates instead, through ``evaluate.coordinates``.
     theta : ndarray of float64, shape (size,)
         The point; unchanged on return.
     center : float
@@ -226,31 +230,63 @@ def measure_noise(
     """
     scale = max(1.0, float(np.sqrt(np.mean(theta**2)))) if theta.size else 1.0
     stacks = isinstance(evaluate, ThetaEvaluator) and evaluate.stacks
+    along_coordinates = bool(getattr(evaluate, "noise_along_coordinates", False))
     estimates = []
     for k, first in enumerate(_FIRST_STEPS):
-        direction = rng.standard_normal(theta.shape) * (-1.0) ** k
-        direction /= max(float(np.linalg.norm(direction)), np.finfo(float).tiny)
-
-        def values_at(
-            moves: NDArray[np.float64], direction: NDArray[np.float64] = direction
-        ) -> NDArray[np.float64]:
-            values = np.empty(len(moves))
-            values[0] = center  # moves[0] is 0: the table starts at θ
-            if stacks:
-                assert isinstance(evaluate, ThetaEvaluator)
-                values[1:] = evaluate.rows(theta[np.newaxis, :] + moves[1:, np.newaxis] * direction)
-            else:
-                for j in range(1, len(moves)):
-                    values[j] = evaluate(theta + moves[j] * direction)
-            return values
-
+        sign = (-1.0) ** k
+        values_at: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+        if along_coordinates:
+            # The loss's own route for single coordinates (cheap for a layered model): the
+            # noise of the very values the difference quotients are made of.
+            index = int(rng.integers(theta.size))
+            values_at = partial(_along_coordinate, evaluate, theta, center, index, sign)
+            start = first * max(1.0, abs(float(theta[index])))
+        else:
+            direction = rng.standard_normal(theta.shape) * sign
+            direction /= max(float(np.linalg.norm(direction)), np.finfo(float).tiny)
+            values_at = partial(_along_direction, evaluate, theta, center, direction, stacks)
+            start = first * scale
         try:
-            estimates.append(_table(values_at, center, first * scale))
+            estimates.append(_table(values_at, center, start))
         except LossEvaluationError:
             # The loss cannot be evaluated off θ in every direction (a constraint, a domain
             # edge): no measurement, and the check's own evaluations will say where it fails.
-            return NoiseEstimate(0.0, 0.0, first * scale, 0, "not measurable", 0)
+            return NoiseEstimate(0.0, 0.0, start, 0, "not measurable", 0)
     return _median(estimates)
+
+
+def _along_coordinate(
+    evaluate: LossOnTheta,
+    theta: NDArray[np.float64],
+    center: float,
+    index: int,
+    sign: float,
+    moves: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Return the loss at θ with coordinate ``index`` moved by each of ``sign·moves``."""
+    indices = np.full(len(moves) - 1, index)
+    moved = evaluate.coordinates(theta, indices, theta[index] + sign * moves[1:])
+    return np.concatenate([[center], moved])
+
+
+def _along_direction(
+    evaluate: LossOnTheta,
+    theta: NDArray[np.float64],
+    center: float,
+    direction: NDArray[np.float64],
+    stacks: bool,
+    moves: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Return the loss at ``θ + t·direction`` for each ``t`` of ``moves`` (the first is 0)."""
+    values = np.empty(len(moves))
+    values[0] = center
+    if stacks:
+        assert isinstance(evaluate, ThetaEvaluator)
+        values[1:] = evaluate.rows(theta[np.newaxis, :] + moves[1:, np.newaxis] * direction)
+    else:
+        for j in range(1, len(moves)):
+            values[j] = evaluate(theta + moves[j] * direction)
+    return values
 
 
 def scalar_noise(f: Callable[[float], float], x: float, center: float) -> NoiseEstimate:
