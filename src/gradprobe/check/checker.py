@@ -6,17 +6,24 @@ gradient into dθ, compute ``dθ_approx[i] = (J(θ + εeᵢ) − J(θ − εeᵢ
 
     ‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂)
 
-≈1e-7 is great, ≈1e-5 suspicious, ≈1e-3 wrong. :func:`check_gradients` does that
-and then the part the notes leave to the user: it reports the difference for
-every named parameter, the worst entries by name (``W2[1, 3]``), a plain-words
-diagnosis of each failing parameter, kinks (a ReLU crossing zero inside ±ε), and
-it refuses a loss that is random (dropout) instead of reporting noise.
+≈1e-7 is great, ≈1e-5 suspicious, ≈1e-3 wrong. :func:`check_gradients` reports
+that number, and backs every verdict by a bound it measured: the loss's computational
+noise at θ (:mod:`gradprobe.numdiff.noise`), each entry's rounding and truncation
+error (:mod:`gradprobe.check.bounds`), re-checks at further steps for the entries
+that are not yet clear (:mod:`gradprobe.check.escalate`). An entry is wrong only
+beyond three bounds; rows and the headline follow from the entries, so the verdict
+is never better than its worst row; "inconclusive" says, with what to try, that some
+entries could be told neither right nor wrong. It names the worst entries
+(``W2[1, 3]``) by error over bound, diagnoses each failing parameter in plain words,
+reports kinks (a ReLU crossing at θ or within ±ε), and refuses a loss that is random
+(dropout) instead of reporting noise.
 
-Cost: 2N + 4 loss evaluations for N checked values (plus two per entry that
-looks like a kink), one value at a time, or in blocks with ``batched=True``, or
-spread over an executor. ``sample=K`` checks K values per parameter; above
-100,000 values the check localizes wrong values by group testing instead
-(``mode="localize"``, see :mod:`gradprobe.check.localize`).
+Cost: 2N loss evaluations for N checked values, plus 3 at θ, 24 to 96 for the noise,
+and a few per entry that the first step leaves unclear (typically well under 1 %),
+one value at a time, or in blocks with ``batched=True``, or spread over an executor.
+``sample=K`` checks K values per parameter; above 100,000 values the check localizes
+wrong values by group testing instead (``mode="localize"``, see
+:mod:`gradprobe.check.localize`).
 """
 
 from __future__ import annotations
@@ -145,8 +152,9 @@ def check_gradients(
         The analytic gradients dθ, keyed like ``params`` (``"dW1"`` is accepted for
         ``"W1"``), or ``grads(params)`` returning them.
     eps : float, optional
-        The step ε, used exactly as given; by default ``∛u·max(1, |θᵢ|)`` for central
-        differences (``u`` the machine epsilon of the loss's precision).
+        The first step ε, used exactly as given; by default ``∛u·max(1, |θᵢ|)`` for
+        central differences (``u`` the machine epsilon of the loss's precision). Entries
+        it leaves unclear are re-checked at other steps, chosen from the measured noise.
     method : {"central", "forward", "backward", "complex", "richardson"}, default="central"
         The difference formula (see :func:`gradprobe.derivative`). Kinks are found with
         central differences only.
@@ -180,8 +188,10 @@ def check_gradients(
     Returns
     -------
     GradCheckReport
-        ``report.verdict``, ``report.difference``, ``report.parameters`` (one row per
-        parameter with its diagnosis), ``report.worst(k)``; ``print(report)`` shows a table.
+        ``report.verdict`` ("ok", "inconclusive", "suspicious" or "wrong"),
+        ``report.difference``, ``report.parameters`` (one row per parameter with its
+        diagnosis), ``report.worst(k)``, ``report.noise``, ``report.advice``;
+        ``print(report)`` shows a table.
 
     Raises
     ------

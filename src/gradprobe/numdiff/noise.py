@@ -35,7 +35,10 @@ from gradprobe.numdiff.batched import ThetaEvaluator
 from gradprobe.numdiff.perturbation import LossOnTheta
 
 __all__ = [
+    "DEVIATIONS",
+    "TRUNCATION_SAFETY",
     "NoiseEstimate",
+    "complex_bound",
     "direction_rng",
     "measure_noise",
     "noise_level",
@@ -43,6 +46,10 @@ __all__ = [
     "value_noise",
 ]
 
+DEVIATIONS = 4.0
+"""A rounding bound is this many standard deviations of the measured noise."""
+TRUNCATION_SAFETY = 2.0
+"""A truncation bound is this many times the truncation measured from a second step."""
 # Values in a table, the centre included; 9 allow differences of order 8.
 POINTS = 9
 # The first steps of the three tables, relative to max(1, rms θ), and the factor between
@@ -345,3 +352,24 @@ def value_noise(sigma: float, unit: float, center: float, *values: Any) -> NDArr
     grown = sigma * largest / abs(center) if center != 0 else np.zeros_like(largest)
     result: NDArray[np.float64] = np.maximum(np.maximum(sigma, grown), unit * largest / np.sqrt(12))
     return result
+
+
+def complex_bound(
+    numerical: NDArray[np.float64],
+    analytic: NDArray[np.float64],
+    sigma: float,
+    unit: float,
+    scale: float = 0.0,
+) -> NDArray[np.float64]:
+    """Bound the error of complex-step derivatives.
+
+    The complex step subtracts nothing, so its error is rounding: a few units of the
+    values compared, or of the gradient's overall ``scale`` (an entry of 1e-204 next to
+    entries of 1 is 0 to rounding), plus the relative noise of the loss's real part
+    passed on to the derivative (a value computed with cancellation, such as
+    ``log(1 − a)``, carries its relative error into the derivative):
+    ``8u·(|n| + |a| + scale) + DEVIATIONS·σ·max(|n|, |a|)``.
+    """
+    size = np.maximum(np.abs(numerical), np.abs(analytic))
+    bound: NDArray[np.float64] = 8 * unit * (np.abs(numerical) + np.abs(analytic) + scale)
+    return bound + DEVIATIONS * sigma * size
