@@ -108,10 +108,12 @@ def _analytic(
     return layout.align(grads)
 
 
-def _refuse_randomness(evaluate: LossOnTheta, theta: NDArray[np.float64]) -> float:
+def _refuse_randomness(
+    evaluate: LossOnTheta, theta: NDArray[np.float64], nondet_tol: float = 0.0
+) -> float:
     values = [evaluate(theta) for _ in range(_REPEATS)]
     spread = max(values) - min(values)
-    if spread > 8 * np.finfo(np.float64).eps * max(abs(v) for v in values):
+    if spread > max(8 * np.finfo(np.float64).eps * max(abs(v) for v in values), nondet_tol):
         raise NondeterministicLossError(
             f"loss: returned {', '.join(f'{v:.10g}' for v in values)} for the same parameters, "
             "expected the same value every time. A gradient check cannot work with a random "
@@ -323,6 +325,7 @@ def run_check(
     notes: Sequence[str] = (),
     started: float | None = None,
     noise: NoiseEstimate | None = None,
+    nondet_tol: float = 0.0,
 ) -> GradCheckReport:
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
 
@@ -351,6 +354,9 @@ def run_check(
         The loss's noise at θ, when the caller measured it; by default it is measured
         here (:func:`~gradprobe.numdiff.noise.measure_noise`, 16 to 64 evaluations along
         two random directions drawn from ``seed``).
+    nondet_tol : float, default=0.0
+        How much repeated losses at θ may differ beyond rounding (a nondeterministic
+        kernel's last digits) before the loss is refused as random.
 
     Returns
     -------
@@ -358,7 +364,7 @@ def run_check(
     """
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
-    center = _refuse_randomness(evaluate, theta)
+    center = _refuse_randomness(evaluate, theta, nondet_tol)
     analytic_all = _analytic(grads, layout, theta)
     if noise is None:
         noise = measure_noise(evaluate, theta, center, direction_rng(seed))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -200,6 +200,10 @@ def _method_data(method: str, result: Derivative | str, exact: float) -> dict[st
 # --------------------------------------------------------------------------------- check
 
 
+def _pytorch_name(flag: str, role: str) -> Any:
+    return typer.Option(flag, help=f"PyTorch: the name of the {role} in the file.")
+
+
 @app.command("check", cls=Command)
 def check_command(
     target: Annotated[
@@ -207,7 +211,8 @@ def check_command(
         typer.Argument(
             metavar="FILE.py[:NAME]",
             help="A file defining params, loss(params), grads(params); or NAME() returning "
-            "(loss, params, grads).",
+            "(loss, params, grads); or a PyTorch file with a model, its inputs x and "
+            "optionally a criterion and targets y.",
         ),
     ],
     eps: Annotated[
@@ -229,23 +234,69 @@ def check_command(
             show_default=True,
         ),
     ] = DEFAULT_THRESHOLDS,
+    mode: Annotated[
+        str, typer.Option("--mode", help="auto, full (every value) or localize (group tests).")
+    ] = "auto",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Processes for a NumPy loss (it must be picklable); threads for a PyTorch model.",
+        ),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include", help="PyTorch: check only parameters matching this glob, e.g. 'fc.*'."
+        ),
+    ] = None,
+    module: Annotated[str | None, _pytorch_name("--module", "model")] = None,
+    loss: Annotated[str | None, _pytorch_name("--loss", "criterion")] = None,
+    inputs: Annotated[str | None, _pytorch_name("--inputs", "input tensor(s)")] = None,
+    targets: Annotated[str | None, _pytorch_name("--targets", "targets")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON.", metavar="")
     ] = False,
     debug: Debug = False,
 ) -> None:
-    """Check the gradients of your own code; exit 0 when ok, 1 when suspicious or wrong."""
+    """Check the gradients of your own code; exit 0 when ok, 1 when suspicious or wrong.
+
+    A PyTorch file is recognised by its nn.Module instance (model, net, module, or the only
+    one); its inputs are x or inputs, its criterion criterion or loss_fn, its targets y or
+    targets (--module, --inputs, --loss, --targets name others). The first line says which
+    names were taken.
+    """
     with exit_codes(debug):
+        names = {"module": module, "loss": loss, "inputs": inputs, "targets": targets}
         problem = load_problem(target)
         if isinstance(problem, dict):
             from gradprobe.torch import check_namespace
 
-            options = {"eps": eps, "thresholds": thresholds, "sample": sample, "seed": seed}
-            report = check_namespace(problem, method=method, **options)
+            report = check_namespace(
+                problem,
+                module=module,
+                loss=loss,
+                inputs=inputs,
+                targets=targets,
+                include=include,
+                method=method,
+                eps=eps,
+                thresholds=thresholds,
+                sample=sample,
+                seed=seed,
+                mode=mode,
+                workers=workers,
+            )
         else:
-            loss, params, grads = problem
+            given = [f"--{key}" for key, value in {**names, "include": include}.items() if value]
+            if given:
+                raise InvalidArgumentError(
+                    f"{given[0]}: applies to a PyTorch file, got a file with params, loss and "
+                    "grads; leave it out"
+                )
+            loss_fn, params, grads = problem
             report = check_gradients(
-                loss,
+                loss_fn,
                 params,
                 grads,
                 eps=eps,
@@ -253,10 +304,14 @@ def check_command(
                 thresholds=thresholds,
                 sample=sample,
                 seed=seed,
+                mode=mode,
+                workers=workers,
             )
     if as_json:
         typer.echo(to_json(report.to_dict()), nl=False)
     else:
+        if isinstance(problem, dict) and report.notes and report.notes[0].startswith("took "):
+            typer.echo(f"PyTorch file: {report.notes[0]}")
         typer.echo(str(report))
     if not report.passed:
         raise typer.Exit(EXIT_FAILED)
