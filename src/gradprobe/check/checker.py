@@ -28,6 +28,7 @@ wrong values by group testing instead (``mode="localize"``, see
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -110,7 +111,8 @@ def _analytic(
 
 def _refuse_randomness(
     evaluate: LossOnTheta, theta: NDArray[np.float64], nondet_tol: float = 0.0
-) -> float:
+) -> tuple[float, float]:
+    """Return the loss at θ and the spread of repeated values, or refuse a random loss."""
     values = [evaluate(theta) for _ in range(_REPEATS)]
     spread = max(values) - min(values)
     if spread > max(8 * np.finfo(np.float64).eps * max(abs(v) for v in values), nondet_tol):
@@ -119,7 +121,7 @@ def _refuse_randomness(
             "expected the same value every time. A gradient check cannot work with a random "
             "loss: switch dropout off (net.eval()), or fix the random seed inside the loss"
         )
-    return values[0]
+    return values[0], spread
 
 
 def check_gradients(
@@ -352,11 +354,12 @@ def run_check(
         ``time.perf_counter()`` when the caller's check began.
     noise : NoiseEstimate, optional
         The loss's noise at θ, when the caller measured it; by default it is measured
-        here (:func:`~gradprobe.numdiff.noise.measure_noise`, 16 to 64 evaluations along
-        two random directions drawn from ``seed``).
+        here (:func:`~gradprobe.numdiff.noise.measure_noise`, 24 to 96 evaluations along
+        three random directions drawn from ``seed``).
     nondet_tol : float, default=0.0
         How much repeated losses at θ may differ beyond rounding (a nondeterministic
-        kernel's last digits) before the loss is refused as random.
+        kernel's last digits) before the loss is refused as random; the spread seen is
+        then taken as the noise of every value, if larger than the measured one.
 
     Returns
     -------
@@ -364,10 +367,13 @@ def run_check(
     """
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
-    center = _refuse_randomness(evaluate, theta, nondet_tol)
+    center, spread = _refuse_randomness(evaluate, theta, nondet_tol)
     analytic_all = _analytic(grads, layout, theta)
     if noise is None:
         noise = measure_noise(evaluate, theta, center, direction_rng(seed))
+    if spread > noise.sigma:  # a forward allowed to vary (nondet_tol) is that noisy at least
+        relative = spread / abs(center) if center else float("inf")
+        noise = dataclasses.replace(noise, sigma=spread, relative=relative)
     if mode == "localize":
         return localize_check(
             evaluate,
