@@ -172,3 +172,32 @@ def test_value_noise_grows_with_the_values_and_has_a_floor() -> None:
     floor = value_noise(0.0, UNIT, 0.0, 2.0)[()]
     assert floor == pytest.approx(UNIT * 2 / np.sqrt(12))
     assert np.all(value_noise(1e-12, UNIT, 1.0, np.array([np.nan, 1.0])) == 1e-12)
+
+
+def test_an_evaluator_can_ask_for_tables_along_coordinates() -> None:
+    # A layered model moves one coordinate by a rank-1 update but evaluates a whole point
+    # by a forward pass: its tables go through coordinates(), one request each.
+    class Coordinates(ThetaEvaluator):
+        noise_along_coordinates = True
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            self.requests: list[int] = []
+
+        def coordinates(
+            self, theta: np.ndarray, indices: np.ndarray, values: np.ndarray
+        ) -> np.ndarray:
+            self.requests.append(len(set(indices.tolist())))
+            return super().coordinates(theta, indices, values)
+
+        def rows(self, points: np.ndarray) -> np.ndarray:
+            raise AssertionError("no whole points for this evaluator")
+
+    loss, params = course_loss(np.float64)
+    layout = ParameterLayout.from_params(params)
+    theta = layout.flatten(params)
+    evaluate = Coordinates(loss, layout)
+    center = evaluate(theta)
+    estimate = measure_noise(evaluate, theta, center, np.random.default_rng(1))
+    assert estimate.status == "measured" and set(evaluate.requests) == {1}
+    assert estimate.sigma > 10 * UNIT * abs(center)  # the same −log(1 − a) noise

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe.numdiff.noise import value_noise
+from gradprobe.numdiff.noise import DEVIATIONS, TRUNCATION_SAFETY, complex_bound, value_noise
 from gradprobe.numdiff.perturbation import Differences
 from gradprobe.numdiff.rules import richardson_weights
 
@@ -49,10 +49,6 @@ OK, INCONCLUSIVE, SUSPICIOUS, WRONG = range(4)
 UNCLEAR = -1
 """An entry not decided yet (re-checked, then inconclusive if it stays so)."""
 
-DEVIATIONS = 4.0
-"""A rounding bound is this many standard deviations of the measured noise."""
-TRUNCATION_SAFETY = 2.0
-"""A truncation bound is this many times the measured truncation estimate."""
 CLEAR = 3.0
 """An entry is wrong only when its error exceeds its bound this many times."""
 FAR = 100.0
@@ -120,27 +116,6 @@ def first_bounds(
     return DEVIATIONS * noise * np.sqrt(2) / width, np.full(len(numerical), np.inf)
 
 
-def complex_bound(
-    numerical: NDArray[np.float64],
-    analytic: NDArray[np.float64],
-    sigma: float,
-    unit: float,
-    scale: float = 0.0,
-) -> NDArray[np.float64]:
-    """Bound the error of complex-step derivatives.
-
-    The complex step subtracts nothing, so its error is rounding: a few units of the
-    values compared, or of the gradient's overall ``scale`` (an entry of 1e-204 next to
-    entries of 1 is 0 to rounding), plus the relative noise of the loss's real part
-    passed on to the derivative (a value computed with cancellation, such as
-    ``log(1 − a)``, carries its relative error into the derivative):
-    ``8u·(|n| + |a| + scale) + DEVIATIONS·σ·max(|n|, |a|)``.
-    """
-    size = np.maximum(np.abs(numerical), np.abs(analytic))
-    bound: NDArray[np.float64] = 8 * unit * (np.abs(numerical) + np.abs(analytic) + scale)
-    return bound + DEVIATIONS * sigma * size
-
-
 def judge(
     analytic: NDArray[np.float64],
     numerical: NDArray[np.float64],
@@ -169,9 +144,9 @@ def judge(
     Examples
     --------
     >>> import numpy as np
-    >>> codes, _ = judge(np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.1, 1.001]),
+    >>> codes, _ = judge(np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.1, 1.002]),
     ...                  np.array([1e-3, 1e-3, 1e-3]), (1e-6, 1e-4))
-    >>> [int(c) for c in codes]  # ok, wrong (100 bounds away), not clear (1 bound)
+    >>> [int(c) for c in codes]  # ok, wrong (100 bounds away), not clear (2 bounds)
     [0, 3, -1]
     """
     error = np.abs(analytic - numerical)

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from gradprobe.check.bounds import (
     DEVIATIONS,
+    FAR,
     INCONCLUSIVE,
     OK,
     TRUNCATION_SAFETY,
@@ -106,6 +107,7 @@ class _State:
         self.kink = np.zeros(n, dtype=bool)
         self.excused = np.zeros(n, dtype=bool)
         self.anomalies = np.zeros(n, dtype=np.intp)
+        self.votes = np.zeros(n, dtype=np.intp)  # smooth readings that found the entry wrong
         self.at_kink = np.zeros(n, dtype=bool)  # the sharpest reading is a kink at θ
         self.rounding = np.zeros(n, dtype=bool)  # ... and its bound is mostly rounding
         self.reason = np.zeros(n, dtype=np.int8)
@@ -122,12 +124,16 @@ def _conclude(
 
     A reading counts when it is smooth or a kink at θ; the one with the smallest bound
     decides (a coarser reading that agrees within its wider bound does not contradict
-    a sharper one that disagrees). Rows left open go up when the sharpest bound is
-    mostly rounding, down otherwise.
+    a sharper one that disagrees). A smooth reading that finds the entry wrong must be
+    seconded by another smooth reading, unless it is :data:`FAR` beyond its bound: a
+    window that holds several kinks can pass for smooth at one pair of steps, not at two.
+    Rows left open go up when the sharpest bound is mostly rounding, down otherwise.
     """
     for reading in readings:
         valid = reading.valid
         state.anomalies[rows] += valid & ~reading.smooth & ~reading.kinked
+        found, _ = judge(analytic, reading.estimate, reading.bound, thresholds)
+        state.votes[rows] += reading.smooth & (found > OK)
         sharper = (reading.smooth | reading.kinked) & (reading.bound < state.bound[rows])
         target = rows[sharper]
         state.estimate[target] = reading.estimate[sharper]
@@ -135,13 +141,14 @@ def _conclude(
         state.curvature[target] = reading.curvature[sharper]
         state.at_kink[target] = reading.kinked[sharper]
         state.rounding[target] = reading.rounding[sharper]
-    verdict, _ = judge(analytic, state.estimate[rows], state.bound[rows], thresholds)
-    done = np.isfinite(state.bound[rows]) & (verdict != UNCLEAR)
+    verdict, significance = judge(analytic, state.estimate[rows], state.bound[rows], thresholds)
+    lone = (verdict > OK) & ~state.at_kink[rows] & (state.votes[rows] < 2) & (significance < FAR)
+    done = np.isfinite(state.bound[rows]) & (verdict != UNCLEAR) & ~lone
     state.codes[rows[done]] = verdict[done]
     kinked = done & state.at_kink[rows]
     state.kink[rows[kinked]] = True
     state.excused[rows[kinked & (verdict == OK)]] = True
-    state.direction[rows] = np.where(state.rounding[rows], 1, -1)
+    state.direction[rows] = np.where(state.rounding[rows] & ~lone, 1, -1)
 
 
 def _up_target(
@@ -286,13 +293,18 @@ def recheck(
         moving, up = open_rows[~stuck], going_up[~stuck]
         if len(moving) == 0:
             break
+        # Up: three steps at once, two pairs that can second each other; down: one more.
         big_level = np.where(up, target[~stuck], state.low[moving])
-        ladder.measure(np.concatenate([moving, moving]), np.concatenate([big_level, big_level - 1]))
+        ladder.measure(
+            np.concatenate([moving, moving, moving[up]]),
+            np.concatenate([big_level, big_level - 1, big_level[up] - 2]),
+        )
         state.high[moving[up]] = big_level[up]
         state.low[moving[~up]] = big_level[~up] - 1
-        big = ladder.quotients(moving, big_level, sigma, unit)
-        small = ladder.quotients(moving, big_level - 1, sigma, unit)
-        _conclude(state, moving, [read(big, small, analytic[moving])], analytic[moving], thresholds)
+        levels = [ladder.quotients(moving, big_level - k, sigma, unit) for k in range(3)]
+        first_pair = read(levels[0], levels[1], analytic[moving])
+        second_pair = masked(read(levels[1], levels[2], analytic[moving]), up)
+        _conclude(state, moving, [first_pair, second_pair], analytic[moving], thresholds)
     left = np.flatnonzero(state.codes == UNCLEAR)
     state.codes[left] = INCONCLUSIVE
     state.reason[left] = np.where(state.direction[left] > 0, NOISE_LIMITED, STEP_LIMITED)

@@ -121,33 +121,44 @@ def _one_shown(
     bound: Array,
     bad: NDArray[np.bool_],
     coordinate: Callable[[int], str],
+    regularization: float | None,
 ) -> str:
     """Explain one entry shown wrong while the others match.
 
-    A single wrong entry, unless the others are too small to show the factor the wrong
-    one has: then say that it cannot be told from a constant factor.
+    A single wrong entry, unless the others cannot show what the wrong one shows: a
+    factor that would be within their bounds, or a multiple ``regularization`` of θ that
+    fits every entry; then say that these cannot be told apart.
     """
     j = int(np.flatnonzero(bad)[0])
     a, n = float(analytic[j]), float(numerical[j])
     factor = a / n if n != 0 else None
     others = ~bad
-    if factor is None or not _agree(
+    scaled = factor is not None and _agree(
         analytic[others], factor * numerical[others], abs(factor) * bound[others]
-    ):
-        return _wrong_entries(name, analytic, numerical, bad, coordinate)
-    shown = (
-        f"only {coordinate(j)} of {name} is large enough to show the error: analytic {a:.6g} "
-        f"= {_factor(factor)} × numerical {n:.6g}"
     )
-    if _agree(analytic[bad], -numerical[bad], bound[bad]):
+    if not scaled and regularization is None:
+        return _wrong_entries(name, analytic, numerical, bad, coordinate)
+    if scaled and factor is not None and _agree(analytic[bad], -numerical[bad], bound[bad]):
         return (
-            f"{shown}, a sign flipped there; the other entries are too small to tell whether "
-            f"the sign of all of {name} is flipped (y − ŷ where ŷ − y was meant) or of that "
-            "entry alone"
+            f"only {coordinate(j)} of {name} is large enough to show the error, a sign "
+            f"flipped there (analytic {a:.6g}, numerical {n:.6g}); the other entries are too "
+            f"small to tell whether the sign of all of {name} is flipped (y − ŷ where ŷ − y "
+            "was meant) or of that entry alone"
+        )
+    alternatives = []
+    if scaled and factor is not None:
+        alternatives.append(
+            f"a constant factor ({_factor(factor)}: 1/m, 2, λ) wrong in all of {name}"
+        )
+    if regularization is not None:
+        alternatives.append(
+            f"a missing regularization term (λ/m)·{name} (numerical − analytic ≈ "
+            f"{regularization:.3g} × {name})"
         )
     return (
-        f"{shown}; the other entries are too small to tell a single wrong entry from a "
-        f"constant factor (1/m, 2, λ) wrong in all of {name}"
+        f"only {coordinate(j)} of {name} is large enough to show the error (analytic "
+        f"{a:.6g}, numerical {n:.6g}); the other entries cannot tell a single wrong entry "
+        f"from {' or '.join(alternatives)}"
     )
 
 
@@ -239,7 +250,8 @@ def diagnose(
             "units sit at exactly 0 there, where relu'(0) = 0 can give such a value"
         )
     if wrong == 1 and count > 1 and others_match:
-        return _one_shown(name, analytic, numerical, bound, bad, coordinate)
+        fitted = scale if regularization else None
+        return _one_shown(name, analytic, numerical, bound, bad, coordinate, fitted)
     if square_shape is not None and count > 2:
         transposed = numerical.reshape(square_shape).T.ravel()
         if _agree(analytic, transposed, bound.reshape(square_shape).T.ravel()):

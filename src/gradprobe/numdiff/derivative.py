@@ -27,7 +27,15 @@ from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, Params
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
-from gradprobe.numdiff.noise import POINTS, noise_level, scalar_noise, value_noise
+from gradprobe.numdiff.noise import (
+    DEVIATIONS,
+    POINTS,
+    TRUNCATION_SAFETY,
+    complex_bound,
+    noise_level,
+    scalar_noise,
+    value_noise,
+)
 from gradprobe.numdiff.perturbation import evaluate_differences
 from gradprobe.numdiff.rules import (
     METHODS,
@@ -45,10 +53,6 @@ from gradprobe.numdiff.rules import (
 __all__ = ["METHODS", "Derivative", "default_step", "derivative", "numerical_gradient"]
 
 
-# The error estimate: this many times the leading-order truncation estimate, plus this many
-# standard deviations of the measured rounding noise (see Derivative.error).
-TRUNCATION_FACTOR = 2.0
-ROUNDING_DEVIATIONS = 4.0
 # A default step whose probes leave the function's domain is divided by this, _SHRINKS times
 # at most.
 _SHRINK = 10.0
@@ -64,14 +68,15 @@ class Derivative:
     value : float
         The estimate of f'(x).
     error : float
-        A bound of ``|value − f'(x)|``: ``TRUNCATION_FACTOR`` (2) times the leading-order
+        A bound of ``|value − f'(x)|``: ``TRUNCATION_SAFETY`` (2) times the leading-order
         estimate of the truncation error, from a second step (the change when the step
         halves, scaled to the error of the returned value: ×4/3 for central, ×2 for
         one-sided differences; the last extrapolation's change for Richardson), plus
-        ``ROUNDING_DEVIATIONS`` (4) standard deviations of the rounding error, from the
+        ``DEVIATIONS`` (4) standard deviations of the rounding error, from the
         function's noise measured at ``x`` (:func:`~gradprobe.numdiff.noise.scalar_noise`).
-        For the complex step, 8 units in the last place of the larger of the value and
-        ``|f(x)|/max(1, |x|)``.
+        For the complex step, :func:`~gradprobe.numdiff.noise.complex_bound`: 8 units
+        in the last place of the value and of ``|f(x)|/max(1, |x|)``, plus the noise of
+        the real part passed on to the derivative.
     step : float
         The step ε used.
     method : str
@@ -197,10 +202,9 @@ def derivative(
         # Exact to rounding, and to the noise of the real part: a value computed with
         # cancellation (σ ≫ u·|f|) passes its relative error on to the derivative.
         sigma = _noise(real_f, point, magnitude, None)
-        scale = max(abs(value), magnitude / max(1.0, abs(point)), 1e-300)
-        error_estimate = 8 * np.finfo(np.float64).eps * scale + ROUNDING_DEVIATIONS * sigma * abs(
-            value
-        )
+        unit = float(np.finfo(np.float64).eps)
+        scale = magnitude / max(1.0, abs(point))
+        error_estimate = complex_bound(np.array([value]), np.zeros(1), sigma, unit, scale)[0]
         return Derivative(value, float(error_estimate), h, method, 1 + calls[0], sigma)
     h = float(default_step(method, point)) if step is None else step
     for attempt in range(_SHRINKS + 1):
@@ -271,8 +275,8 @@ def _difference(
         sigma = _noise(real_f, x, center, table)
     # The noise measured at x, grown with the values at the points used (see value_noise).
     noise = float(value_noise(sigma, float(np.finfo(np.float64).eps), center, table).max())
-    rounding = ROUNDING_DEVIATIONS * noise
-    error = TRUNCATION_FACTOR * truncation + rounding * spread
+    rounding = DEVIATIONS * noise
+    error = TRUNCATION_SAFETY * truncation + rounding * spread
     return Derivative(value, float(error), h, method, calls[0] - start, sigma)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,10 @@ from gradprobe.numdiff.batched import ThetaEvaluator
 from gradprobe.numdiff.perturbation import LossOnTheta
 
 __all__ = [
+    "DEVIATIONS",
+    "TRUNCATION_SAFETY",
     "NoiseEstimate",
+    "complex_bound",
     "direction_rng",
     "measure_noise",
     "noise_level",
@@ -42,6 +46,10 @@ __all__ = [
     "value_noise",
 ]
 
+DEVIATIONS = 4.0
+"""A rounding bound is this many standard deviations of the measured noise."""
+TRUNCATION_SAFETY = 2.0
+"""A truncation bound is this many times the truncation measured from a second step."""
 # Values in a table, the centre included; 9 allow differences of order 8.
 POINTS = 9
 # The first steps of the three tables, relative to max(1, rms θ), and the factor between
@@ -210,7 +218,10 @@ def measure_noise(
     ----------
     evaluate : LossOnTheta
         The loss on θ; a stacking :class:`~gradprobe.numdiff.batched.ThetaEvaluator`
-        gets each table's points in one request.
+        gets each table's points in one request. An evaluator whose
+        ``noise_along_coordinates`` is true (one that moves single coordinates far more
+        cheaply than it evaluates whole points, such as gradprobe's MLP evaluator) is
+        measured along random coordinates instead, through ``evaluate.coordinates``.
     theta : ndarray of float64, shape (size,)
         The point; unchanged on return.
     center : float
@@ -226,31 +237,63 @@ def measure_noise(
     """
     scale = max(1.0, float(np.sqrt(np.mean(theta**2)))) if theta.size else 1.0
     stacks = isinstance(evaluate, ThetaEvaluator) and evaluate.stacks
+    along_coordinates = bool(getattr(evaluate, "noise_along_coordinates", False))
     estimates = []
     for k, first in enumerate(_FIRST_STEPS):
-        direction = rng.standard_normal(theta.shape) * (-1.0) ** k
-        direction /= max(float(np.linalg.norm(direction)), np.finfo(float).tiny)
-
-        def values_at(
-            moves: NDArray[np.float64], direction: NDArray[np.float64] = direction
-        ) -> NDArray[np.float64]:
-            values = np.empty(len(moves))
-            values[0] = center  # moves[0] is 0: the table starts at θ
-            if stacks:
-                assert isinstance(evaluate, ThetaEvaluator)
-                values[1:] = evaluate.rows(theta[np.newaxis, :] + moves[1:, np.newaxis] * direction)
-            else:
-                for j in range(1, len(moves)):
-                    values[j] = evaluate(theta + moves[j] * direction)
-            return values
-
+        sign = (-1.0) ** k
+        values_at: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+        if along_coordinates:
+            # The loss's own route for single coordinates (cheap for a layered model): the
+            # noise of the very values the difference quotients are made of.
+            index = int(rng.integers(theta.size))
+            values_at = partial(_along_coordinate, evaluate, theta, center, index, sign)
+            start = first * max(1.0, abs(float(theta[index])))
+        else:
+            direction = rng.standard_normal(theta.shape) * sign
+            direction /= max(float(np.linalg.norm(direction)), np.finfo(float).tiny)
+            values_at = partial(_along_direction, evaluate, theta, center, direction, stacks)
+            start = first * scale
         try:
-            estimates.append(_table(values_at, center, first * scale))
+            estimates.append(_table(values_at, center, start))
         except LossEvaluationError:
             # The loss cannot be evaluated off θ in every direction (a constraint, a domain
             # edge): no measurement, and the check's own evaluations will say where it fails.
-            return NoiseEstimate(0.0, 0.0, first * scale, 0, "not measurable", 0)
+            return NoiseEstimate(0.0, 0.0, start, 0, "not measurable", 0)
     return _median(estimates)
+
+
+def _along_coordinate(
+    evaluate: LossOnTheta,
+    theta: NDArray[np.float64],
+    center: float,
+    index: int,
+    sign: float,
+    moves: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Return the loss at θ with coordinate ``index`` moved by each of ``sign·moves``."""
+    indices = np.full(len(moves) - 1, index)
+    moved = evaluate.coordinates(theta, indices, theta[index] + sign * moves[1:])
+    return np.concatenate([[center], moved])
+
+
+def _along_direction(
+    evaluate: LossOnTheta,
+    theta: NDArray[np.float64],
+    center: float,
+    direction: NDArray[np.float64],
+    stacks: bool,
+    moves: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Return the loss at ``θ + t·direction`` for each ``t`` of ``moves`` (the first is 0)."""
+    values = np.empty(len(moves))
+    values[0] = center
+    if stacks:
+        assert isinstance(evaluate, ThetaEvaluator)
+        values[1:] = evaluate.rows(theta[np.newaxis, :] + moves[1:, np.newaxis] * direction)
+    else:
+        for j in range(1, len(moves)):
+            values[j] = evaluate(theta + moves[j] * direction)
+    return values
 
 
 def scalar_noise(f: Callable[[float], float], x: float, center: float) -> NoiseEstimate:
@@ -313,3 +356,24 @@ def value_noise(sigma: float, unit: float, center: float, *values: Any) -> NDArr
     grown = sigma * largest / rounded if rounded > 0 else np.zeros_like(largest)
     result: NDArray[np.float64] = np.maximum(np.maximum(sigma, grown), unit * largest / np.sqrt(12))
     return result
+
+
+def complex_bound(
+    numerical: NDArray[np.float64],
+    analytic: NDArray[np.float64],
+    sigma: float,
+    unit: float,
+    scale: float = 0.0,
+) -> NDArray[np.float64]:
+    """Bound the error of complex-step derivatives.
+
+    The complex step subtracts nothing, so its error is rounding: a few units of the
+    values compared, or of the gradient's overall ``scale`` (an entry of 1e-204 next to
+    entries of 1 is 0 to rounding), plus the relative noise of the loss's real part
+    passed on to the derivative (a value computed with cancellation, such as
+    ``log(1 − a)``, carries its relative error into the derivative):
+    ``8u·(|n| + |a| + scale) + DEVIATIONS·σ·max(|n|, |a|)``.
+    """
+    size = np.maximum(np.abs(numerical), np.abs(analytic))
+    bound: NDArray[np.float64] = 8 * unit * (np.abs(numerical) + np.abs(analytic) + scale)
+    return bound + DEVIATIONS * sigma * size
