@@ -15,7 +15,8 @@ from torch import nn
 
 import gradprobe.torch._graph as graph_module
 from gradprobe.torch import check_module
-from gradprobe.torch._graph import attention_slow_path, graph_for
+from gradprobe.torch._graph import graph_for
+from gradprobe.torch._trace import attention_slow_path
 
 torch.set_num_threads(1)
 F = nn.functional
@@ -70,12 +71,12 @@ def test_untraceable_code_keeps_its_children_as_layers_and_gives_the_same_number
     top = check_module(Branchy(), x, F.cross_entropy, y)
     assert top.verdict == "ok" and any("could not trace" in note for note in top.notes)
     # The same check with the graph switched off gives the same numbers, to rounding.
-    original = graph_module._trace
+    original = graph_module.trace
     try:
-        graph_module._trace = lambda module: None  # type: ignore[assignment]
+        graph_module.trace = lambda module: None  # type: ignore[assignment]
         plain = check_module(module, x, F.cross_entropy, y)
     finally:
-        graph_module._trace = original
+        graph_module.trace = original
     for name, value in _numbers(report).items():
         assert value == pytest.approx(_numbers(plain)[name], rel=1e-7, abs=1e-10)
 
@@ -157,12 +158,12 @@ def test_module_routes_on_each_device_agree_with_the_whole_module(device: str) -
     x = torch.randn(3, 2, 4, 4, device=device)
     y = torch.tensor([0, 1, 1], device=device)
     routed = check_module(module, x, F.cross_entropy, y, mode="full")
-    original = graph_module._trace
+    original = graph_module.trace
     try:
-        graph_module._trace = lambda module: None  # type: ignore[assignment]
+        graph_module.trace = lambda module: None  # type: ignore[assignment]
         whole = check_module(module, x, F.cross_entropy, y, mode="full")
     finally:
-        graph_module._trace = original
+        graph_module.trace = original
     assert routed.verdict == whole.verdict == "ok"
     mine, theirs = _numbers(routed), _numbers(whole)
     assert np.allclose([mine[k] for k in theirs], list(theirs.values()), rtol=1e-7, atol=1e-10)

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,36 +34,15 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
+from gradprobe.torch._trace import clone, fetch, in_place, numel, trace
 
-__all__ = ["GraphPlan", "attention_slow_path", "graph_for"]
+__all__ = ["GraphPlan", "graph_for"]
 
 # Memory the downstream values of one batch may take, the most evaluations per batch, and
 # how far a route's loss may differ from the module's before the route is dropped.
 _BATCH_BYTES = 32 * 2**20
 _MAX_BATCH = 512
 _AGREEMENT = 1e-11
-
-
-@contextmanager
-def attention_slow_path() -> Iterator[None]:
-    """Run attention through its composite form, which ``torch.vmap`` batches.
-
-    ``nn.MultiheadAttention``'s fused fast path (eval mode, no autograd) and the fused
-    scaled dot-product kernels have no batching rule; the composite forms compute the
-    same function. The global settings are restored afterwards.
-    """
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    mha = torch.backends.mha
-    before = mha.get_fastpath_enabled()
-    mha.set_fastpath_enabled(False)
-    try:
-        # The math form of scaled dot-product attention: the fused CPU kernels have no
-        # batching rule either.
-        with sdpa_kernel([SDPBackend.MATH]):
-            yield
-    finally:
-        mha.set_fastpath_enabled(before)
 
 
 @dataclass
@@ -82,24 +60,6 @@ class Route:
     nodes: list[Node]
     block: int
     checked: dict[str, bool] = field(default_factory=dict)
-
-
-def _trace(module: nn.Module) -> torch.fx.GraphModule | None:
-    """Trace ``module``; if its code cannot be traced, treat its children as opaque layers."""
-    try:
-        return torch.fx.symbolic_trace(module)
-    except Exception:  # noqa: BLE001 - data-dependent control flow, untraceable calls, …
-        pass
-    children = {id(child) for child in module.children()}
-
-    class Shallow(torch.fx.Tracer):
-        def is_leaf_module(self, m: nn.Module, qualified_name: str) -> bool:
-            return id(m) in children or super().is_leaf_module(m, qualified_name)
-
-    try:
-        return torch.fx.GraphModule(module, Shallow().trace(module))
-    except Exception:  # noqa: BLE001
-        return None
 
 
 class GraphPlan:
@@ -141,12 +101,12 @@ class GraphPlan:
                 raise ValueError(f"no value for the module's argument {node.target}")
             self.placeholders[key] = node
             self.cache[node] = given[key] if key in given else node.args[0]
-        mutating = any(_in_place(node, graph) for node in graph.graph.nodes)
+        mutating = any(in_place(node, graph) for node in graph.graph.nodes)
         for node in graph.graph.nodes:
             if node.op == "placeholder":
                 continue
             value = self._execute(node, self._resolve(node, {}), None)
-            self.cache[node] = _clone(value) if mutating else value
+            self.cache[node] = clone(value) if mutating else value
         self.routes: dict[str, Route | None] = {}
 
     @property
@@ -175,7 +135,7 @@ class GraphPlan:
         if node.op == "get_attr":
             if moved is not None and node.target == moved[0]:
                 return moved[1]
-            return _fetch(self.graph, str(node.target))
+            return fetch(self.graph, str(node.target))
         if node.op == "call_function":
             return node.target(*args, **kwargs)  # type: ignore[operator]
         if node.op == "call_method":
@@ -205,7 +165,7 @@ class GraphPlan:
                     reached.add(user)
                     frontier.append(user)
         ordered = [node for node in nodes if node in reached]
-        size = sum(_numel(self.cache[n]) for n in ordered if n.op != "output")
+        size = sum(numel(self.cache[n]) for n in ordered if n.op != "output")
         block = int(np.clip(_BATCH_BYTES // (8 * (size + self._size(name)) + 1), 2, _MAX_BATCH))
         found = Route(users, ordered, block) if users else None
         self.routes[name] = found
@@ -214,7 +174,7 @@ class GraphPlan:
     def _size(self, name: str) -> int:
         if name in self.parameters:
             return self.parameters[name].numel()
-        return _numel(self.cache[self.placeholders[name]]) if name in self.placeholders else 0
+        return numel(self.cache[self.placeholders[name]]) if name in self.placeholders else 0
 
     def _base(self, name: str) -> Tensor:
         if name in self.parameters:
@@ -262,7 +222,8 @@ class GraphPlan:
                 got = self._run(name, route, local, value.reshape(1))
             else:
                 got = self._run(name, route, None, moved.unsqueeze(0))
-            expected = self.reference({name: moved})
+            expected = self.reference({name: moved}).detach()
+            got = got.detach()
             scale = max(float(abs(expected).max()), np.finfo(float).tiny)
             agrees = (
                 float((got.reshape(-1) - expected.reshape(-1)).abs().max()) <= _AGREEMENT * scale
@@ -388,36 +349,6 @@ class GraphPlan:
         return torch.stack([remaining(*(t[b] for t in inputs)) for b in range(len(full))])
 
 
-def _fetch(module: nn.Module, target: str) -> Any:
-    value: Any = module
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def _numel(value: Any) -> int:
-    flat, _ = tree_flatten(value)
-    return sum(leaf.numel() for leaf in flat if isinstance(leaf, Tensor))
-
-
-def _clone(value: Any) -> Any:
-    flat, spec = tree_flatten(value)
-    return tree_unflatten([v.clone() if isinstance(v, Tensor) else v for v in flat], spec)
-
-
-def _in_place(node: Node, graph: torch.fx.GraphModule) -> bool:
-    """Whether a node may write into one of its inputs."""
-    if node.op == "call_method":
-        return str(node.target).endswith("_")
-    if node.op == "call_function":
-        return bool(node.kwargs.get("inplace")) or getattr(node.target, "__name__", "").endswith(
-            "_"
-        )
-    if node.op == "call_module":
-        return bool(getattr(graph.get_submodule(str(node.target)), "inplace", False))
-    return False
-
-
 def graph_for(
     module: nn.Module,
     positional: Sequence[Any],
@@ -445,7 +376,7 @@ def graph_for(
             if isinstance(layer, nn.modules.batchnorm._BatchNorm):  # noqa: SLF001
                 layer.track_running_stats = False
                 layer.running_mean = layer.running_var = layer.num_batches_tracked = None
-    traced = _trace(twin)
+    traced = trace(twin)
     if traced is None:
         notes.append(
             "torch.fx could not trace the module, so every evaluation runs the whole module "

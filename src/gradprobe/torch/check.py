@@ -24,7 +24,7 @@ from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.torch._evaluator import check_problem
 from gradprobe.torch._function import function_problem
-from gradprobe.torch._graph import attention_slow_path, graph_for
+from gradprobe.torch._graph import graph_for
 from gradprobe.torch._mlp import replica_evaluator, replica_for
 from gradprobe.torch._namespace import recognize
 from gradprobe.torch._options import CheckOptions, settings, threads
@@ -40,6 +40,7 @@ from gradprobe.torch._problem import (
     select,
     sum_outputs,
 )
+from gradprobe.torch._trace import attention_slow_path
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
