@@ -60,6 +60,7 @@ class Route:
     nodes: list[Node]
     block: int
     checked: dict[str, bool] = field(default_factory=dict)
+    patched: int = -1  # how many leading nodes ran as patches, once measured
 
 
 class GraphPlan:
@@ -171,6 +172,17 @@ class GraphPlan:
         self.routes[name] = found
         return found
 
+    def _patched_block(self, route: Route) -> int:
+        """Return the evaluations per batch when the leading nodes hold patches (slices)."""
+        size = 0
+        for k, node in enumerate(route.nodes[:-1]):
+            value = self.cache[node]
+            if k < route.patched and isinstance(value, Tensor) and value.dim() > 1:
+                size += value.numel() // max(value.shape)  # at most one slice of it
+            else:
+                size += numel(value)
+        return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
+
     def _size(self, name: str) -> int:
         if name in self.parameters:
             return self.parameters[name].numel()
@@ -186,10 +198,11 @@ class GraphPlan:
         route = self.route(name)
         if route is None or not self._trusted(name, route, "coordinates"):
             return None
+        block = self._patched_block(route)
         return torch.cat(
             [
-                self._run(name, route, local[s : s + route.block], values[s : s + route.block])
-                for s in range(0, len(local), route.block)
+                self._run(name, route, local[s : s + block], values[s : s + block])
+                for s in range(0, len(local), block)
             ]
         )
 
@@ -248,6 +261,7 @@ class GraphPlan:
                 start = k
                 break
             env[node] = value
+        route.patched = max(route.patched, start)
         rest = route.nodes[start:]
         full = values
         if local is None:
