@@ -462,3 +462,16 @@ def test_forward_mode_is_checked_like_pytorchs(wrong: bool) -> None:
         Doubled.wrong_jvp = False
     with pytest.raises(InvalidArgumentError, match="both False"):
         gradcheck(torch.sin, (x,), check_backward_ad=False)
+
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: the CUDA route is not run"
+)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_drop_ins_on_each_device(device: str) -> None:
+    x = double(3, 3).detach().to(device).requires_grad_(True)
+    assert gradcheck(Exp.apply, (x,)) and gradgradcheck(lambda v: Sinh.apply(v)[0], (x,))
+    assert not gradgradcheck(SinhBad.apply, (x,), raise_exception=False)
+    assert both("gradcheck", Cube.apply, (x,)) == (True, True)
