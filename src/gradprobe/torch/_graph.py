@@ -398,8 +398,9 @@ def graph_for(
         )
         return None
     try:
-        plan = GraphPlan(traced, positional, keywords, tail, notes, reference)
-        agrees = torch.allclose(plan.loss, reference({}), rtol=_AGREEMENT, atol=0.0)
+        with torch.no_grad():
+            plan = GraphPlan(traced, positional, keywords, tail, notes, reference)
+            agrees = torch.allclose(plan.loss, reference({}), rtol=_AGREEMENT, atol=0.0)
     except Exception:  # noqa: BLE001 - a graph that cannot run at θ is not used
         return None
     return plan if agrees else None
