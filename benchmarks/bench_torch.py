@@ -172,9 +172,7 @@ def module_rows(device: str, full: bool, repeats: int) -> list[Row]:
     rows: list[Row] = []
     for name, (module, x, loss, y) in models(device).items():
         slow = gradcheck_slow(module, x, loss, y, full)
-        seconds, report = timed(
-            partial(check_module, module, x, loss, y, mode="full"), repeats
-        )
+        seconds, report = timed(partial(check_module, module, x, loss, y, mode="full"), repeats)
         ratio = f"{slow[0] / seconds:.1f}x; same verdict: {report.verdict == slow[2]}"
         rows.append((f"{name}: torch gradcheck slow, {device} {slow[3]}", *slow[:3], ""))
         rows.append(
@@ -185,9 +183,7 @@ def module_rows(device: str, full: bool, repeats: int) -> list[Row]:
             original = torch_check.replica_for
             torch_check.replica_for = lambda *args: None  # type: ignore[assignment]
             try:
-                general, other = timed(
-                    partial(check_module, module, x, loss, y, mode="full"), 1
-                )
+                general, other = timed(partial(check_module, module, x, loss, y, mode="full"), 1)
             finally:
                 torch_check.replica_for = original
             rows.append(
@@ -257,9 +253,13 @@ def dask_rows() -> list[str]:
     data = rng.normal(size=(128, 64))
     grads = {"W": np.zeros((64, 64)), "b": np.zeros(64)}
     lines = []
-    with threadpool_limits(1), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        threadpool_limits(1),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         client.run(_one_thread)
         executor = client.get_executor()
         capacity = executor_capacity(executor)
