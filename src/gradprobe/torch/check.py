@@ -207,6 +207,7 @@ def check_module(
         output = functional_call(module, {**state, **tensors}, args, kwargs)
         return _reduce(loss, output, targets is not None, base_targets)
 
+    rebuilt = [a.rebuild({}) for a in arguments]
     problem = Problem(
         base=base,
         dtypes=tuple(
@@ -216,9 +217,9 @@ def check_module(
         values=values,
         notes=notes,
         batch_size=config.batch_size,
-        inputs=numel([a.rebuild({}) for a in arguments]),
+        inputs=numel(rebuilt),
     )
-    rebuilt = [a.rebuild({}) for a in arguments]
+    # A plain Linear/activation stack takes gradprobe's MLP evaluator, anything else the graph.
     built = (
         replica_for(module, rebuilt, loss, base_targets, train_mode) if not check_inputs else None
     )
