@@ -134,7 +134,7 @@ class GraphPlan:
         if node.op == "output":
             return args[0]
         if node.op == "get_attr":
-            if moved is not None and node.target == moved[0]:
+            if moved is not None and node.target in moved[0]:
                 return moved[1]
             return fetch(self.graph, str(node.target))
         if node.op == "call_function":
@@ -143,8 +143,9 @@ class GraphPlan:
             return getattr(args[0], str(node.target))(*args[1:], **kwargs)
         submodule = self.graph.get_submodule(str(node.target))
         prefix = f"{node.target}."
-        if moved is not None and moved[0].startswith(prefix):
-            return functional_call(submodule, {moved[0][len(prefix) :]: moved[1]}, args, kwargs)
+        inside = [a[len(prefix) :] for a in moved[0] if a.startswith(prefix)] if moved else []
+        if moved is not None and inside:
+            return functional_call(submodule, dict.fromkeys(inside, moved[1]), args, kwargs)
         return submodule(*args, **kwargs)
 
     def route(self, name: str) -> Route | None:
@@ -155,8 +156,11 @@ class GraphPlan:
         users = {
             node
             for node in nodes
-            if (node.op == "get_attr" and node.target == name)
-            or (node.op == "call_module" and name.startswith(f"{node.target}."))
+            if (node.op == "get_attr" and node.target in self.aliases(name))
+            or (
+                node.op == "call_module"
+                and any(a.startswith(f"{node.target}.") for a in self.aliases(name))
+            )
             or (node.op == "placeholder" and self.placeholders.get(name) is node)
         }
         reached, frontier = set(users), list(users)
@@ -182,6 +186,14 @@ class GraphPlan:
             else:
                 size += numel(value)
         return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
+
+    def aliases(self, name: str) -> tuple[str, ...]:
+        """Return every name the tensor ``name`` goes by (a tied weight has several)."""
+        if name not in self.parameters:
+            return (name,)
+        tensor = self.parameters[name]
+        pairs = self.graph.named_parameters(remove_duplicate=False)
+        return tuple(alias for alias, other in pairs if other is tensor)
 
     def _size(self, name: str) -> int:
         if name in self.parameters:
@@ -294,7 +306,11 @@ class GraphPlan:
             if not isinstance(source, Node) or source in env:
                 return None
             module = self.graph.get_submodule(str(node.target))
-            parameter = name[len(str(node.target)) + 1 :]
+            prefix = f"{node.target}."
+            inside = [a for a in self.aliases(name) if a.startswith(prefix)]
+            if len(inside) != 1:
+                return None
+            parameter = inside[0][len(prefix) :]
             return produce(module, parameter, self.cache[source], self.cache[node], local, values)
         args, kwargs = self._resolve(node, env)
         if any(isinstance(a, _Batched) for a in (*args, *kwargs.values())):
@@ -338,7 +354,7 @@ class GraphPlan:
                 local_env[node] = tree_unflatten(flat, spec)
             result: Any = None
             for node in rest:
-                override = (name, moved) if node in route.users else None
+                override = (self.aliases(name), moved) if node in route.users else None
                 if node.op == "placeholder":
                     local_env[node] = moved
                     continue
