@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from torch.autograd import Function
 from torch.autograd.gradcheck import GradcheckError as TorchGradcheckError
 
@@ -475,3 +476,13 @@ def test_drop_ins_on_each_device(device: str) -> None:
     assert gradcheck(Exp.apply, (x,)) and gradgradcheck(lambda v: Sinh.apply(v)[0], (x,))
     assert not gradgradcheck(SinhBad.apply, (x,), raise_exception=False)
     assert both("gradcheck", Cube.apply, (x,)) == (True, True)
+
+
+def test_a_random_function_is_told_from_a_nondeterministic_backward() -> None:
+    x = double(6)
+    with pytest.raises(TorchGradcheckError, match="not deterministic|not reentrant") as caught:
+        gradcheck(lambda v: nn.functional.dropout(v, 0.5, training=True), (x,))
+    assert "random loss" in str(caught.value)
+    assert not torch.autograd.gradcheck(
+        lambda v: nn.functional.dropout(v, 0.5, training=True), (x,), raise_exception=False
+    )
