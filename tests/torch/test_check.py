@@ -379,7 +379,10 @@ def test_check_namespace_runs_a_files_module() -> None:
     assert report.verdict == "ok" and report.checked == 5
 
 
-DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: the CUDA route is not run"
+)
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
 class _DeviceProbe(nn.Module):

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from torch.autograd import Function
 from torch.autograd.gradcheck import GradcheckError as TorchGradcheckError
 
@@ -462,3 +463,26 @@ def test_forward_mode_is_checked_like_pytorchs(wrong: bool) -> None:
         Doubled.wrong_jvp = False
     with pytest.raises(InvalidArgumentError, match="both False"):
         gradcheck(torch.sin, (x,), check_backward_ad=False)
+
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: the CUDA route is not run"
+)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_drop_ins_on_each_device(device: str) -> None:
+    x = double(3, 3).detach().to(device).requires_grad_(True)
+    assert gradcheck(Exp.apply, (x,)) and gradgradcheck(lambda v: Sinh.apply(v)[0], (x,))
+    assert not gradgradcheck(SinhBad.apply, (x,), raise_exception=False)
+    assert both("gradcheck", Cube.apply, (x,)) == (True, True)
+
+
+def test_a_random_function_is_told_from_a_nondeterministic_backward() -> None:
+    x = double(6)
+    with pytest.raises(TorchGradcheckError, match="not deterministic|not reentrant") as caught:
+        gradcheck(lambda v: nn.functional.dropout(v, 0.5, training=True), (x,))
+    assert "random loss" in str(caught.value)
+    assert not torch.autograd.gradcheck(
+        lambda v: nn.functional.dropout(v, 0.5, training=True), (x,), raise_exception=False
+    )

@@ -15,7 +15,8 @@ from torch import nn
 
 import gradprobe.torch._graph as graph_module
 from gradprobe.torch import check_module
-from gradprobe.torch._graph import attention_slow_path, graph_for
+from gradprobe.torch._graph import graph_for
+from gradprobe.torch._trace import attention_slow_path
 
 torch.set_num_threads(1)
 F = nn.functional
@@ -70,12 +71,12 @@ def test_untraceable_code_keeps_its_children_as_layers_and_gives_the_same_number
     top = check_module(Branchy(), x, F.cross_entropy, y)
     assert top.verdict == "ok" and any("could not trace" in note for note in top.notes)
     # The same check with the graph switched off gives the same numbers, to rounding.
-    original = graph_module._trace
+    original = graph_module.trace
     try:
-        graph_module._trace = lambda module: None  # type: ignore[assignment]
+        graph_module.trace = lambda module: None  # type: ignore[assignment]
         plain = check_module(module, x, F.cross_entropy, y)
     finally:
-        graph_module._trace = original
+        graph_module.trace = original
     for name, value in _numbers(report).items():
         assert value == pytest.approx(_numbers(plain)[name], rel=1e-7, abs=1e-10)
 
@@ -157,13 +158,56 @@ def test_module_routes_on_each_device_agree_with_the_whole_module(device: str) -
     x = torch.randn(3, 2, 4, 4, device=device)
     y = torch.tensor([0, 1, 1], device=device)
     routed = check_module(module, x, F.cross_entropy, y, mode="full")
-    original = graph_module._trace
+    original = graph_module.trace
     try:
-        graph_module._trace = lambda module: None  # type: ignore[assignment]
+        graph_module.trace = lambda module: None  # type: ignore[assignment]
         whole = check_module(module, x, F.cross_entropy, y, mode="full")
     finally:
-        graph_module._trace = original
+        graph_module.trace = original
     assert routed.verdict == whole.verdict == "ok"
     mine, theirs = _numbers(routed), _numbers(whole)
     assert np.allclose([mine[k] for k in theirs], list(theirs.values()), rtol=1e-7, atol=1e-10)
     assert all(p.device.type == device for p in module.parameters())
+
+
+def test_a_tied_weight_moves_every_layer_that_uses_it() -> None:
+    shared = nn.Linear(4, 4)
+    module = nn.Sequential(shared, nn.Tanh(), nn.LayerNorm(4), shared, nn.Tanh())
+    x = torch.randn(5, 4)
+    before = [(name, p, p.requires_grad) for name, p in module.named_parameters()]
+    report = check_module(module, x, lambda out: (out**2).sum(), mode="full")
+    # A module used twice is left as it was (torch's functional_call with tied weights
+    # would replace its parameters by tensors that do not require grad).
+    assert [(n, p, p.requires_grad) for n, p in module.named_parameters()] == before
+    assert [row.name for row in report.parameters] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert report.verdict == "ok", str(report)
+    assert not any("did not reproduce" in note for note in report.notes)
+    original = graph_module.trace
+    try:
+        graph_module.trace = lambda module: None  # type: ignore[assignment]
+        whole = check_module(module, x, lambda out: (out**2).sum(), mode="full")
+    finally:
+        graph_module.trace = original
+    for name, value in _numbers(report).items():
+        assert value == pytest.approx(_numbers(whole)[name], rel=1e-7, abs=1e-10)
+
+
+def test_a_weight_tied_across_two_layers_is_checked_as_one() -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encode, self.decode = nn.Linear(4, 4), nn.Linear(4, 4)
+            self.decode.weight = self.encode.weight
+
+        def forward(self, x: Any) -> Any:
+            return self.decode(torch.tanh(self.encode(x)))
+
+    module, x = Tied(), torch.randn(5, 4)
+    report = check_module(module, x, lambda out: (out**2).sum(), mode="full")
+    assert [row.name for row in report.parameters] == [
+        "encode.weight",
+        "encode.bias",
+        "decode.bias",
+    ]
+    assert report.verdict == "ok", str(report)
+    assert module.decode.weight is module.encode.weight and module.encode.weight.requires_grad

@@ -160,3 +160,18 @@ def test_localize_on_a_plain_mlp_is_batched_and_agrees() -> None:
     report = check_module(module, x, loss, y, mode="localize")
     assert report.verdict == "ok" and report.mode == "localize"
     assert np.all([group.failed is False for group in report.groups])
+
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: the CUDA route is not run"
+)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_an_mlp_on_a_gpu_takes_the_cut_graph_with_the_same_verdict(device: str) -> None:
+    torch.manual_seed(0)
+    module, loss, outputs, kind = CASES["relu_cross_entropy"]
+    x, y = _data(outputs, kind)
+    report = check_module(module.to(device), x.to(device), loss, y.to(device))
+    assert report.verdict == "ok"
+    assert any(NOTE in note for note in report.notes) == (device == "cpu")

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 import gradprobe.torch._graph as graph_module
-from gradprobe.torch._graph import GraphPlan, attention_slow_path, graph_for
+from gradprobe.torch._graph import GraphPlan, graph_for
 from gradprobe.torch._rank1 import Patch
+from gradprobe.torch._trace import attention_slow_path
 
 torch.set_num_threads(1)
 F = nn.functional

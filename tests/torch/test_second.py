@@ -93,3 +93,15 @@ def test_the_vector_jacobian_product_is_autograds() -> None:
     v = keywords["grad_output0"]
     assert torch.allclose(gradient, torch.cos(x) * v)
     assert positional[0].requires_grad and v.requires_grad
+
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: the CUDA route is not run"
+)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_second_order_on_each_device(device: str) -> None:
+    x = _x().detach().to(device).requires_grad_(True)
+    assert check_function(Cube.apply, x, order=2).verdict == "ok"
+    assert check_function(DetachedCube.apply, x, order=2).verdict == "wrong"

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,36 +34,15 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
+from gradprobe.torch._trace import clone, fetch, in_place, numel, trace
 
-__all__ = ["GraphPlan", "attention_slow_path", "graph_for"]
+__all__ = ["GraphPlan", "graph_for"]
 
 # Memory the downstream values of one batch may take, the most evaluations per batch, and
 # how far a route's loss may differ from the module's before the route is dropped.
 _BATCH_BYTES = 32 * 2**20
 _MAX_BATCH = 512
 _AGREEMENT = 1e-11
-
-
-@contextmanager
-def attention_slow_path() -> Iterator[None]:
-    """Run attention through its composite form, which ``torch.vmap`` batches.
-
-    ``nn.MultiheadAttention``'s fused fast path (eval mode, no autograd) and the fused
-    scaled dot-product kernels have no batching rule; the composite forms compute the
-    same function. The global settings are restored afterwards.
-    """
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    mha = torch.backends.mha
-    before = mha.get_fastpath_enabled()
-    mha.set_fastpath_enabled(False)
-    try:
-        # The math form of scaled dot-product attention: the fused CPU kernels have no
-        # batching rule either.
-        with sdpa_kernel([SDPBackend.MATH]):
-            yield
-    finally:
-        mha.set_fastpath_enabled(before)
 
 
 @dataclass
@@ -82,24 +60,7 @@ class Route:
     nodes: list[Node]
     block: int
     checked: dict[str, bool] = field(default_factory=dict)
-
-
-def _trace(module: nn.Module) -> torch.fx.GraphModule | None:
-    """Trace ``module``; if its code cannot be traced, treat its children as opaque layers."""
-    try:
-        return torch.fx.symbolic_trace(module)
-    except Exception:  # noqa: BLE001 - data-dependent control flow, untraceable calls, …
-        pass
-    children = {id(child) for child in module.children()}
-
-    class Shallow(torch.fx.Tracer):
-        def is_leaf_module(self, m: nn.Module, qualified_name: str) -> bool:
-            return id(m) in children or super().is_leaf_module(m, qualified_name)
-
-    try:
-        return torch.fx.GraphModule(module, Shallow().trace(module))
-    except Exception:  # noqa: BLE001
-        return None
+    patched: int = -1  # how many leading nodes ran as patches, once measured
 
 
 class GraphPlan:
@@ -141,12 +102,12 @@ class GraphPlan:
                 raise ValueError(f"no value for the module's argument {node.target}")
             self.placeholders[key] = node
             self.cache[node] = given[key] if key in given else node.args[0]
-        mutating = any(_in_place(node, graph) for node in graph.graph.nodes)
+        mutating = any(in_place(node, graph) for node in graph.graph.nodes)
         for node in graph.graph.nodes:
             if node.op == "placeholder":
                 continue
             value = self._execute(node, self._resolve(node, {}), None)
-            self.cache[node] = _clone(value) if mutating else value
+            self.cache[node] = clone(value) if mutating else value
         self.routes: dict[str, Route | None] = {}
 
     @property
@@ -173,17 +134,18 @@ class GraphPlan:
         if node.op == "output":
             return args[0]
         if node.op == "get_attr":
-            if moved is not None and node.target == moved[0]:
+            if moved is not None and node.target in moved[0]:
                 return moved[1]
-            return _fetch(self.graph, str(node.target))
+            return fetch(self.graph, str(node.target))
         if node.op == "call_function":
             return node.target(*args, **kwargs)  # type: ignore[operator]
         if node.op == "call_method":
             return getattr(args[0], str(node.target))(*args[1:], **kwargs)
         submodule = self.graph.get_submodule(str(node.target))
         prefix = f"{node.target}."
-        if moved is not None and moved[0].startswith(prefix):
-            return functional_call(submodule, {moved[0][len(prefix) :]: moved[1]}, args, kwargs)
+        inside = [a[len(prefix) :] for a in moved[0] if a.startswith(prefix)] if moved else []
+        if moved is not None and inside:
+            return functional_call(submodule, dict.fromkeys(inside, moved[1]), args, kwargs)
         return submodule(*args, **kwargs)
 
     def route(self, name: str) -> Route | None:
@@ -194,8 +156,11 @@ class GraphPlan:
         users = {
             node
             for node in nodes
-            if (node.op == "get_attr" and node.target == name)
-            or (node.op == "call_module" and name.startswith(f"{node.target}."))
+            if (node.op == "get_attr" and node.target in self.aliases(name))
+            or (
+                node.op == "call_module"
+                and any(a.startswith(f"{node.target}.") for a in self.aliases(name))
+            )
             or (node.op == "placeholder" and self.placeholders.get(name) is node)
         }
         reached, frontier = set(users), list(users)
@@ -205,16 +170,35 @@ class GraphPlan:
                     reached.add(user)
                     frontier.append(user)
         ordered = [node for node in nodes if node in reached]
-        size = sum(_numel(self.cache[n]) for n in ordered if n.op != "output")
+        size = sum(numel(self.cache[n]) for n in ordered if n.op != "output")
         block = int(np.clip(_BATCH_BYTES // (8 * (size + self._size(name)) + 1), 2, _MAX_BATCH))
         found = Route(users, ordered, block) if users else None
         self.routes[name] = found
         return found
 
+    def _patched_block(self, route: Route) -> int:
+        """Return the evaluations per batch when the leading nodes hold patches (slices)."""
+        size = 0
+        for k, node in enumerate(route.nodes[:-1]):
+            value = self.cache[node]
+            if k < route.patched and isinstance(value, Tensor) and value.dim() > 1:
+                size += value.numel() // max(value.shape)  # at most one slice of it
+            else:
+                size += numel(value)
+        return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
+
+    def aliases(self, name: str) -> tuple[str, ...]:
+        """Return every name the tensor ``name`` goes by (a tied weight has several)."""
+        if name not in self.parameters:
+            return (name,)
+        tensor = self.parameters[name]
+        pairs = self.graph.named_parameters(remove_duplicate=False)
+        return tuple(alias for alias, other in pairs if other is tensor)
+
     def _size(self, name: str) -> int:
         if name in self.parameters:
             return self.parameters[name].numel()
-        return _numel(self.cache[self.placeholders[name]]) if name in self.placeholders else 0
+        return numel(self.cache[self.placeholders[name]]) if name in self.placeholders else 0
 
     def _base(self, name: str) -> Tensor:
         if name in self.parameters:
@@ -226,10 +210,11 @@ class GraphPlan:
         route = self.route(name)
         if route is None or not self._trusted(name, route, "coordinates"):
             return None
+        block = self._patched_block(route)
         return torch.cat(
             [
-                self._run(name, route, local[s : s + route.block], values[s : s + route.block])
-                for s in range(0, len(local), route.block)
+                self._run(name, route, local[s : s + block], values[s : s + block])
+                for s in range(0, len(local), block)
             ]
         )
 
@@ -262,7 +247,8 @@ class GraphPlan:
                 got = self._run(name, route, local, value.reshape(1))
             else:
                 got = self._run(name, route, None, moved.unsqueeze(0))
-            expected = self.reference({name: moved})
+            expected = self.reference({name: moved}).detach()
+            got = got.detach()
             scale = max(float(abs(expected).max()), np.finfo(float).tiny)
             agrees = (
                 float((got.reshape(-1) - expected.reshape(-1)).abs().max()) <= _AGREEMENT * scale
@@ -287,6 +273,7 @@ class GraphPlan:
                 start = k
                 break
             env[node] = value
+        route.patched = max(route.patched, start)
         rest = route.nodes[start:]
         full = values
         if local is None:
@@ -319,7 +306,11 @@ class GraphPlan:
             if not isinstance(source, Node) or source in env:
                 return None
             module = self.graph.get_submodule(str(node.target))
-            parameter = name[len(str(node.target)) + 1 :]
+            prefix = f"{node.target}."
+            inside = [a for a in self.aliases(name) if a.startswith(prefix)]
+            if len(inside) != 1:
+                return None
+            parameter = inside[0][len(prefix) :]
             return produce(module, parameter, self.cache[source], self.cache[node], local, values)
         args, kwargs = self._resolve(node, env)
         if any(isinstance(a, _Batched) for a in (*args, *kwargs.values())):
@@ -363,7 +354,7 @@ class GraphPlan:
                 local_env[node] = tree_unflatten(flat, spec)
             result: Any = None
             for node in rest:
-                override = (name, moved) if node in route.users else None
+                override = (self.aliases(name), moved) if node in route.users else None
                 if node.op == "placeholder":
                     local_env[node] = moved
                     continue
@@ -386,36 +377,6 @@ class GraphPlan:
             if note not in self.notes:
                 self.notes.append(note)
         return torch.stack([remaining(*(t[b] for t in inputs)) for b in range(len(full))])
-
-
-def _fetch(module: nn.Module, target: str) -> Any:
-    value: Any = module
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def _numel(value: Any) -> int:
-    flat, _ = tree_flatten(value)
-    return sum(leaf.numel() for leaf in flat if isinstance(leaf, Tensor))
-
-
-def _clone(value: Any) -> Any:
-    flat, spec = tree_flatten(value)
-    return tree_unflatten([v.clone() if isinstance(v, Tensor) else v for v in flat], spec)
-
-
-def _in_place(node: Node, graph: torch.fx.GraphModule) -> bool:
-    """Whether a node may write into one of its inputs."""
-    if node.op == "call_method":
-        return str(node.target).endswith("_")
-    if node.op == "call_function":
-        return bool(node.kwargs.get("inplace")) or getattr(node.target, "__name__", "").endswith(
-            "_"
-        )
-    if node.op == "call_module":
-        return bool(getattr(graph.get_submodule(str(node.target)), "inplace", False))
-    return False
 
 
 def graph_for(
@@ -445,7 +406,7 @@ def graph_for(
             if isinstance(layer, nn.modules.batchnorm._BatchNorm):  # noqa: SLF001
                 layer.track_running_stats = False
                 layer.running_mean = layer.running_var = layer.num_batches_tracked = None
-    traced = _trace(twin)
+    traced = trace(twin)
     if traced is None:
         notes.append(
             "torch.fx could not trace the module, so every evaluation runs the whole module "
@@ -453,8 +414,9 @@ def graph_for(
         )
         return None
     try:
-        plan = GraphPlan(traced, positional, keywords, tail, notes, reference)
-        agrees = torch.allclose(plan.loss, reference({}), rtol=_AGREEMENT, atol=0.0)
+        with torch.no_grad():
+            plan = GraphPlan(traced, positional, keywords, tail, notes, reference)
+            agrees = torch.allclose(plan.loss, reference({}), rtol=_AGREEMENT, atol=0.0)
     except Exception:  # noqa: BLE001 - a graph that cannot run at θ is not used
         return None
     return plan if agrees else None

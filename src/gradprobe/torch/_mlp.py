@@ -105,6 +105,8 @@ def replica_for(
         return None
     if any(type(layer) is not nn.Linear or layer.bias is None for layer in linears):
         return None
+    if len({id(p) for layer in linears for p in layer.parameters()}) != 2 * len(linears):
+        return None  # a layer used twice, or a tied weight: not an MLP's independent layers
     names = {_activation(layer) for layer in activations}
     if len(names) > 1 or None in names:
         return None

@@ -24,7 +24,7 @@ from gradprobe._validate import (
     check_seed,
     check_thresholds,
 )
-from gradprobe.check.checker import MODES
+from gradprobe.check.checker import choose_mode
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.errors import InvalidArgumentError
 
@@ -110,14 +110,14 @@ def settings(options: Mapping[str, object]) -> Settings:
         )
     eps = options.get("eps")
     mode = options.get("mode", "auto")
-    if mode not in MODES:
-        raise InvalidArgumentError(f"mode: got {mode!r}, expected one of {', '.join(MODES)}")
+    sample = check_sample(options.get("sample"))
+    choose_mode(mode, 0, sample)  # the engine's check of mode, before any work is done
     batch_size = options.get("batch_size")
     workers = options.get("workers")
     return Settings(
         eps=None if eps is None else check_positive(eps, "eps"),  # type: ignore[arg-type]
         thresholds=check_thresholds(options.get("thresholds", DEFAULT_THRESHOLDS)),
-        sample=check_sample(options.get("sample")),
+        sample=sample,
         seed=check_seed(options.get("seed", 0)),
         mode=str(mode),
         batch_size=None if batch_size is None else check_count(batch_size, "batch_size"),

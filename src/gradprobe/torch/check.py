@@ -24,7 +24,7 @@ from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.torch._evaluator import check_problem
 from gradprobe.torch._function import function_problem
-from gradprobe.torch._graph import attention_slow_path, graph_for
+from gradprobe.torch._graph import graph_for
 from gradprobe.torch._mlp import replica_evaluator, replica_for
 from gradprobe.torch._namespace import recognize
 from gradprobe.torch._options import CheckOptions, settings, threads
@@ -40,6 +40,7 @@ from gradprobe.torch._problem import (
     select,
     sum_outputs,
 )
+from gradprobe.torch._trace import attention_slow_path
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -54,6 +55,8 @@ def _borrowed(module: nn.Module, notes: list[str], train_mode: bool) -> Iterator
     saved = [
         (tensor, tensor.detach().clone()) for tensor in (*module.parameters(), *module.buffers())
     ]
+    # The tensor objects themselves too: what is put back is what was there.
+    owned = [(sub, dict(sub._parameters), dict(sub._buffers)) for sub in module.modules()]  # noqa: SLF001
     if train_mode:
         notes.append(
             "checked in training mode: layers that use batch statistics (batch norm) make each "
@@ -71,6 +74,9 @@ def _borrowed(module: nn.Module, notes: list[str], train_mode: bool) -> Iterator
     finally:
         for sub, flag in flags:
             sub.training = flag
+        for sub, parameters, buffers in owned:
+            sub._parameters.update(parameters)  # noqa: SLF001
+            sub._buffers.update(buffers)  # noqa: SLF001
         with torch.no_grad():
             for tensor, value in saved:
                 # Copy back only what changed: an in-place copy bumps the version counter.
@@ -199,13 +205,20 @@ def check_module(
     base_targets = _copy(targets)
     base = {name: state[name] if name in state else parts[name].parts[name] for name in names}
 
+    # Every name a shared tensor goes by, each given the same value: functional_call with
+    # tie_weights=False then moves a tied weight everywhere, and (unlike the default) leaves
+    # a module used twice exactly as it was.
+    aliases = _aliases(module)
+
     def values(overrides: Mapping[str, Tensor]) -> Tensor:
-        tensors = {n: v for n, v in overrides.items() if n in state}
+        moved = {**state, **{n: v for n, v in overrides.items() if n in state}}
+        tensors = {alias: moved[name] for alias, name in aliases.items()}
         args = tuple(a.rebuild(overrides) for a in arguments[: len(positional)])
         kwargs = {a.name: a.rebuild(overrides) for a in arguments[len(positional) :]}
-        output = functional_call(module, {**state, **tensors}, args, kwargs)
+        output = functional_call(module, tensors, args, kwargs, tie_weights=False)
         return _reduce(loss, output, targets is not None, base_targets)
 
+    rebuilt = [a.rebuild({}) for a in arguments]
     problem = Problem(
         base=base,
         dtypes=tuple(
@@ -215,9 +228,9 @@ def check_module(
         values=values,
         notes=notes,
         batch_size=config.batch_size,
-        inputs=numel([a.rebuild({}) for a in arguments]),
+        inputs=numel(rebuilt),
     )
-    rebuilt = [a.rebuild({}) for a in arguments]
+    # A plain Linear/activation stack takes gradprobe's MLP evaluator, anything else the graph.
     built = (
         replica_for(module, rebuilt, loss, base_targets, train_mode) if not check_inputs else None
     )
@@ -237,6 +250,16 @@ def check_module(
             train_mode,
         )
         return check_problem(problem, config, started, replica)
+
+
+def _aliases(module: nn.Module) -> dict[str, str]:
+    """Map every name of every parameter and buffer to its first name (tied ones share it)."""
+    first: dict[int, str] = {}
+    names = {}
+    for group in (module.named_parameters, module.named_buffers):
+        for name, tensor in group(remove_duplicate=False):
+            names[name] = first.setdefault(id(tensor), name)
+    return names
 
 
 def _reduce(loss: Any, output: Any, has_targets: bool, targets: Any) -> Tensor:

@@ -63,15 +63,17 @@ class GradcheckError(_torch.GradcheckError, GradientCheckError):  # type: ignore
         self.headline = headline
 
 
-def _differentiable_outputs(func: Callable[..., Any], inputs: tuple[Any, ...]) -> list[int]:
-    """Positions, among the tensors ``func`` returns, of those that require grad."""
+def _differentiable_outputs(
+    func: Callable[..., Any], inputs: tuple[Any, ...]
+) -> tuple[int, list[int]]:
+    """How many tensors ``func`` returns, and the positions of those that require grad."""
     tensors = output_tensors(func(*inputs))
     if any(t.layout != torch.strided for t in tensors):
         raise ValueError(
             "Sparse output is not supported at gradcheck yet. Please call "
             "to_dense(masked_grad=...) on the output of fn for gradcheck."
         )
-    return [i for i, t in enumerate(tensors) if t.requires_grad]
+    return len(tensors), [i for i, t in enumerate(tensors) if t.requires_grad]
 
 
 def _failures(report: GradCheckReport, atol: float | None, rtol: float | None) -> list[Any]:
@@ -165,9 +167,11 @@ def _check(
             "input tensor to require gradient; set requires_grad on the inputs to check"
         )
     config = settings({"eps": eps, "nondet_tol": nondet_tol, **options})
-    outputs = _differentiable_outputs(func, tupled) if order == 1 else None
-    if outputs is not None and not output_tensors(func(*tupled)):
-        return True  # nothing to check, as torch.autograd.gradcheck answers
+    outputs = None
+    if order == 1:
+        count, outputs = _differentiable_outputs(func, tupled)
+        if not count:
+            return True  # nothing to check, as torch.autograd.gradcheck answers
     for forward in modes:
         try:
             problem = function_problem(
@@ -184,7 +188,12 @@ def _check(
             problem.forward_ad = forward
             report = check_problem(problem, config, started)
         except NondeterministicLossError as error:
-            return _fail(raise_exception, f"Backward is not reentrant: {error}")
+            what = (
+                "Backward is not reentrant"
+                if str(error).startswith("backward")
+                else ("The function is not deterministic")
+            )
+            return _fail(raise_exception, f"{what}: {error}")
         failing = _failures(report, atol, rtol)
         if failing:
             worst = failing[0]
