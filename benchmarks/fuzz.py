@@ -494,22 +494,27 @@ def _namespace(with_torch: bool = False) -> dict[str, Any]:
     return ns
 
 
-def reproducer(source: str) -> str:
-    """Return a self-contained script for a case's source: imports, helpers it uses, the call."""
+def _snippets_used(sources: list[str]) -> list[str]:
+    """The helper snippets the given sources need (transitively), in definition order."""
     chosen: list[str] = []
-    text = source
+    text = "\n".join(sources)
     snippets = SNIPPETS + TORCH_SNIPPETS
     changed = True
     while changed:
         changed = False
         for names, code in snippets:
-            if code in chosen:
-                continue
-            if any(re.search(rf"(?<![\w.]){re.escape(n)}\b", text) for n in names):
+            if code not in chosen and any(
+                re.search(rf"(?<![\w.]){re.escape(n)}\b", text) for n in names
+            ):
                 chosen.append(code)
                 text += code
                 changed = True
-    ordered = [code.strip() for _, code in snippets if code in chosen]
+    return [code for _, code in snippets if code in chosen]
+
+
+def reproducer(source: str) -> str:
+    """Return a self-contained script for a case's source: imports, helpers it uses, the call."""
+    ordered = [code.strip() for code in _snippets_used([source])]
     return "\n\n".join([PRELUDE.strip(), *ordered, source.strip()]) + "\n"
 
 
@@ -752,8 +757,12 @@ def execute(case: Case, budget: float = BUDGET_S, ns_cache: dict[str, Any] | Non
         )
         del error, tb
         if record["exc_type"] == "CaseTimeout":
+            # Where a loop was interrupted is arbitrary: group hangs by entry point and argument.
             record["outcome"] = "timeout"
-            record["violations"].append(("P3", f"timeout (> {budget:g} s) in {site}"))
+            record["message"] = f"still running after {budget:g} s, in {site}"
+            record["violations"].append(
+                ("P3", f"timeout (> {budget:g} s): {case.entry}, argument '{case.fuzzed}'")
+            )
         elif ours:
             record["outcome"] = "refused"
             if case.invalid and not names_argument(message, case.fuzzed):
@@ -3648,7 +3657,7 @@ def targets_names() -> list[str]:
     return list(targets())
 
 
-def report_markdown(result: Result, argv: list[str]) -> str:
+def report_markdown(result: Result, argv: list[str], budget: float = BUDGET_S) -> str:
     import gradprobe
 
     causes = result.causes()
@@ -3663,11 +3672,12 @@ def report_markdown(result: Result, argv: list[str]) -> str:
         f"hypothesis {hypothesis.__version__}, gradprobe {gradprobe.__version__}).",
         "",
         f"Hypothesis seed {SEED} (+ a per-target offset), `derandomize=True`, generation phase "
-        f"only, no database; every call had a {BUDGET_S:g} s budget in a forked worker limited "
+        f"only, no database; every call had a {budget:g} s budget in a forked worker limited "
         f"to {MEMORY_LIMIT / 2**30:g} GiB of address space; CLI runs in subprocesses with the "
-        "same memory limit and a 30 s (diagnose 60 s) timeout. Counts are violations/cases "
-        'where the property applies. "accepted invalid" is informational: values marked '
-        "definitely invalid that were accepted without an error.",
+        "same memory limit and a 30 s timeout (120 s for full diagnose runs, 20 s for "
+        "--depth 1000000). Counts are violations/cases where the property applies. "
+        '"accepted invalid" is informational: values marked definitely invalid that were '
+        "accepted without an error.",
         "",
         format_table(result.table(), markdown=True),
         "",
@@ -3682,6 +3692,7 @@ def report_markdown(result: Result, argv: list[str]) -> str:
         "run in an empty folder at the repository root level (`src` on `PYTHONPATH`).",
         "",
     ]
+    shown: list[str] = []
     for n, cause in enumerate(causes, 1):
         ex = cause["example"]
         lines.append(f"### {n}. [{cause['property']}] {cause['cause']}")
@@ -3708,9 +3719,24 @@ def report_markdown(result: Result, argv: list[str]) -> str:
             lines.append("```")
         else:
             lines.append("```python")
-            lines.append(reproducer(ex["source"]).rstrip())
+            lines.append(ex["source"].rstrip())
             lines.append("```")
+            shown.append(ex["source"])
         lines.append("")
+    used = [code.strip() for code in _snippets_used(shown)]
+    lines += [
+        "## Helpers used by the reproducers",
+        "",
+        "Each API reproducer above runs after these lines (`fuzz.reproducer(source)` prints a",
+        "self-contained script with only the helpers a case uses).",
+        "",
+        "```python",
+        PRELUDE.strip(),
+        "",
+        "\n\n".join(used),
+        "```",
+        "",
+    ]
     errors = result.harness_errors()
     if errors:
         lines.append("## Harness errors")
@@ -3730,7 +3756,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli-only", action="store_true")
     parser.add_argument("--cli-limit", type=int)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--budget", type=float, default=BUDGET_S)
+    parser.add_argument(
+        "--budget", type=float, help=f"seconds per call (default {BUDGET_S:g}; --quick: 3)"
+    )
     parser.add_argument("--in-process", action="store_true", help="no forked workers")
     parser.add_argument("--markdown", type=Path, help="write the report to this file")
     parser.add_argument("--json", type=Path, help="write every record to this file")
@@ -3745,10 +3773,12 @@ def main(argv: list[str] | None = None) -> int:
     examples: int | dict[str, int] | None = options.examples
     max_seconds = TARGET_SECONDS
     cli_limit = options.cli_limit
+    budget = options.budget or BUDGET_S
     if options.quick:
         examples = examples or {n: max(8, EXAMPLES.get(n, 50) // 12) for n in names}
-        cli_limit = cli_limit or 24
+        cli_limit = cli_limit or 16
         max_seconds = 12.0
+        budget = options.budget or 3.0
     result = run(
         names,
         examples,
@@ -3756,7 +3786,7 @@ def main(argv: list[str] | None = None) -> int:
         cli_limit=cli_limit,
         isolate=not options.in_process,
         jobs=options.jobs,
-        budget=options.budget,
+        budget=budget,
         max_seconds=max_seconds,
     )
     print()
@@ -3778,7 +3808,7 @@ def main(argv: list[str] | None = None) -> int:
             for a in (argv if argv is not None else sys.argv[1:])
             if not a.startswith("--markdown") and a != str(options.markdown)
         ]
-        options.markdown.write_text(report_markdown(result, shown))
+        options.markdown.write_text(report_markdown(result, shown, budget))
     if options.json:
         options.json.write_text(json.dumps(result.records, indent=1, default=str))
     return 0
