@@ -9,7 +9,8 @@ Run it as a script::
 or import it and run a slice (what a test does)::
 
     import fuzz                                  # with benchmarks/ on sys.path
-    result = fuzz.run(targets=["derivative"], examples=10, cli=False, isolate=False)
+    result = fuzz.run(targets=["derivative"], examples=10, cap_finite=True, cli=False,
+                      isolate=False)
     result.violations("P1")                      # the records that broke property 1
 
 Every generated case is Python source: a call of one public entry point in which exactly
@@ -869,8 +870,17 @@ def _positional_names(case: Case) -> tuple[str, ...]:
 # invalid for that argument (refusing it is expected, and its message must name it).
 
 
-def pool(*values: str) -> st.SearchStrategy[tuple[str, bool]]:
-    return st.sampled_from([(v[1:], True) if v.startswith("!") else (v, False) for v in values])
+class Pool(list):  # type: ignore[type-arg]
+    """A finite pool of (source, definitely invalid) values for one argument."""
+
+
+def pool(*values: str) -> Pool:
+    return Pool((v[1:], True) if v.startswith("!") else (v, False) for v in values)
+
+
+def pick(*values: str) -> st.SearchStrategy[tuple[str, bool]]:
+    """Draw one value of a pool inside a composite strategy."""
+    return st.sampled_from(pool(*values))
 
 
 FILLS = ["normal", "normal", "nan", "inf", "huge", "big", "tiny", "zeros"]
@@ -928,7 +938,7 @@ def params_src(draw: Any) -> tuple[str, bool]:
     kind = draw(st.sampled_from(["array", "dict", "dict", "list", "tuple", "literal"]))
     if kind == "literal":
         return draw(
-            pool(
+            pick(
                 "!None",
                 "!'abc'",
                 "!{}",
@@ -1239,27 +1249,51 @@ X_SCALAR_POOL = pool(
 FULL_OUTPUT_POOL = pool("False", "True", "'no'", "None", "1")
 
 
+class Plan(list):  # type: ignore[type-arg]
+    """The parts of a target: (strategy, size); size is the number of cases of a finite part
+    (Hypothesis enumerates it almost without repeats), None for a composite part."""
+
+
+def plan(*parts: Any) -> Plan:
+    """Join plans, bare strategies (composite parts) and (strategy, size) pairs."""
+    out = Plan()
+    for part in parts:
+        if isinstance(part, Plan):
+            out.extend(part)
+        elif isinstance(part, tuple):
+            out.append(part)
+        else:
+            out.append((part, None))
+    return out
+
+
 def fuzz_one(
     target: str,
     entry: str,
     func: str,
     defaults: list[tuple[str, str, bool]],
-    pools: dict[str, st.SearchStrategy[tuple[str, bool]]],
+    pools: dict[str, Pool | st.SearchStrategy[tuple[str, bool]]],
     *,
     torch: bool = False,
     positional_only: Iterable[str] = (),
-) -> st.SearchStrategy[Case]:
+) -> Plan:
     """Cases calling ``func`` with the defaults and one argument drawn from its pool.
 
     ``defaults`` lists (name, source, positional) in call order; a pooled argument that is
     not among them is passed by keyword only when fuzzed.
     """
-    names = list(pools)
+    # Every (argument, value) pair of the finite pools in one sampled_from, run as a part of
+    # its own that Hypothesis enumerates almost without repeats; composite pools (arrays)
+    # are composite parts.
+    pairs = [(name, v) for name, p in pools.items() if isinstance(p, Pool) for v in p]
+    composite = [
+        st.tuples(st.just(name.split("#")[0]), p)
+        for name, p in pools.items()
+        if not isinstance(p, Pool)
+    ]
 
-    @st.composite
-    def build(draw: Any) -> Case:
-        name = draw(st.sampled_from(names))
-        value, invalid = draw(pools[name])
+    def build(chosen: tuple[str, tuple[str, bool]]) -> Case:
+        name, (value, invalid) = chosen
         args, kwargs = [], []
         for arg, src, positional in defaults:
             chosen = value if arg == name else src
@@ -1273,10 +1307,11 @@ def fuzz_one(
             target, entry, name, func, tuple(args), tuple(kwargs), invalid=invalid, torch=torch
         )
 
-    return build()
+    parts = Plan([(st.sampled_from(pairs).map(build), len(pairs))] if pairs else [])
+    return plan(parts, *(c.map(build) for c in composite))
 
 
-def _grad_check_target(entry: str) -> st.SearchStrategy[Case]:
+def _grad_check_target(entry: str) -> Plan:
     func = f"gradprobe.{entry}"
     defaults = [("loss", "sq", True), ("params", "P0()", True), ("grads", "G0()", True)]
     simple = fuzz_one(
@@ -1306,7 +1341,7 @@ def _grad_check_target(entry: str) -> st.SearchStrategy[Case]:
         src, invalid = draw(params_src())
         return Case(entry, entry, "params", func, ("sq", src, "grad_sq"), invalid=invalid)
 
-    return st.one_of(simple, with_params(), with_params())
+    return plan(simple, with_params())
 
 
 # Parameter magnitudes for P4 (a fixed grid: Hypothesis mixes constants found in the source
@@ -1421,12 +1456,15 @@ def garbage_torch_case(draw: Any) -> Case:
     )
 
 
-def matrix_pool(fit: bool = False) -> st.SearchStrategy[tuple[str, bool]]:
-    """Feature matrices; ``fit``: for Normalizer.fit, where any number of features is fine."""
+def matrix_pool(fit: bool = False) -> dict[str, Any]:
+    """Feature matrices (pools for the argument ``X``: literals, and generated arrays).
+
+    ``fit``: for Normalizer.fit, where any number of features is fine.
+    """
     shapes = [(6, 3), (6, 3), (1, 3), (0, 3), (3,), (6, 3, 1), (), (3, 6), (6, 2)]
-    return st.one_of(
-        array_src(shapes=shapes, purpose="X"),
-        pool(
+    return {
+        "X#arrays": array_src(shapes=shapes, purpose="X"),
+        "X": pool(
             "X6()",
             "X6().tolist()",
             "X6()[:, :2]" if fit else "!X6()[:, :2]",
@@ -1450,10 +1488,10 @@ def matrix_pool(fit: bool = False) -> st.SearchStrategy[tuple[str, bool]]:
             "X6().view(np.matrix)",
             "X6() * 1e200",
         ),
-    )
+    }
 
 
-def labels_pool() -> st.SearchStrategy[tuple[str, bool]]:
+def labels_pool() -> Pool:
     return pool(
         "Y6()",
         "Y6().tolist()",
@@ -1478,13 +1516,13 @@ def labels_pool() -> st.SearchStrategy[tuple[str, bool]]:
     )
 
 
-def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
-    """Every fuzz target: a name and a function returning its strategy of cases."""
-    t: dict[str, Callable[[], st.SearchStrategy[Case]]] = {}
+def targets() -> dict[str, Callable[[], Any]]:
+    """Every fuzz target: a name and a function returning its plan (or a strategy) of cases."""
+    t: dict[str, Callable[[], Any]] = {}
     t["check_gradients"] = lambda: _grad_check_target("check_gradients")
     t["assert_gradients"] = lambda: _grad_check_target("assert_gradients")
 
-    def numerical() -> st.SearchStrategy[Case]:
+    def numerical() -> Plan:
         simple = fuzz_one(
             "numerical_gradient",
             "numerical_gradient",
@@ -1505,7 +1543,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 invalid=invalid,
             )
 
-        return st.one_of(simple, with_params())
+        return plan(simple, with_params())
 
     t["numerical_gradient"] = numerical
     t["derivative"] = lambda: fuzz_one(
@@ -1522,39 +1560,42 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
         },
     )
 
-    def normalizer() -> st.SearchStrategy[Case]:
+    def normalizer() -> Plan:
         m = matrix_pool()
-        return st.one_of(
+        return plan(
             fuzz_one(
                 "Normalizer",
                 "Normalizer.fit",
                 "gradprobe.Normalizer().fit",
                 [("X", "X6()", True)],
-                {"X": matrix_pool(fit=True)},
+                matrix_pool(fit=True),
             ),
             fuzz_one(
                 "Normalizer",
                 "Normalizer.transform",
                 "fitted().transform",
                 [("X", "X6()", True)],
-                {"X": m},
+                m,
             ),
             fuzz_one(
                 "Normalizer",
                 "Normalizer.inverse_transform",
                 "fitted().inverse_transform",
                 [("X", "X6()", True)],
-                {"X": m},
+                m,
             ),
-            st.just(
-                Case(
-                    "Normalizer",
-                    "Normalizer.transform",
-                    "fit",
-                    "gradprobe.Normalizer().transform",
-                    ("X6()",),
-                    invalid=True,
-                )
+            (
+                st.just(
+                    Case(
+                        "Normalizer",
+                        "Normalizer.transform",
+                        "fit",
+                        "gradprobe.Normalizer().transform",
+                        ("X6()",),
+                        invalid=True,
+                    )
+                ),
+                1,
             ),
         )
 
@@ -1677,7 +1718,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
         },
     )
 
-    def mlp_use() -> st.SearchStrategy[Case]:
+    def mlp_use() -> Plan:
         m, y = matrix_pool(), labels_pool()
         fit = fuzz_one(
             "MLP.fit",
@@ -1685,7 +1726,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             "net341().fit",
             [("X", "X6()", True), ("y", "Y6()", True), ("epochs", "2", False)],
             {
-                "X": m,
+                **m,
                 "y": y,
                 "epochs": pool(
                     "0",
@@ -1746,9 +1787,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             },
         )
         uses = [
-            fuzz_one(
-                f"MLP.{name}", f"MLP.{name}", f"net341().{name}", [("X", "X6()", True)], {"X": m}
-            )
+            fuzz_one(f"MLP.{name}", f"MLP.{name}", f"net341().{name}", [("X", "X6()", True)], m)
             for name in ("predict", "predict_proba")
         ]
         loss = fuzz_one(
@@ -1756,9 +1795,9 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             "MLP.loss",
             "net341().loss",
             [("X", "X6()", True), ("y", "Y6()", True)],
-            {"X": m, "y": y},
+            {**m, "y": y},
         )
-        return st.one_of(fit, fit, *uses, loss)
+        return plan(fit, *uses, loss)
 
     t["MLP.fit/predict/loss"] = mlp_use
     t["check_model"] = lambda: fuzz_one(
@@ -1778,7 +1817,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 "!object()",
                 "!gradprobe.Normalizer()",
             ),
-            "X": matrix_pool(),
+            **matrix_pool(),
             "y": labels_pool(),
             "eps": EPS_POOL,
             "method": METHOD_POOL,
@@ -2016,7 +2055,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 "!object()",
                 "!gradprobe.Normalizer()",
             ),
-            "X": matrix_pool(),
+            **matrix_pool(),
             "seed": SEED_POOL,
             "tolerance": pool(
                 "100.0", "1.5", "!1", "!-1", "!float('nan')", "!'100'", "!None", "!10**400", "!True"
@@ -2050,7 +2089,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             kwargs: tuple[tuple[str, str], ...] = ()
             if fuzzed == "shape":
                 shape = draw(
-                    pool(
+                    pick(
                         "(4, 3)",
                         "(5,)",
                         "(2, 3, 3)",
@@ -2075,7 +2114,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 )
             elif fuzzed == "rng":
                 rng = draw(
-                    pool(
+                    pick(
                         "0",
                         "np.random.default_rng(0)",
                         "10**400",
@@ -2093,7 +2132,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 name = draw(st.sampled_from(["normal", "uniform", "orthogonal"]))
                 option = "gain" if name == "orthogonal" else "scale"
                 value, invalid = draw(
-                    pool(
+                    pick(
                         "0.5",
                         "0",
                         "1e300",
@@ -2133,7 +2172,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             fuzzed = draw(st.sampled_from(["name", "slope"]))
             if fuzzed == "name":
                 value, invalid = draw(
-                    pool(
+                    pick(
                         "'relu'",
                         "'leaky_relu'",
                         "'tanh'",
@@ -2155,7 +2194,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                     "init.*", "init.gain", "activation", "init.gain", (value,), invalid=invalid
                 )
             value, invalid = draw(
-                pool(
+                pick(
                     "0.2",
                     "0",
                     "1e200",
@@ -2178,7 +2217,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             )
         if which == "get":
             value, invalid = draw(
-                pool("'he'", "'normal'", "!'bogus'", "!None", "!3", "!['he']", "!'HE'", "!init.he")
+                pick("'he'", "'normal'", "!'bogus'", "!None", "!3", "!['he']", "!'HE'", "!init.he")
             )
             options = draw(st.sampled_from(["", "scale=0.5", "gain=2.0", "scale='x'", "bogus=1"]))
             kwargs = tuple(tuple(options.split("=", 1)) for _ in [0] if options)  # type: ignore
@@ -2193,7 +2232,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             )
         if which == "fans":
             value, invalid = draw(
-                pool(
+                pick(
                     "(4, 3)",
                     "(8, 3, 3, 3)",
                     "!()",
@@ -2206,7 +2245,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 )
             )
             return Case("init.*", "init.fans", "shape", "init.fans", (value,), invalid=invalid)
-        value, invalid = draw(pool("'relu'", "'gelu'", "!'bogus'", "!None", "!3", "!['relu']"))
+        value, invalid = draw(pick("'relu'", "'gelu'", "!'bogus'", "!None", "!3", "!['relu']"))
         return Case(
             "init.*",
             "init.default_for",
@@ -2218,7 +2257,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
 
     t["init.*"] = initializers
 
-    def torch_module() -> st.SearchStrategy[Case]:
+    def torch_module() -> Plan:
         return fuzz_one(
             "torch.check_module",
             "torch.check_module",
@@ -2321,7 +2360,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             torch=True,
         )
 
-    def torch_function() -> st.SearchStrategy[Case]:
+    def torch_function() -> Plan:
         base = fuzz_one(
             "torch.check_function",
             "torch.check_function",
@@ -2390,25 +2429,27 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
     return t
 
 
-# How many examples each target gets in a full run (--quick divides them).
+# Draws per part of each target in a full run (--quick divides them): a finite part (the
+# argument/value pairs of the pools) is enumerated up to this many draws, each composite
+# part (generated arrays, structures, garbage gradients) gets this many.
 EXAMPLES = {
-    "check_gradients": 260,
-    "assert_gradients": 80,
+    "check_gradients": 250,
+    "assert_gradients": 200,
     "numerical_gradient": 120,
-    "derivative": 200,
-    "Normalizer": 140,
-    "MLP": 180,
-    "MLP.fit/predict/loss": 220,
-    "check_model": 200,
-    "recommend_scale": 120,
-    "deep_linear": 130,
-    "depth_sweep": 140,
-    "propagation": 110,
-    "init.*": 200,
-    "torch.check_module": 220,
-    "torch.check_function": 140,
-    "check_gradients [garbage]": 200,
-    "assert_gradients [garbage]": 80,
+    "derivative": 160,
+    "Normalizer": 50,
+    "MLP": 170,
+    "MLP.fit/predict/loss": 60,
+    "check_model": 240,
+    "recommend_scale": 80,
+    "deep_linear": 110,
+    "depth_sweep": 125,
+    "propagation": 80,
+    "init.*": 450,
+    "torch.check_module": 250,
+    "torch.check_function": 160,
+    "check_gradients [garbage]": 220,
+    "assert_gradients [garbage]": 100,
     "check_model [garbage]": 100,
     "torch [garbage]": 60,
 }
@@ -2439,28 +2480,21 @@ def run_target(
     sink: Callable[[dict], None] | None = None,
     heartbeat: str | None = None,
     max_seconds: float = TARGET_SECONDS,
+    dry_run: bool = False,
+    finite_cap: int | None = None,
 ) -> list[dict]:
-    """Generate up to ``examples`` distinct cases of a target and execute them in-process."""
+    """Generate up to ``examples`` distinct cases of a target and execute them in-process.
+
+    ``dry_run`` only generates them (records hold the case, for coverage statistics).
+    """
     _freeze_hypothesis_constants()
-    strategy = targets()[name]()
+    parts = plan(targets()[name]())
     records: list[dict] = []
     seen: set[str] = set()
     ordinal = [0]
     cache: dict[str, Any] = {}
     started = time.monotonic()
 
-    @hypothesis.seed(SEED + sum(map(ord, name)))
-    @settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-        verbosity=hypothesis.Verbosity.quiet,
-    )
-    @given(strategy)
     def body(case: Case) -> None:
         if case.source in seen or time.monotonic() - started > max_seconds:
             return
@@ -2468,6 +2502,18 @@ def run_target(
         index = ordinal[0]
         ordinal[0] += 1
         if index < skip:
+            return
+        if dry_run:
+            records.append(
+                {
+                    "target": name,
+                    "entry": case.entry,
+                    "fuzzed": case.fuzzed,
+                    "source": case.source,
+                    "violations": [],
+                    "outcome": "generated",
+                }
+            )
             return
         if heartbeat:
             Path(heartbeat).write_text(
@@ -2479,27 +2525,52 @@ def run_target(
         if sink:
             sink(record)
 
-    try:
-        body()
-    except Exception as error:  # noqa: BLE001 - a harness bug must not lose the target
-        records.append(
-            {
-                "target": name,
-                "entry": name,
-                "fuzzed": "-",
-                "source": "",
-                "outcome": "harness-error",
-                "message": repr(error)[:300],
-                "violations": [],
-            }
-        )
-        if sink:
-            sink(records[-1])
+    for k, (strategy, size) in enumerate(parts):
+        # A finite part is enumerated (1.5 draws per case, at most `finite_cap`); a composite
+        # part gets `examples` draws.
+        count = examples if size is None else int(1.5 * size) + 5
+        if size is not None and finite_cap is not None:
+            count = min(count, finite_cap)
+        test = given(strategy)(body)
+        test = settings(
+            max_examples=max(1, count),
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+            verbosity=hypothesis.Verbosity.quiet,
+        )(test)
+        test = hypothesis.seed(SEED + sum(map(ord, name)) + 1009 * k)(test)
+        try:
+            test()
+        except Exception as error:  # noqa: BLE001 - a harness bug must not lose the target
+            records.append(
+                {
+                    "target": name,
+                    "entry": name,
+                    "fuzzed": "-",
+                    "source": "",
+                    "outcome": "harness-error",
+                    "message": repr(error)[:300],
+                    "violations": [],
+                }
+            )
+            if sink:
+                sink(records[-1])
     return records
 
 
 def _worker(
-    name: str, examples: int, skip: int, budget: float, out: Any, heartbeat: str, max_seconds: float
+    name: str,
+    examples: int,
+    skip: int,
+    budget: float,
+    out: Any,
+    heartbeat: str,
+    max_seconds: float,
+    cap_finite: bool = False,
 ) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -2513,6 +2584,7 @@ def _worker(
             sink=out.put,
             heartbeat=heartbeat,
             max_seconds=max_seconds,
+            finite_cap=examples if cap_finite else None,
         )
     finally:
         out.put({"__done__": True})
@@ -2528,6 +2600,7 @@ def run_isolated(
     budget: float = BUDGET_S,
     max_seconds: float = TARGET_SECONDS,
     log: Callable[[str], None] = print,
+    cap_finite: bool = False,
 ) -> list[dict]:
     """Run each target in a forked worker (memory-limited); kill a worker stuck in C code."""
     ctx = multiprocessing.get_context("fork")
@@ -2541,7 +2614,7 @@ def run_isolated(
         heartbeat = os.path.join(tmp, re.sub(r"\W+", "_", name) + f".{restarts}.json")
         proc = ctx.Process(
             target=_worker,
-            args=(name, examples[name], skip, budget, channel, heartbeat, max_seconds),
+            args=(name, examples[name], skip, budget, channel, heartbeat, max_seconds, cap_finite),
             daemon=True,
         )
         proc.start()
@@ -3384,7 +3457,8 @@ def _special_checks(case: CliCase, folder: Path) -> list[tuple[str, str]]:
     plot = folder / "plot.png"
     if case.special in ("symlink", "dangling"):
         if not plot.is_symlink():
-            found.append(("P5", f"cli depth --plot: replaced a {case.special} symlink with a file"))
+            what = "symlink" if case.special == "symlink" else "dangling symlink"
+            found.append(("P5", f"cli depth --plot: replaced a {what} with a file"))
         elif (folder / "keep.txt").read_text() != "precious":
             found.append(("P5", "cli depth --plot: wrote through a symlink"))
     elif case.special == "fifo":
@@ -3476,6 +3550,7 @@ class Result:
     seconds: float
     api_seconds: float = 0.0
     cli_seconds: float = 0.0
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at the start and the end
 
     def violations(self, prop: str | None = None) -> list[dict]:
         return [r for r in self.records if any(prop in (None, p) for p, _ in r["violations"])]
@@ -3606,6 +3681,7 @@ def run(
     budget: float = BUDGET_S,
     max_seconds: float = TARGET_SECONDS,
     log: Callable[[str], None] = print,
+    cap_finite: bool = False,
 ) -> Result:
     """Run the harness (or a slice of it) and return every record.
 
@@ -3619,8 +3695,11 @@ def run(
         Also run the command-line cases; ``cli_limit`` takes every k-th to keep that many.
     isolate : bool
         Run each target in a forked, memory-limited worker (default); False runs in-process.
+    cap_finite : bool
+        Also limit the enumeration of finite parts to ``examples`` draws (``--quick``).
     """
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     names = list(targets_names() if targets is None else targets)
     if isinstance(examples, int):
         counts = dict.fromkeys(names, examples)
@@ -3634,11 +3713,23 @@ def run(
         )
         if isolate:
             records += run_isolated(
-                names, counts, jobs=jobs, budget=budget, max_seconds=max_seconds, log=log
+                names,
+                counts,
+                jobs=jobs,
+                budget=budget,
+                max_seconds=max_seconds,
+                log=log,
+                cap_finite=cap_finite,
             )
         else:
             for name in names:
-                records += run_target(name, counts[name], budget=budget, max_seconds=max_seconds)
+                records += run_target(
+                    name,
+                    counts[name],
+                    budget=budget,
+                    max_seconds=max_seconds,
+                    finite_cap=counts[name] if cap_finite else None,
+                )
     api_seconds = time.perf_counter() - started
     cli_seconds = 0.0
     if cli:
@@ -3650,7 +3741,9 @@ def run(
         t0 = time.perf_counter()
         records += run_cli(cases, jobs=jobs, log=log)
         cli_seconds = time.perf_counter() - t0
-    return Result(records, time.perf_counter() - started, api_seconds, cli_seconds)
+    result = Result(records, time.perf_counter() - started, api_seconds, cli_seconds)
+    result.load = (load_before, os.getloadavg()[0])
+    return result
 
 
 def targets_names() -> list[str]:
@@ -3669,7 +3762,9 @@ def report_markdown(result: Result, argv: list[str], budget: float = BUDGET_S) -
         f"Runtime: {result.seconds:.0f} s wall ({result.api_seconds:.0f} s API targets, "
         f"{result.cli_seconds:.0f} s command lines), on {os.cpu_count()} cores "
         f"({platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"hypothesis {hypothesis.__version__}, gradprobe {gradprobe.__version__}).",
+        f"hypothesis {hypothesis.__version__}, gradprobe {gradprobe.__version__}); "
+        f"1-minute load average {result.load[0]:.1f} at the start, {result.load[1]:.1f} at "
+        "the end.",
         "",
         f"Hypothesis seed {SEED} (+ a per-target offset), `derandomize=True`, generation phase "
         f"only, no database; every call had a {budget:g} s budget in a forked worker limited "
@@ -3788,6 +3883,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs=options.jobs,
         budget=budget,
         max_seconds=max_seconds,
+        cap_finite=options.quick,
     )
     print()
     print(format_table(result.table()))
