@@ -26,9 +26,11 @@ P1  for bad input only ``GradprobeError`` subclasses escape; anything else is an
 P1m the message of a refusal of a definitely invalid value names the argument.
 P2  the inputs are bit-identical afterwards (arrays: dtype, shape, strides, writeable
     flag and bytes; dicts, lists, tuples recursively; MLPs, torch tensors and modules).
-P3  nothing runs unbounded: each call has a time budget (``signal.setitimer``, 10 s by
-    default) inside a forked worker with a 3 GiB address-space limit; a worker stuck in C
-    code is killed by the parent. A timeout counts as a hang.
+P3  nothing runs unbounded: each call has a budget of 10 s of CPU time (``setitimer`` with
+    ``ITIMER_PROF``, so other load on a shared machine does not fake a hang) and a
+    wall-clock backstop, inside a forked worker with a 3 GiB address-space limit; a
+    worker stuck in C code is killed by the parent. CLI runs get ``RLIMIT_CPU`` and a
+    wall-clock backstop. Running out of either counts as a hang.
 P4  "ok" is never the verdict for garbage gradients (random, NaN, negated, zero, doubled).
 P5  command line, in subprocesses: a usage error is one line on stderr and exit code 2,
     never a traceback; ``check`` exits 0 only with a passing report (and 1 only with a
@@ -553,7 +555,12 @@ class CaseTimeout(BaseException):
 
 
 def _alarm(signum: int, frame: Any) -> None:
-    raise CaseTimeout()
+    raise CaseTimeout("wall clock" if signum == signal.SIGALRM else "CPU time")
+
+
+def _backstop(budget: float) -> float:
+    """Wall-clock seconds after which a call counts as hung even if it used little CPU."""
+    return max(4 * budget, budget + 30)
 
 
 # Aliases a message may use to name an argument.
@@ -730,7 +737,9 @@ def execute(case: Case, budget: float = BUDGET_S, ns_cache: dict[str, Any] | Non
     result = None
     started = time.perf_counter()
     previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, budget)
+    previous_prof = signal.signal(signal.SIGPROF, _alarm)
+    signal.setitimer(signal.ITIMER_PROF, budget)
+    signal.setitimer(signal.ITIMER_REAL, _backstop(budget))
     error: BaseException | None = None
     try:
         with warnings.catch_warnings():
@@ -740,8 +749,10 @@ def execute(case: Case, budget: float = BUDGET_S, ns_cache: dict[str, Any] | Non
     except BaseException as caught:  # noqa: BLE001 - the point of the harness
         error = caught
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGPROF, previous_prof)
     record["seconds"] = round(time.perf_counter() - started, 4)
 
     if error is not None:
@@ -760,10 +771,16 @@ def execute(case: Case, budget: float = BUDGET_S, ns_cache: dict[str, Any] | Non
         if record["exc_type"] == "CaseTimeout":
             # Where a loop was interrupted is arbitrary: group hangs by entry point and argument.
             record["outcome"] = "timeout"
-            record["message"] = f"still running after {budget:g} s, in {site}"
+            clock = message or "CPU time"
+            limit = budget if clock == "CPU time" else _backstop(budget)
+            record["message"] = f"still running after {limit:g} s of {clock}, in {site}"
             record["violations"].append(
-                ("P3", f"timeout (> {budget:g} s): {case.entry}, argument '{case.fuzzed}'")
+                ("P3", f"timeout (> {budget:g} s CPU): {case.entry}, argument '{case.fuzzed}'")
             )
+        elif ours and record["exc_type"] == "GradientCheckError":
+            record["outcome"] = "verdict"  # assert_gradients' failing verdict, not a refusal
+            if case.invalid:
+                record["accepted_invalid"] = True
         elif ours:
             record["outcome"] = "refused"
             if case.invalid and not names_argument(message, case.fuzzed):
@@ -1349,59 +1366,81 @@ def _grad_check_target(entry: str) -> Plan:
 GRID = [round(0.3 + 0.017 * k, 3) for k in range(101)]
 
 
-@st.composite
-def garbage_case(draw: Any, entry: str) -> Case:
-    """A loss with a known gradient and gradients that are wrong (P4)."""
-    kind = draw(st.sampled_from(["sq", "sin", "cubic", "exp", "offset6", "offset12"]))
-    how = draw(st.sampled_from(["random", "nan", "negated", "zeros", "doubled"]))
-    values = st.sampled_from(GRID)
-    signs = st.sampled_from([1, -1])
-    w = [[draw(values) * draw(signs) for _ in range(3)] for _ in range(2)]
-    b = [draw(values) * draw(signs) for _ in range(2)]
-    structure = draw(st.sampled_from(["dict", "list", "array"]))
+GARBAGE_LOSSES = ["sq", "sin", "cubic", "exp", "offset6", "offset12"]
+GARBAGE_KINDS = ["random", "nan", "negated", "zeros", "doubled"]
+GARBAGE_OPTIONS: list[tuple[tuple[str, str], ...]] = [
+    (),
+    *((("method", repr(m)),) for m in ("forward", "backward", "complex", "richardson")),
+    *((("eps", e),) for e in ("1e-3", "1e-5", "1e-7")),
+    *((("sample", k),) for k in ("1", "2")),
+    *((("mode", repr(m)),) for m in ("full", "localize")),
+    (("batched", "True"),),
+]
+
+
+def _garbage(
+    entry: str,
+    kind: str,
+    how: str,
+    w: list[list[float]],
+    b: list[float],
+    structure: str,
+    options: tuple[tuple[str, str], ...],
+    seed: int,
+) -> Case:
     if structure == "dict":
         p = f"{{'W': np.array({w!r}), 'b': np.array({b!r})}}"
     elif structure == "list":
         p = f"[np.array({w!r}), np.array({b!r})]"
     else:
         p = f"np.array({w!r})"
-    option = draw(st.sampled_from(["", "", "method", "eps", "sample", "mode", "batched"]))
-    kwargs: list[tuple[str, str]] = []
-    loss = f"L({kind!r})"
-    if option == "method":
-        kwargs.append(
-            (
-                "method",
-                repr(draw(st.sampled_from(["forward", "backward", "complex", "richardson"]))),
-            )
-        )
-    elif option == "eps":
-        kwargs.append(("eps", draw(st.sampled_from(["1e-3", "1e-5", "1e-7"]))))
-    elif option == "sample":
-        kwargs.append(("sample", draw(st.sampled_from(["1", "2"]))))
-    elif option == "mode":
-        kwargs.append(("mode", repr(draw(st.sampled_from(["full", "localize"])))))
-    elif option == "batched":
-        kwargs.append(("batched", "True"))
-        loss = f"L({kind!r}, batched=True)"
-    seed = draw(st.sampled_from(range(10)))
-    setup = f"p = {p}"
+    batched = ("batched", "True") in options
+    loss = f"L({kind!r}, batched=True)" if batched else f"L({kind!r})"
     grads = (
         f"garbage({how!r}, {kind!r}, p, seed={seed})"
         if how == "random"
-        else (f"garbage({how!r}, {kind!r}, p)")
+        else f"garbage({how!r}, {kind!r}, p)"
     )
-    expect = "raise" if entry == "assert_gradients" else "not_ok"
     return Case(
         f"{entry} [garbage]",
         entry,
         "grads",
         f"gradprobe.{entry}",
         (loss, "p", grads),
-        tuple(kwargs),
-        setup=setup,
-        expect=expect,
+        options,
+        setup=f"p = {p}",
+        expect="raise" if entry == "assert_gradients" else "not_ok",
     )
+
+
+def garbage_grid(entry: str) -> tuple[st.SearchStrategy[Case], int]:
+    """Every (loss, garbage kind, option) combination once, at a seeded parameter point."""
+    cases = []
+    for n, (kind, how, options) in enumerate(
+        (k, h, o) for k in GARBAGE_LOSSES for h in GARBAGE_KINDS for o in GARBAGE_OPTIONS
+    ):
+        rng = np.random.default_rng(n)
+        values = rng.choice(GRID, size=8) * rng.choice([1, -1], size=8)
+        w = [[float(v) for v in values[:3]], [float(v) for v in values[3:6]]]
+        b = [float(v) for v in values[6:]]
+        structure = ("dict", "list", "array")[n % 3]
+        cases.append(_garbage(entry, kind, how, w, b, structure, options, n % 10))
+    return st.sampled_from(cases), len(cases)
+
+
+@st.composite
+def garbage_case(draw: Any, entry: str) -> Case:
+    """A loss with a known gradient and gradients that are wrong (P4), at a random point."""
+    kind = draw(st.sampled_from(GARBAGE_LOSSES))
+    how = draw(st.sampled_from(GARBAGE_KINDS))
+    values = st.sampled_from(GRID)
+    signs = st.sampled_from([1, -1])
+    w = [[draw(values) * draw(signs) for _ in range(3)] for _ in range(2)]
+    b = [draw(values) * draw(signs) for _ in range(2)]
+    structure = draw(st.sampled_from(["dict", "list", "array"]))
+    options = draw(st.sampled_from(GARBAGE_OPTIONS))
+    seed = draw(st.sampled_from(range(10)))
+    return _garbage(entry, kind, how, w, b, structure, options, seed)
 
 
 @st.composite
@@ -1427,33 +1466,37 @@ def garbage_model_case(draw: Any) -> Case:
     )  # type: ignore[arg-type]
 
 
-@st.composite
-def garbage_torch_case(draw: Any) -> Case:
-    how = draw(st.sampled_from(["random", "negated", "zeros", "nan", "doubled"]))
-    entry = draw(st.sampled_from(["torch.check_module", "torch.check_function"]))
-    option = draw(st.sampled_from(["", "", "sample=2", "mode='localize'", "eps=1e-4"]))
-    kwargs = tuple(tuple(option.split("=", 1)) for _ in [0] if option)
-    if entry == "torch.check_module":
-        return Case(
-            "torch [garbage]",
-            entry,
-            "module",
-            "gradprobe.torch.check_module",
-            (f"BadModule({how!r})", "T(4, 3)"),
-            kwargs,
-            expect="not_ok",  # type: ignore
-            torch=True,
-        )
-    return Case(
-        "torch [garbage]",
-        entry,
-        "fn",
-        "gradprobe.torch.check_function",
-        (f"bad_square({how!r}).apply", "T(3, 2, requires_grad=True)"),
-        kwargs,  # type: ignore
-        expect="not_ok",
-        torch=True,
-    )
+def garbage_torch_grid() -> tuple[st.SearchStrategy[Case], int]:
+    """Every wrong backward x entry point x option once (P4 for gradprobe.torch)."""
+    cases = []
+    for how in ["random", "negated", "zeros", "nan", "doubled"]:
+        for option in ["", "sample=2", "mode='localize'", "eps=1e-4", "thresholds=(1e-7, 1e-5)"]:
+            kwargs = tuple(tuple(option.split("=", 1)) for _ in [0] if option)
+            cases.append(
+                Case(
+                    "torch [garbage]",
+                    "torch.check_module",
+                    "module",
+                    "gradprobe.torch.check_module",
+                    (f"BadModule({how!r})", "T(4, 3)"),
+                    kwargs,
+                    expect="not_ok",
+                    torch=True,
+                )  # type: ignore[arg-type]
+            )
+            cases.append(
+                Case(
+                    "torch [garbage]",
+                    "torch.check_function",
+                    "fn",
+                    "gradprobe.torch.check_function",
+                    (f"bad_square({how!r}).apply", "T(3, 2, requires_grad=True)"),
+                    kwargs,
+                    expect="not_ok",
+                    torch=True,
+                )  # type: ignore[arg-type]
+            )
+    return st.sampled_from(cases), len(cases)
 
 
 def matrix_pool(fit: bool = False) -> dict[str, Any]:
@@ -2422,10 +2465,14 @@ def targets() -> dict[str, Callable[[], Any]]:
 
     t["torch.check_module"] = torch_module
     t["torch.check_function"] = torch_function
-    t["check_gradients [garbage]"] = lambda: garbage_case("check_gradients")
-    t["assert_gradients [garbage]"] = lambda: garbage_case("assert_gradients")
+    t["check_gradients [garbage]"] = lambda: plan(
+        garbage_grid("check_gradients"), garbage_case("check_gradients")
+    )
+    t["assert_gradients [garbage]"] = lambda: plan(
+        garbage_grid("assert_gradients"), garbage_case("assert_gradients")
+    )
     t["check_model [garbage]"] = garbage_model_case
-    t["torch [garbage]"] = garbage_torch_case
+    t["torch [garbage]"] = lambda: plan(garbage_torch_grid())
     return t
 
 
@@ -2448,8 +2495,8 @@ EXAMPLES = {
     "init.*": 450,
     "torch.check_module": 250,
     "torch.check_function": 160,
-    "check_gradients [garbage]": 220,
-    "assert_gradients [garbage]": 100,
+    "check_gradients [garbage]": 150,
+    "assert_gradients [garbage]": 60,
     "check_model [garbage]": 100,
     "torch [garbage]": 60,
 }
@@ -2650,7 +2697,10 @@ def run_isolated(
                 with contextlib.suppress(Exception):
                     beat = json.loads(hb.read_text())
                     done_index = max((r.get("index", -1) for r in job["got"]), default=-1)
-                    if beat["index"] > done_index and time.time() - beat["t"] > budget + 15:
+                    if (
+                        beat["index"] > done_index
+                        and time.time() - beat["t"] > _backstop(budget) + 15
+                    ):
                         stuck = beat
             if stuck is not None:
                 job["proc"].kill()
@@ -3270,16 +3320,16 @@ def cli_cases() -> list[CliCase]:
             files={"f.txt": "x"},
         )
     )
-    add(CliCase("diagnose --out empty", ["diagnose", *quick_run, "--out", ""], "any", timeout=120))
+    add(CliCase("diagnose --out empty", ["diagnose", *quick_run, "--out", ""], "any", timeout=60))
     run_args = ["diagnose", "--dataset", "moons", *quick_run, "--out", "out"]
-    add(CliCase("diagnose report pair replaced", run_args, "ok", special="pair", timeout=120))
+    add(CliCase("diagnose report pair replaced", run_args, "ok", special="pair", timeout=60))
     add(
         CliCase(
             "diagnose pair: report.json is a folder",
             run_args,
             "any",
             special="pair-json-dir",
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3288,7 +3338,7 @@ def cli_cases() -> list[CliCase]:
             run_args,
             "any",
             special="pair-html-dir",
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3297,7 +3347,7 @@ def cli_cases() -> list[CliCase]:
             run_args,
             "any",
             special="pair-json-symlink",
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3306,7 +3356,7 @@ def cli_cases() -> list[CliCase]:
             ["diagnose", *quick_run, "--data", "d.csv", "--target", "label", "--out", "out"],
             "ok",
             files={"d.csv": GOOD_CSV},
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3314,15 +3364,20 @@ def cli_cases() -> list[CliCase]:
             "diagnose --lr 1e6",
             ["diagnose", "--dataset", "circles", *quick_run, "--lr", "1e6", "--out", "out"],
             "any",
-            timeout=120,
+            timeout=60,
         )
     )
     return c
 
 
-def _cli_preexec() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _cli_limits(cpu_seconds: float) -> Callable[[], None]:
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        limit = int(cpu_seconds)
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 5))
+
+    return preexec
 
 
 _TB_FRAME = re.compile(r'File "([^"]*gradprobe[/\\][^"]+)", line (\d+), in (\S+)')
@@ -3381,19 +3436,26 @@ def run_cli_case(case: CliCase, python: str = sys.executable) -> dict:
                 cwd=folder,
                 env=env,
                 capture_output=True,
-                timeout=case.timeout,
-                preexec_fn=_cli_preexec,
+                timeout=4 * case.timeout,
+                preexec_fn=_cli_limits(case.timeout),
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             record["seconds"] = round(time.perf_counter() - started, 2)
             record["outcome"] = "timeout"
             record["violations"].append(
-                ("P3", f"cli {case.command}: no answer within {case.timeout:g} s")
+                ("P3", f"cli {case.command}: no answer within {4 * case.timeout:g} s")
             )
             record["violations"].extend(_special_checks(case, folder))
             return record
         record["seconds"] = round(time.perf_counter() - started, 2)
+        if proc.returncode == -signal.SIGXCPU:
+            record["outcome"] = "timeout"
+            record["violations"].append(
+                ("P3", f"cli {case.command}: killed after {case.timeout:g} s of CPU time")
+            )
+            record["violations"].extend(_special_checks(case, folder))
+            return record
         out = proc.stdout.decode(errors="replace")
         err = proc.stderr.decode(errors="replace")
         rc = proc.returncode
@@ -3767,10 +3829,12 @@ def report_markdown(result: Result, argv: list[str], budget: float = BUDGET_S) -
         "the end.",
         "",
         f"Hypothesis seed {SEED} (+ a per-target offset), `derandomize=True`, generation phase "
-        f"only, no database; every call had a {budget:g} s budget in a forked worker limited "
+        f"only, no database; every call had a budget of {budget:g} s of CPU time (wall-clock "
+        f"backstop {_backstop(budget):g} s) in a forked worker limited "
         f"to {MEMORY_LIMIT / 2**30:g} GiB of address space; CLI runs in subprocesses with the "
-        "same memory limit and a 30 s timeout (120 s for full diagnose runs, 20 s for "
-        "--depth 1000000). Counts are violations/cases where the property applies. "
+        "same memory limit, a CPU-time limit (RLIMIT_CPU) of 30 s (60 s for full diagnose "
+        "runs, 20 s for --depth 1000000) and a wall-clock backstop of 4 times that. "
+        "Counts are violations/cases where the property applies. "
         '"accepted invalid" is informational: values marked definitely invalid that were '
         "accepted without an error.",
         "",
