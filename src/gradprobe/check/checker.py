@@ -31,7 +31,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, Params
-from gradprobe._validate import check_memory, check_sample, check_seed, check_thresholds
+from gradprobe._validate import (
+    check_memory,
+    check_progress,
+    check_sample,
+    check_seed,
+    check_thresholds,
+)
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS, verdict_for
 from gradprobe.check.coordinates import check_coordinates
 from gradprobe.check.entries import Entry, ParameterResult
@@ -46,6 +52,7 @@ from gradprobe.errors import (
 from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
 from gradprobe.numdiff.parallel import resolve_executor
 from gradprobe.numdiff.perturbation import LossOnTheta
+from gradprobe.numdiff.progress import as_callback
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -128,6 +135,7 @@ def check_gradients(
     executor: Executor | None = None,
     workers: int | None = None,
     memory: int = DEFAULT_MEMORY,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Check analytic gradients against numerical ones and say which are wrong.
 
@@ -175,12 +183,19 @@ def check_gradients(
         Shortcut for a local process pool of this many workers.
     memory : int, default=256 MiB
         Bytes allowed for one block of perturbed parameter vectors.
+    progress : callable or tqdm-like, optional
+        Told how the value-by-value part advances: a callable ``progress(done, total)``
+        or an object with ``update(n)`` such as ``tqdm.auto.tqdm()`` (its ``total`` is set).
 
     Returns
     -------
     GradCheckReport
         ``report.verdict``, ``report.difference``, ``report.parameters`` (one row per
         parameter with its diagnosis), ``report.worst(k)``; ``print(report)`` shows a table.
+        Ctrl-C while values are being differentiated returns a partial report
+        (``report.partial``; verdict "inconclusive" unless the values checked so far
+        already fail) instead of losing them; the worker pool of ``workers=N`` is
+        stopped at once.
 
     Raises
     ------
@@ -225,6 +240,7 @@ def check_gradients(
             mode=setup.mode,
             notes=notes,
             started=started,
+            progress=progress,
         )
 
 
@@ -311,6 +327,7 @@ def run_check(
     mode: str = "full",
     notes: Sequence[str] = (),
     started: float | None = None,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
 
@@ -335,11 +352,15 @@ def run_check(
         Every value (or the sample), or group-testing localization.
     started : float, optional
         ``time.perf_counter()`` when the caller's check began.
+    progress : callable or tqdm-like, optional
+        As for :func:`check_gradients`.
 
     Returns
     -------
     GradCheckReport
+        Partial after Ctrl-C, as for :func:`check_gradients`.
     """
+    callback = as_callback(check_progress(progress))
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
     center = _refuse_randomness(evaluate, theta)
@@ -369,6 +390,7 @@ def run_check(
         thresholds=thresholds,
         notes=notes,
         started=started,
+        progress=callback,
     )
 
 
@@ -392,8 +414,13 @@ def assert_gradients(
     GradientCheckError
         When the check does not pass; ``str(error)`` is the readable report and
         ``error.report`` the report itself.
+    KeyboardInterrupt
+        On Ctrl-C: a test run stops rather than fail on a partial check.
     """
+    __tracebackhide__ = True  # pytest shows the report, not gradprobe's frames
     report = check_gradients(loss, params, grads, **options)
+    if report.partial:
+        raise KeyboardInterrupt(report.notes[-1])
     if not report.passed:
         raise GradientCheckError(report)
     return report

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,8 +26,16 @@ from gradprobe.numdiff.perturbation import (
     coordinate_steps,
     evaluate_differences,
 )
+from gradprobe.numdiff.progress import Callback, Interrupted
 
-__all__ = ["check_coordinates", "precision_notes", "refine_kinks", "value_noise"]
+__all__ = [
+    "check_coordinates",
+    "interrupted_note",
+    "interrupted_report",
+    "precision_notes",
+    "refine_kinks",
+    "value_noise",
+]
 
 
 def check_coordinates(
@@ -44,6 +53,7 @@ def check_coordinates(
     mode: str | None = None,
     groups: Sequence[GroupTest] = (),
     closing_notes: Sequence[str] = (),
+    progress: Callback | None = None,
 ) -> GradCheckReport:
     """Differentiate the coordinates ``indices`` of θ, tell kinks apart and build the report.
 
@@ -75,19 +85,34 @@ def check_coordinates(
     closing_notes : sequence of str, default=()
         Notes that follow ``notes`` and the low-precision warning, such as how the
         coordinates were chosen.
+    progress : callable, optional
+        ``progress(done, k)`` as coordinates are differentiated.
 
     Returns
     -------
     GradCheckReport
+        After Ctrl-C, a partial one (:func:`interrupted_report`) when some coordinates
+        were done.
     """
     steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    differences = evaluate_differences(
-        evaluate, evaluate.layout, theta, indices, None, method, steps
-    )
+    try:
+        differences = evaluate_differences(
+            evaluate, evaluate.layout, theta, indices, None, method, steps, progress=progress
+        )
+    except Interrupted as stop:
+        if not stop.done:
+            raise
+        differences = stop.partial
+        indices, analytic, steps = indices[: stop.done], analytic[: stop.done], steps[: stop.done]
+        mode = "partial"
+        closing_notes = [*closing_notes, interrupted_note(stop.done, stop.total)]
     noise = value_noise(evaluate, center, steps, method)
     tolerance = thresholds[0] * (np.abs(analytic) + np.abs(differences.gradient)) + noise
-    numerical, kink, excused = refine_kinks(evaluate, theta, differences, analytic, tolerance)
-    return assemble_report(
+    if mode == "partial":  # Ctrl-C: report at once, without refining kinks
+        numerical, kink, excused = differences.gradient, None, None
+    else:
+        numerical, kink, excused = refine_kinks(evaluate, theta, differences, analytic, tolerance)
+    report = assemble_report(
         evaluate.layout,
         indices,
         analytic,
@@ -106,6 +131,26 @@ def check_coordinates(
         notes=[*precision_notes(evaluate, notes), *closing_notes],
         groups=groups,
     )
+    return interrupted_report(report) if mode == "partial" else report
+
+
+def interrupted_note(done: int, total: int) -> str:
+    """Say that Ctrl-C stopped a check after ``done`` of ``total`` coordinates."""
+    return (
+        f"interrupted (Ctrl-C) after {done:,} of {total:,} values: the verdict and the "
+        "difference cover those only; run the check again to finish it"
+    )
+
+
+def interrupted_report(report: GradCheckReport) -> GradCheckReport:
+    """Return a partial report whose verdict is never "ok": the rest was not checked.
+
+    What the checked values show stands ("wrong" stays wrong); a partial check that
+    found nothing is "inconclusive", so ``report.passed`` is False either way.
+    """
+    if report.verdict != "ok":
+        return report
+    return replace(report, verdict="inconclusive")
 
 
 def refine_kinks(

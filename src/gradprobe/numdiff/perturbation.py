@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
+from gradprobe.numdiff.progress import Callback, Interrupted, in_chunks
 from gradprobe.numdiff.rules import (
     as_scalar,
     check_eps,
@@ -160,6 +161,8 @@ def evaluate_differences(
     eps: float | None,
     method: str,
     steps: NDArray[np.float64] | None = None,
+    *,
+    progress: Callback | None = None,
 ) -> Differences:
     """Differentiate the loss along the coordinates ``indices`` of θ.
 
@@ -184,10 +187,19 @@ def evaluate_differences(
         One of :data:`METHODS`.
     steps : ndarray of float64, shape (k,), optional
         The steps to use, overriding ``eps`` (as :func:`coordinate_steps` returns them).
+    progress : callable, optional
+        ``progress(done, k)`` after each chunk of coordinates (see
+        :mod:`gradprobe.numdiff.progress`).
 
     Returns
     -------
     Differences
+
+    Raises
+    ------
+    Interrupted
+        On Ctrl-C; its ``partial`` holds the :class:`Differences` of the coordinates
+        finished by then, the first ``done`` of ``indices``.
     """
     check_method(method)
     evaluate = loss if isinstance(loss, LossOnTheta) else LossOnTheta(loss, layout)
@@ -195,37 +207,57 @@ def evaluate_differences(
     center = evaluate(theta)
     if steps is None:
         steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    forward: NDArray[np.float64] | None = None
-    backward: NDArray[np.float64] | None = None
     original = theta[indices]
     upper, lower = original + steps, original - steps
-    if method == "central":
-        both = evaluate.coordinates(
-            theta, np.concatenate([indices, indices]), np.concatenate([upper, lower])
+    above, below, gradient = (np.full(len(indices), np.nan) for _ in range(3))
+
+    def work(part: slice) -> None:
+        chosen = indices[part]
+        if method == "central":
+            both = evaluate.coordinates(
+                theta, np.concatenate([chosen, chosen]), np.concatenate([upper[part], lower[part]])
+            )
+            above[part], below[part] = both[: len(chosen)], both[len(chosen) :]
+        elif method == "forward":
+            above[part] = evaluate.coordinates(theta, chosen, upper[part])
+        elif method == "backward":
+            below[part] = evaluate.coordinates(theta, chosen, lower[part])
+        else:  # complex and richardson take several points per coordinate
+            pairs = zip(chosen.tolist(), steps[part].tolist(), strict=True)
+            for position, (index, h) in enumerate(pairs, start=part.start):
+                if method == "complex":
+                    gradient[position] = evaluate.complex_slope(theta, index, h)
+                else:
+                    at = partial(evaluate.at, theta, index)
+                    gradient[position] = richardson(at, float(theta[index]), h)[0]
+
+    def quotients(done: int) -> Differences:
+        part = slice(0, done)
+        forward: NDArray[np.float64] | None = None
+        backward: NDArray[np.float64] | None = None
+        if method == "central":
+            gradient[part] = (above[part] - below[part]) / (upper[part] - lower[part])
+            forward = (above[part] - center) / (upper[part] - original[part])
+            backward = (center - below[part]) / (original[part] - lower[part])
+        elif method == "forward":
+            gradient[part] = (above[part] - center) / (upper[part] - original[part])
+        elif method == "backward":
+            gradient[part] = (center - below[part]) / (original[part] - lower[part])
+        return Differences(
+            indices=np.asarray(indices[part], dtype=np.intp),
+            gradient=gradient[part].copy(),
+            steps=steps[part],
+            forward=forward,
+            backward=backward,
+            center=center,
+            evaluations=evaluate.evaluations - start,
         )
-        above, below = both[: len(indices)], both[len(indices) :]
-        gradient = (above - below) / (upper - lower)
-        forward = (above - center) / (upper - original)
-        backward = (center - below) / (original - lower)
-    elif method == "forward":
-        gradient = (evaluate.coordinates(theta, indices, upper) - center) / (upper - original)
-    elif method == "backward":
-        gradient = (center - evaluate.coordinates(theta, indices, lower)) / (original - lower)
-    else:  # complex and richardson take several points per coordinate
-        gradient = np.empty(len(indices))
-        pairs = zip(indices.tolist(), steps.tolist(), strict=True)
-        for position, (index, h) in enumerate(pairs):
-            if method == "complex":
-                gradient[position] = evaluate.complex_slope(theta, index, h)
-            else:
-                at = partial(evaluate.at, theta, index)
-                gradient[position] = richardson(at, float(theta[index]), h)[0]
-    return Differences(
-        indices=np.asarray(indices, dtype=np.intp),
-        gradient=gradient,
-        steps=steps,
-        forward=forward,
-        backward=backward,
-        center=center,
-        evaluations=evaluate.evaluations - start,
-    )
+
+    try:
+        in_chunks(
+            len(indices), work, progress, spread=getattr(evaluate, "executor", None) is not None
+        )
+    except Interrupted as stop:
+        stop.partial = quotients(stop.done)
+        raise
+    return quotients(len(indices))
