@@ -158,11 +158,11 @@ class GradCheckReport:
             f"wrong_parameters={self.wrong_parameters!r})"
         )
 
-    def summary(self) -> list[str]:
+    def summary(self, notes: bool = True) -> list[str]:
         """Return the report's headline as a few sentences, for every renderer.
 
         The verdict and difference against the bands, what was checked and how, the
-        worst entries of a partial or failing check, then the notes.
+        worst entries of a partial or failing check, then (with ``notes``) the notes.
         """
         ok, suspicious = self.thresholds
         lines = [
@@ -181,7 +181,7 @@ class GradCheckReport:
         elif not self.passed and self.checked:
             names = ", ".join(entry.name for entry in self.worst(3))
             lines.append(f"Worst entries: {names}.")
-        return lines + [note[:1].upper() + note[1:] + "." for note in self.notes]
+        return lines + [note[:1].upper() + note[1:] + "." for note in self.notes if notes]
 
     def _repr_html_(self) -> str:
         """Show the report in a notebook: the verdict, then one row per parameter."""
