@@ -166,7 +166,7 @@ class GradCheckReport:
         """
         ok, suspicious = self.thresholds
         lines = [
-            f"{self.verdict.upper()}: relative difference {self.difference:.2e} (ok below "
+            f"{self.verdict.upper()}, relative difference {self.difference:.2e} (ok below "
             f"{ok:.0e}, wrong above {suspicious:.0e}).",
             f"Checked {self.checked:,} of {plural(self.total, 'value')} ({self.mode}) with "
             f"{self.method} differences: {plural(self.evaluations, 'loss evaluation')}, "

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from gradprobe.check.report import GradCheckReport
 from gradprobe.diagnose.findings import findings
@@ -133,7 +132,10 @@ def _train(
 def _check(net: MLP, X: Array, y: NDArray[Any], seed: int) -> GradCheckReport:
     """Check the network's backprop on a few examples: L2 included, dropout off."""
     rows = np.random.default_rng(seed).permutation(X.shape[0])[:_CHECK_EXAMPLES]
-    return check_model(net, X[rows], y[rows], sample=_CHECK_SAMPLE, seed=seed)
+    report = check_model(net, X[rows], y[rows], sample=_CHECK_SAMPLE, seed=seed)
+    if report.partial:  # Ctrl-C: stop the whole run, not just the check
+        raise KeyboardInterrupt
+    return report
 
 
 def _network(config: DiagnoseConfig, dataset: Dataset) -> MLP:
@@ -170,6 +172,8 @@ def run_diagnosis(
     -------
     Diagnosis
     """
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
     # Every matrix here is at most a few hundred wide: BLAS threads only add
     # synchronization, and on a busy two-core machine they made a run ten times slower.
     with threadpool_limits(limits=1, user_api="blas"):

@@ -122,7 +122,7 @@ def print_check(console: Console, report: GradCheckReport) -> None:
             f"{row.largest_error:.2e}",
             Text(row.largest_error_at),
         )
-    emit(console, headline, *(Text(line) for line in lines[1:]), rows)
+    emit(console, headline, *(Text(line) for line in lines[1:]), Text(), rows)
     if not report.passed and report.checked:
         worst = _table(
             "worst entries",
@@ -140,10 +140,12 @@ def print_check(console: Console, report: GradCheckReport) -> None:
                 f"{entry.relative_error:.1e}",
                 "kink" if entry.kink else "",
             )
-        emit(console, worst)
-    for row in report.parameters:
-        if row.diagnosis:
-            emit(console, Text.assemble((row.name, "bold"), ": ", row.diagnosis))
+        emit(console, Text(), worst)
+    diagnosed = [row for row in report.parameters if row.diagnosis]
+    if diagnosed or report.notes:
+        emit(console, Text())
+    for row in diagnosed:
+        emit(console, Text.assemble((row.name, "bold"), f": {row.diagnosis}"))
     for note in report.notes:
         emit(console, Text(f"note: {note}"))
 
