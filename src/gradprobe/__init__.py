@@ -27,7 +27,6 @@ from gradprobe.nn import datasets
 from gradprobe.nn import initializers as init
 from gradprobe.nn.check import check_model
 from gradprobe.nn.mlp import MLP
-from gradprobe.nn.normalization import Normalizer
 from gradprobe.nn.probe import propagation
 from gradprobe.nn.scale import ScaleRecommendation, recommend_scale
 from gradprobe.nn.sweep import depth_sweep
@@ -48,6 +47,7 @@ __all__ = [
     "GradprobeError",
     "GroupTest",
     "History",
+    "InputNormalizer",
     "InvalidArgumentError",
     "InvalidTypeError",
     "LayerStatistics",
@@ -73,3 +73,13 @@ __all__ = [
     "propagation",
     "recommend_scale",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # InputNormalizer (alias Normalizer) is a scikit-learn estimator, built on first use:
+    # scikit-learn takes a second to import, and `import gradprobe` should not.
+    if name in ("InputNormalizer", "Normalizer"):
+        from gradprobe.nn import normalization
+
+        return getattr(normalization, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

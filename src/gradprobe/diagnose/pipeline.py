@@ -1,7 +1,7 @@
 """The ``gradprobe diagnose`` pipeline: the course notes' steps on one data set, as data.
 
 1. **Inputs**: per-feature mean and spread of the training split; a
-   :class:`~gradprobe.nn.Normalizer` fitted on the training split only and applied
+   :class:`~gradprobe.nn.InputNormalizer` fitted on the training split only and applied
    to the test split; the same network trained on raw and on normalized inputs.
 2. **Depth and initialization**: :func:`gradprobe.propagation` of the chosen
    network, a :func:`gradprobe.depth_sweep` for its activation and the scale
@@ -31,7 +31,7 @@ from gradprobe.diagnose.findings import findings
 from gradprobe.diagnose.result import DiagnoseConfig, Diagnosis, Training
 from gradprobe.diagnose.tabular import Dataset, feature_statistics
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
-from gradprobe.nn import MLP, History, Normalizer
+from gradprobe.nn import MLP, History
 from gradprobe.nn.check import check_model
 
 __all__ = [
@@ -187,7 +187,9 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
 
     started = time.perf_counter()
     report = progress or (lambda stage, done, total: None)
-    normalizer = Normalizer().fit(dataset.X_train)
+    from gradprobe.nn.normalization import InputNormalizer
+
+    normalizer = InputNormalizer().fit(dataset.X_train)
     scaled = (normalizer.transform(dataset.X_train), normalizer.transform(dataset.X_test))
     raw_net = _network(config, dataset)
     net = _network(config, dataset)

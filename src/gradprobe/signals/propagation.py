@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._text import html_card, level_of
 from gradprobe.errors import InvalidArgumentError
 from gradprobe.signals.judge import (
     Array,
@@ -208,6 +209,32 @@ class PropagationReport:
             )
         lines += [f"- {finding}" for finding in self.findings]
         return "\n".join([*lines, self.advice])
+
+    def __repr__(self) -> str:
+        return (
+            f"PropagationReport(depth={self.depth}, activation={self.activation!r}, "
+            f"verdict={self.verdict!r}, trouble_layer={self.trouble_layer})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the report in a notebook: the verdict and advice, then one row per layer."""
+        rows = [
+            [
+                str(number),
+                f"{row.std:.3g}",
+                f"{row.dead:.0%}",
+                f"{row.saturated:.0%}",
+                f"{row.gradient_norm:.3g}",
+            ]
+            for number, row in enumerate(self.layers, start=1)
+        ]
+        return html_card(
+            f"signal propagation through {self.depth} layers ({self.activation})",
+            level_of(self.verdict),
+            [self.summary, self.advice, *self.findings],
+            ["layer", "std of A", "dead", "saturated", "‖dW‖"],
+            rows,
+        )
 
 
 def _advice(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradprobe._text import html_card
 from gradprobe.signals.propagation import PropagationReport
 
 __all__ = ["DepthSweep"]
@@ -97,3 +98,31 @@ class DepthSweep:
                 f"{row['last_std']:>12.3g} {row['gradient_ratio']:>12.3g}"
             )
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        verdicts = {name: report.verdict for name, report in self.reports.items()}
+        return (
+            f"DepthSweep(depth={self.depth}, width={self.width}, "
+            f"activation={self.activation!r}, verdicts={verdicts!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the sweep in a notebook: one row per initialization."""
+        rows = [
+            [
+                row["init"],
+                row["verdict"],
+                "—" if row["trouble_layer"] is None else str(row["trouble_layer"]),
+                f"{row['first_std']:.3g}",
+                f"{row['last_std']:.3g}",
+            ]
+            for row in self.rows
+        ]
+        healthy = [row["init"] for row in self.rows if row["verdict"] == "healthy"]
+        return html_card(
+            f"depth sweep: {self.depth} layers of {self.width} {self.activation} units",
+            "ok" if healthy else "warn",
+            [f"healthy: {', '.join(healthy)}" if healthy else "no initialization is healthy"],
+            ["init", "verdict", "from layer", "std layer 1", "std layer L"],
+            rows,
+        )
