@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from gradprobe.check.report import GradCheckReport
 from gradprobe.diagnose.findings import findings
+from gradprobe.diagnose.illustrations import cost_surface, step_errors
 from gradprobe.diagnose.result import DiagnoseConfig, Diagnosis, Training
 from gradprobe.diagnose.tabular import Dataset, feature_statistics
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
@@ -129,9 +130,14 @@ def _train(
     return Training(label, history, metric if math.isfinite(metric) else None, None)
 
 
+def _check_rows(X: Array, seed: int) -> NDArray[np.intp]:
+    """Return the seeded examples the gradient check looks at."""
+    return np.random.default_rng(seed).permutation(X.shape[0])[:_CHECK_EXAMPLES]
+
+
 def _check(net: MLP, X: Array, y: NDArray[Any], seed: int) -> GradCheckReport:
     """Check the network's backprop on a few examples: L2 included, dropout off."""
-    rows = np.random.default_rng(seed).permutation(X.shape[0])[:_CHECK_EXAMPLES]
+    rows = _check_rows(X, seed)
     report = check_model(net, X[rows], y[rows], sample=_CHECK_SAMPLE, seed=seed)
     if report.partial:  # Ctrl-C: stop the whole run, not just the check
         raise KeyboardInterrupt
@@ -184,6 +190,7 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
     from gradprobe.nn.probe import propagation
     from gradprobe.nn.scale import recommend_scale
     from gradprobe.nn.sweep import depth_sweep
+    from gradprobe.signals.deep_linear import deep_linear
 
     started = time.perf_counter()
     report = progress or (lambda stage, done, total: None)
@@ -205,6 +212,11 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
     report(stages[2], 0, 2)
     check_initial = _check(net, scaled[0], dataset.y_train, config.seed)
     report(stages[2], 1, 2)
+    rows = _check_rows(scaled[0], config.seed)
+    errors = step_errors(net, scaled[0][rows], dataset.y_train[rows])
+    surface = cost_surface(
+        net, (dataset.X_train, dataset.y_train), scaled[0], dataset.feature_names
+    )
     raw = _train(
         "training on raw inputs",
         raw_net,
@@ -236,6 +248,9 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
         recommendation=recommend_scale(config.activation),
         check_initial=check_initial,
         check_trained=check_trained,
+        surface=surface,
+        step_errors=errors,
+        deep_linear=(deep_linear(1.5, config.depth), deep_linear(0.5, config.depth)),
     )
     diagnosis.findings = findings(diagnosis)
     diagnosis.seconds = time.perf_counter() - started

@@ -122,6 +122,11 @@ class Diagnosis:
         ``{"level": "ok" | "warn" | "bad", "topic": str, "text": str}``.
     seconds : float
         Wall time of the whole run.
+    surface, step_errors : object
+        The notes' pictures on this network at initialization
+        (:mod:`gradprobe.diagnose.illustrations`).
+    deep_linear : tuple of DeepLinearResult
+        The notes' deep linear example at the sweep's depth, w = 1.5 and w = 0.5.
     """
 
     config: DiagnoseConfig
@@ -140,6 +145,9 @@ class Diagnosis:
     check_trained: GradCheckReport
     findings: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    surface: Any = None
+    step_errors: Any = None
+    deep_linear: tuple[Any, ...] = ()
 
     @property
     def test_metric(self) -> float | None:
@@ -206,7 +214,6 @@ class Diagnosis:
                 "findings": list(self.findings),
             },
         }
-
 
     def __repr__(self) -> str:
         levels = [f["level"] for f in self.findings]
