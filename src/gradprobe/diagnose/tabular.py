@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,8 +179,10 @@ def _fast_read(
         "ndmin": 2,
     }
     try:
-        X = np.loadtxt(file, usecols=features, dtype=np.float64, **options)
-        labels = np.loadtxt(file, usecols=[column], dtype=str, **options)[:, 0]
+        with warnings.catch_warnings():  # NumPy notes that blank lines are skipped
+            warnings.simplefilter("ignore", UserWarning)
+            X = np.loadtxt(file, usecols=features, dtype=np.float64, **options)
+            labels = np.loadtxt(file, usecols=[column], dtype=str, **options)[:, 0]
     except (ValueError, IndexError):
         return None
     if X.shape[0] != len(labels) or not np.all(np.isfinite(X)):

@@ -48,6 +48,8 @@ _METHOD_NOTES = {
     "richardson": ("O(ε⁸)", "extrapolated central"),
 }
 
+# The fewest characters per line a folded name keeps.
+_NAME_WIDTH = 10
 _STYLES = {"ok": "green", "warn": "yellow", "bad": "red"}
 _TOPICS = (
     ("inputs", "1. Inputs"),
@@ -85,12 +87,50 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape)) or "scalar"
 
 
-def _table(*headers: str, right: Sequence[str] = ()) -> Table:
+def _table(*headers: str, right: Sequence[str] = (), names: Sequence[str] = ()) -> Table:
+    """Return a table whose ``names`` columns fold onto more lines when space runs out.
+
+    Every other column keeps its width (a number is never broken); a name is folded,
+    never cut, and keeps at least a few characters per line.
+    """
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for header in headers:
-        # Names and coordinates fold onto a second line rather than lose characters.
-        table.add_column(header, justify="right" if header in right else "left", overflow="fold")
+        table.add_column(
+            header,
+            justify="right" if header in right else "left",
+            overflow="fold",
+            no_wrap=header not in names,
+        )
     return table
+
+
+def _table_or_lines(console: Console, table: Table, rows: list[list[str]]) -> list[RenderableType]:
+    """Return ``table``, or each row as wrapped lines when the console is too narrow for it.
+
+    A narrow terminal would make rich crop columns; a list of "header value" lines
+    loses nothing.
+    """
+    headers = [str(column.header) for column in table.columns]
+    for k, column in enumerate(table.columns):
+        if not column.no_wrap:  # a folded name keeps a few characters per line
+            longest = max(len(headers[k]), *(len(row[k]) for row in rows))
+            column.min_width = min(_NAME_WIDTH, longest)
+    # The width the table needs: whole cells in no-wrap columns, a few characters of
+    # the folding ones, and a space either side of every inner column edge.
+    needed = 2 * (len(headers) - 1) + sum(
+        (column.min_width or 0)
+        if not column.no_wrap
+        else max(len(header), *(len(row[k]) for row in rows))
+        for k, (column, header) in enumerate(zip(table.columns, headers, strict=True))
+    )
+    if needed <= console.width:
+        return [table]
+    lines: list[RenderableType] = []
+    for row in rows:
+        lines.append(Text(row[0], style="bold", overflow="fold"))
+        details = ", ".join(f"{h} {v}" for h, v in zip(headers[1:], row[1:], strict=True) if v)
+        lines.append(Text(f"  {details}", overflow="fold"))
+    return lines
 
 
 def print_check(console: Console, report: GradCheckReport) -> None:
@@ -111,18 +151,32 @@ def print_check(console: Console, report: GradCheckReport) -> None:
         "largest error",
         "at",
         right=("checked", "difference", "largest error"),
+        names=("parameter", "at"),
     )
+    cells = []
     for row in report.parameters:
-        rows.add_row(
-            Text(row.name),
-            _shape(row.shape),
-            f"{row.checked:,}",
-            f"{row.difference:.2e}",
-            _verdict(row.verdict),
-            f"{row.largest_error:.2e}",
-            Text(row.largest_error_at),
+        # "W1[3, 2]" in the row of W1 reads "[3, 2]": the name is in the first column.
+        at = row.largest_error_at
+        at = at[len(row.name) :] if at.startswith(row.name + "[") else at
+        cells.append(
+            [
+                row.name,
+                _shape(row.shape),
+                f"{row.checked:,}",
+                f"{row.difference:.2e}",
+                row.verdict,
+                f"{row.largest_error:.2e}",
+                at,
+            ]
         )
-    emit(console, headline, *(Text(line) for line in lines[1:]), Text(), rows)
+        rows.add_row(*(Text(c) for c in cells[-1][:4]), _verdict(row.verdict), *cells[-1][5:])
+    emit(
+        console,
+        headline,
+        *(Text(line) for line in lines[1:]),
+        Text(),
+        *_table_or_lines(console, rows, cells),
+    )
     if not report.passed and report.checked:
         worst = _table(
             "worst entries",
@@ -131,16 +185,21 @@ def print_check(console: Console, report: GradCheckReport) -> None:
             "relative error",
             "",
             right=("analytic", "numerical", "relative error"),
+            names=("worst entries",),
         )
-        for entry in report.worst(5):
-            worst.add_row(
-                Text(entry.name),
+        entries = [
+            [
+                entry.name,
                 f"{entry.analytic:.6g}",
                 f"{entry.numerical:.6g}",
                 f"{entry.relative_error:.1e}",
                 "kink" if entry.kink else "",
-            )
-        emit(console, Text(), worst)
+            ]
+            for entry in report.worst(5)
+        ]
+        for entry_cells in entries:
+            worst.add_row(Text(entry_cells[0]), *entry_cells[1:])
+        emit(console, Text(), *_table_or_lines(console, worst, entries))
     diagnosed = [row for row in report.parameters if row.diagnosis]
     if diagnosed or report.notes:
         emit(console, Text())
@@ -232,7 +291,16 @@ def print_derivatives(
         Text(f"f({variable}) = {expression}    f'({variable}) = {slope}"),
         Text(f"exact f'({at:g}) = {exact:.12g}  (sympy)"),
     )
-    table = _table("method", "formula", "ε", "estimate", "error", "order", right=("ε", "error"))
+    table = _table(
+        "method",
+        "formula",
+        "ε",
+        "estimate",
+        "error",
+        "order",
+        right=("ε", "error"),
+        names=("formula",),
+    )
     errors: dict[str, float] = {}
     reasons: list[str] = []
     for method, result in results:
@@ -319,7 +387,7 @@ def print_depth_sweep(
         ),
     )
     headers = ("init", "verdict", "from layer", "std layer 1", "std layer L", "‖dW1‖/‖dWL‖")
-    table = _table(*headers, right=headers[2:])
+    table = _table(*headers, right=headers[2:], names=("init",))
     for row in sweep.rows:
         table.add_row(
             Text(row["init"]),
