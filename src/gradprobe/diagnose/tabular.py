@@ -358,5 +358,5 @@ def bundled(name: str, seed: int = 0, task: str | None = None) -> Dataset:
         y_train=split.y_train,
         y_test=split.y_test,
         classes=[str(label) for label in classes],
-        task_reason="a bundled classification set",
+        task_reason="",
     )
