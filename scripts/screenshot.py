@@ -14,6 +14,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 
 
 def main() -> None:
+    """Open the page at the given viewport and save what the top of the screen shows."""
     page_file, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
     width, height = (int(v) for v in sys.argv[3:5]) if len(sys.argv) > 4 else (1100, 1000)
     with sync_api.sync_playwright() as playwright:

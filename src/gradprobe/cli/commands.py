@@ -9,7 +9,6 @@ that uses them, so ``gradprobe --help`` and shell completion answer at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,15 @@ import typer
 
 from gradprobe._version import __version__
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
+from gradprobe.cli._options import (
+    NETWORK_INITS,
+    SWEEP_INITS,
+    TASKS,
+    choice,
+    choices,
+    completer,
+    parse_names,
+)
 from gradprobe.cli._runtime import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -39,7 +47,7 @@ from gradprobe.nn.initializers import INITIALIZERS
 from gradprobe.nn.sweep import DEFAULT_INITS
 from gradprobe.nn.train import OPTIMIZERS
 from gradprobe.numdiff.derivative import METHODS
-from gradprobe.report.jsonout import to_json
+from gradprobe.report.jsonout import derivative_data, to_json
 
 if TYPE_CHECKING:
     from gradprobe.numdiff.derivative import Derivative
@@ -55,54 +63,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-
-TASKS = ("classification", "regression")
-# What --init of diagnose takes: a network initializer, or "auto" (He for ReLU, Xavier else).
-NETWORK_INITS = ("auto", *INITIALIZERS)
-# What --init of depth takes: the sweep's own five, or any network initializer.
-SWEEP_INITS = tuple(dict.fromkeys([*DEFAULT_INITS, *NETWORK_INITS]))
-
-
-def _choices(names: Iterable[str]) -> str:
-    return ", ".join(names)
-
-
-def _completer(names: Sequence[str]) -> Callable[[str], list[str]]:
-    """Complete a comma list of ``names``: what follows the last comma."""
-
-    def complete(incomplete: str) -> list[str]:
-        done, _, last = incomplete.rpartition(",")
-        prefix = f"{done}," if done else ""
-        return [prefix + name for name in names if name.startswith(last)]
-
-    return complete
-
-
-def parse_names(
-    values: Sequence[str] | None, option: str, choices: Sequence[str]
-) -> list[str] | None:
-    """Read a list option given as commas (``he,xavier``), repeated, or both.
-
-    Returns
-    -------
-    list of str or None
-        The names in order, None when the option was not given.
-
-    Examples
-    --------
-    >>> parse_names(["he,xavier", "zeros"], "--init", ["zeros", "xavier", "he"])
-    ['he', 'xavier', 'zeros']
-    """
-    if not values:
-        return None
-    names = [name.strip() for value in values for name in value.split(",")]
-    for name in names:
-        if name not in choices:
-            raise InvalidArgumentError(
-                f"{option}: got {name!r}, expected names from {_choices(choices)}, separated "
-                f"by commas (e.g. {option} {','.join(choices[-2:])})"
-            )
-    return names
 
 
 def _version(value: bool) -> None:
@@ -191,12 +151,7 @@ def derivative_command(
     ] = None,
     method: Annotated[
         list[str] | None,
-        typer.Option(
-            "--method",
-            "-m",
-            help=f"Methods to compare, separated by commas: {_choices(METHODS)} (default: all).",
-            autocompletion=_completer(METHODS),
-        ),
+        choice("--method", "Methods to compare (default: all), separated by commas", METHODS, "-m"),
     ] = None,
     variable: Annotated[
         str, typer.Option("--var", help="The name of the formula's variable.")
@@ -223,26 +178,13 @@ def derivative_command(
             "at": at,
             "derivative": slope,
             "exact": exact,
-            "methods": [_method_data(method, result, exact) for method, result in results],
+            "methods": [derivative_data(method, result, exact) for method, result in results],
         }
         typer.echo(to_json(payload), nl=False)
         return
     from gradprobe.report.terminal import print_derivatives
 
     print_derivatives(console(), expression, variable, slope, at, exact, results)
-
-
-def _method_data(method: str, result: Derivative | str, exact: float) -> dict[str, object]:
-    if isinstance(result, str):
-        return {"method": method, "value": None, "error": None, "not_available": result}
-    return {
-        "method": method,
-        "step": result.step,
-        "value": result.value,
-        "error": abs(result.value - exact),
-        "error_estimate": result.error,
-        "evaluations": result.evaluations,
-    }
 
 
 # --------------------------------------------------------------------------------- check
@@ -265,12 +207,7 @@ def check_command(
     ] = None,
     method: Annotated[
         str,
-        typer.Option(
-            "--method",
-            "-m",
-            help=f"The difference formula: {_choices(METHODS)}.",
-            autocompletion=_completer(METHODS),
-        ),
+        choice("--method", "The difference formula", METHODS, "-m"),
     ] = "central",
     sample: Annotated[
         int | None,
@@ -337,11 +274,7 @@ def check_command(
 def diagnose_command(
     dataset: Annotated[
         str,
-        typer.Option(
-            "--dataset",
-            help=f"A bundled data set: {_choices(DATASETS)}.",
-            autocompletion=_completer(DATASETS),
-        ),
+        choice("--dataset", "A bundled data set", DATASETS),
     ] = "breast_cancer",
     data: Annotated[
         Path | None,
@@ -360,7 +293,7 @@ def diagnose_command(
             "--task",
             help=f"{' or '.join(TASKS)} (default: inferred from the target column; "
             "the summary says how).",
-            autocompletion=_completer(TASKS),
+            autocompletion=completer(TASKS),
         ),
     ] = None,
     layers: Annotated[
@@ -368,19 +301,15 @@ def diagnose_command(
     ] = ",".join(map(str, DiagnoseConfig.layers)),
     activation: Annotated[
         str,
-        typer.Option(
-            "--activation",
-            help=f"The hidden layers' activation: {_choices(ACTIVATIONS)}.",
-            autocompletion=_completer(list(ACTIVATIONS)),
-        ),
+        choice("--activation", "The hidden layers' activation", list(ACTIVATIONS)),
     ] = DiagnoseConfig.activation,
     init: Annotated[
         str,
         typer.Option(
             "--init",
             help="The weights' initialization: auto (He for ReLU-like activations, Xavier "
-            f"otherwise) or one of {_choices(INITIALIZERS)}.",
-            autocompletion=_completer(NETWORK_INITS),
+            f"otherwise) or one of {choices(INITIALIZERS)}.",
+            autocompletion=completer(NETWORK_INITS),
         ),
     ] = DiagnoseConfig.init,
     l2: Annotated[
@@ -400,11 +329,7 @@ def diagnose_command(
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = DiagnoseConfig.lr,
     optimizer: Annotated[
         str,
-        typer.Option(
-            "--optimizer",
-            help=f"The update rule: {_choices(OPTIMIZERS)}.",
-            autocompletion=_completer(list(OPTIMIZERS)),
-        ),
+        choice("--optimizer", "The update rule", list(OPTIMIZERS)),
     ] = DiagnoseConfig.optimizer,
     seed: Annotated[
         int,
@@ -463,11 +388,7 @@ def diagnose_command(
 def depth_command(
     activation: Annotated[
         str,
-        typer.Option(
-            "--activation",
-            help=f"The hidden activation: {_choices(ACTIVATIONS)}.",
-            autocompletion=_completer(list(ACTIVATIONS)),
-        ),
+        choice("--activation", "The hidden activation", list(ACTIVATIONS)),
     ] = "relu",
     depth: Annotated[int, typer.Option("--depth", help="Number of layers.")] = 50,
     width: Annotated[int, typer.Option("--width", help="Units per layer.")] = 256,
@@ -476,8 +397,8 @@ def depth_command(
         typer.Option(
             "--init",
             help="Initializations to compare, separated by commas (default: "
-            f"{','.join(DEFAULT_INITS)}); also auto and {_choices(INITIALIZERS)}.",
-            autocompletion=_completer(SWEEP_INITS),
+            f"{','.join(DEFAULT_INITS)}); also auto and {choices(INITIALIZERS)}.",
+            autocompletion=completer(SWEEP_INITS),
         ),
     ] = None,
     seed: Annotated[

@@ -211,30 +211,21 @@ class PropagationReport:
         return "\n".join([*lines, self.advice])
 
     def __repr__(self) -> str:
-        return (
-            f"PropagationReport(depth={self.depth}, activation={self.activation!r}, "
-            f"verdict={self.verdict!r}, trouble_layer={self.trouble_layer})"
-        )
+        verdict = f"verdict={self.verdict!r}, trouble_layer={self.trouble_layer}"
+        return f"PropagationReport(depth={self.depth}, activation={self.activation!r}, {verdict})"
 
     def _repr_html_(self) -> str:
         """Show the report in a notebook: the verdict and advice, then one row per layer."""
+        cells = ("{:.3g}", "{:.0%}", "{:.0%}", "{:.3g}")
+        fields = ("std", "dead", "saturated", "gradient_norm")
         rows = [
-            [
-                str(number),
-                f"{row.std:.3g}",
-                f"{row.dead:.0%}",
-                f"{row.saturated:.0%}",
-                f"{row.gradient_norm:.3g}",
-            ]
-            for number, row in enumerate(self.layers, start=1)
+            [str(n), *(c.format(getattr(row, f)) for c, f in zip(cells, fields, strict=True))]
+            for n, row in enumerate(self.layers, start=1)
         ]
-        return html_card(
-            f"signal propagation through {self.depth} layers ({self.activation})",
-            level_of(self.verdict),
-            [self.summary, self.advice, *self.findings],
-            ["layer", "std of A", "dead", "saturated", "‖dW‖"],
-            rows,
-        )
+        title = f"signal propagation through {self.depth} layers ({self.activation})"
+        headers = ["layer", "std of A", "dead", "saturated", "‖dW‖"]
+        lines = [self.summary, self.advice, *self.findings]
+        return html_card(title, level_of(self.verdict), lines, headers, rows)
 
 
 def _advice(
