@@ -41,10 +41,3 @@ def test_the_check_table_has_no_empty_diagnosis_column(diagnosis) -> None:  # ty
     assert diagnosis.check_initial.passed
     assert "<th>diagnosis</th>" not in text
     assert re.search(r'id="summary".*<h2>1\. Inputs', text, re.S)
-
-
-def test_the_diagnosis_shows_itself_in_a_notebook(diagnosis) -> None:  # type: ignore[no-untyped-def]
-    text = repr(diagnosis)
-    assert "\n" not in text and text.startswith("Diagnosis(data='circles'")
-    card = diagnosis._repr_html_()
-    assert card.count("<tr>") == len(diagnosis.findings) + 1
