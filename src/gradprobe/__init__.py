@@ -9,6 +9,8 @@ package that implements it (``numdiff``, ``check``, ``signals``, ``nn``); the
 framework adapters are the subpackages ``gradprobe.torch`` and ``gradprobe.jax``.
 """
 
+from typing import Any
+
 from gradprobe._version import __version__
 from gradprobe.check.checker import GradientCheckError, assert_gradients, check_gradients
 from gradprobe.check.entries import Entry, GroupTest, ParameterResult
@@ -75,7 +77,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # InputNormalizer (alias Normalizer) is a scikit-learn estimator, built on first use:
     # scikit-learn takes a second to import, and `import gradprobe` should not.
     if name in ("InputNormalizer", "Normalizer"):

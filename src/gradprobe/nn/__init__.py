@@ -4,6 +4,8 @@ Activations, losses, initializers, input normalization, a hand-written MLP, its
 training loop and its gradient check, one module each.
 """
 
+from typing import Any
+
 from gradprobe.nn import initializers
 from gradprobe.nn.activations import ACTIVATIONS, Activation, get_activation
 from gradprobe.nn.initializers import auto_initializer
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # The scikit-learn estimator is built on first use: scikit-learn is slow to import.
     if name in ("InputNormalizer", "Normalizer"):
         from gradprobe.nn import normalization
