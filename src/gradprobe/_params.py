@@ -1,25 +1,31 @@
-"""Flatten named parameters into one vector θ and back, with a name for every coordinate.
+"""Flatten a pytree of parameter arrays into one vector θ and back, naming every coordinate.
 
 The course notes' gradient check starts by reshaping ``W1, b1, …, WL, bL`` into one big
 vector θ. :class:`ParameterLayout` records how: which names, in which order, with
 which shapes, and where each one starts in θ. The order is fixed and documented:
 
-* a ``dict`` keeps its insertion order (``W1, b1, W2, b2, …`` for gradprobe's MLP);
-* a ``list`` or ``tuple`` keeps its position order; its items are named
+* a flat ``dict`` of arrays keeps its insertion order (``W1, b1, W2, b2, …`` for
+  gradprobe's MLP) and its keys are the names;
+* a flat ``list`` or ``tuple`` of arrays keeps its position order; its items are named
   ``param0, param1, …``;
-* a single array is named ``theta``.
+* a single array is named ``theta``;
+* any other nesting of dicts, lists, tuples and named tuples (a *pytree*, as Flax,
+  Equinox, Haiku and optax hold a model) is flattened by :mod:`optree` in the order
+  JAX uses (dict keys sorted, sequences in order), and each array is named by its
+  path the way JAX prints key paths: ``params['dense_1']['kernel']``.
 
-Each array is raveled in C order, so coordinate ``W2[1, 3]`` of a ``(4, 5)`` weight
-sits at offset ``offset("W2") + 1 * 5 + 3``.
+Each array is raveled in C order: coordinate ``W2[1, 3]`` of a ``(4, 5)`` weight sits at
+``offset("W2") + 1 * 5 + 3``; a nested one is named ``params['dense_1']['kernel'][3, 1]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import optree
 from numpy.typing import NDArray
 
 from gradprobe.errors import (
@@ -29,12 +35,12 @@ from gradprobe.errors import (
     ShapeMismatchError,
 )
 
-__all__ = ["ParameterLayout", "Params"]
+__all__ = ["ParameterLayout", "Params", "TreeStructure", "format_index"]
 
-Params = Mapping[str, Any] | Sequence[Any] | NDArray[Any]
-"""What gradprobe accepts as parameters: a dict of arrays, a list/tuple of arrays, or one array."""
+Params = Mapping[Any, Any] | Sequence[Any] | NDArray[Any] | float
+"""What gradprobe accepts as parameters: a pytree of arrays, flat or nested, or one array."""
 
-Kind = Literal["dict", "list", "tuple", "array"]
+Kind = Literal["dict", "list", "tuple", "array", "tree"]
 
 
 def _as_float_array(value: object, label: str, argument: str) -> NDArray[np.floating[Any]]:
@@ -89,10 +95,73 @@ def format_index(name: str, index: tuple[int, ...]) -> str:
     --------
     >>> format_index("W2", (1, 3))
     'W2[1, 3]'
+    >>> format_index("params['dense_1']['kernel']", (3, 1))
+    "params['dense_1']['kernel'][3, 1]"
     """
     if not index:
         return name
     return f"{name}[{', '.join(str(i) for i in index)}]"
+
+
+@dataclass(frozen=True)
+class TreeStructure:
+    """The structure of a pytree of arrays, and the tree library that reads it.
+
+    ``spec`` is the library's description (an ``optree.PyTreeSpec``, or a
+    ``jax.tree_util.PyTreeDef`` for the JAX adapter): ``spec.unflatten(leaves)`` rebuilds
+    the tree and ``==`` compares two structures. ``paths`` holds each leaf's path without
+    the root, as JAX prints key paths (``"['dense_1']['kernel']"``), and ``flatten(tree) ->
+    (leaves, spec)`` is the same library's reader.
+    """
+
+    spec: Any
+    paths: tuple[str, ...]
+    flatten: Callable[[Any], tuple[list[Any], Any]]
+
+    @classmethod
+    def of(cls, tree: Any) -> tuple[TreeStructure, list[Any]]:
+        """Read a pytree with :mod:`optree`: its structure and its leaves, in JAX's order."""
+        accessors, leaves, spec = optree.tree_flatten_with_accessor(tree)
+        paths = tuple(accessor.codify("") for accessor in accessors)
+        return cls(spec, paths, optree.tree_flatten), leaves
+
+    def leaves(self, tree: Any, argument: str) -> list[Any]:
+        """Return the leaves of ``tree``, which must have this structure."""
+        try:
+            leaves, spec = self.flatten(tree)
+        except Exception as error:  # a tree library refusing the value says why
+            raise InvalidTypeError(
+                f"{argument}: got {type(tree).__name__} that cannot be read as a pytree "
+                f"({error}), expected the structure {self.spec}"
+            ) from error
+        if spec != self.spec:
+            raise InvalidArgumentError(
+                f"{argument}: got the structure {spec}, expected {self.spec} like params"
+            )
+        return list(leaves)
+
+    def rebuild(self, arrays: Sequence[Any]) -> Any:
+        """Return the tree with ``arrays`` as its leaves, in order."""
+        return self.spec.unflatten(list(arrays))
+
+
+def _is_leaf(value: object) -> bool:
+    """Tell an array-like value from a container of them (None counts as a container)."""
+    return value is not None and optree.tree_structure(value).is_leaf()  # type: ignore[arg-type]
+
+
+def _flat(params: object) -> tuple[Kind, tuple[str, ...], list[Any]] | None:
+    """Kind, names and arrays of a flat container of arrays (today's layouts); None for a pytree."""
+    if isinstance(params, (np.ndarray, float, np.floating)):
+        return "array", ("theta",), [params]
+    if isinstance(params, Mapping):
+        if all(isinstance(k, str) for k in params) and all(map(_is_leaf, params.values())):
+            return "dict", tuple(params), list(params.values())
+    elif type(params) in (list, tuple) and all(map(_is_leaf, params)):  # type: ignore[call-overload]
+        assert isinstance(params, (list, tuple))  # not a named tuple: those are pytrees
+        names = tuple(f"param{i}" for i in range(len(params)))
+        return ("list" if isinstance(params, list) else "tuple"), names, list(params)
+    return None
 
 
 @dataclass(frozen=True)
@@ -101,7 +170,7 @@ class ParameterLayout:
 
     Attributes
     ----------
-    kind : {"dict", "list", "tuple", "array"}
+    kind : {"dict", "list", "tuple", "array", "tree"}
         The container the parameters came in; :meth:`unflatten` rebuilds the same one.
     names : tuple of str
         The parameter names in θ order.
@@ -111,6 +180,8 @@ class ParameterLayout:
         The dtype each parameter came in (θ itself is always float64).
     offsets : tuple of int
         ``offsets[k]`` is where parameter ``k`` starts in θ; ``offsets[-1]`` is θ's length.
+    structure : TreeStructure, optional
+        For ``kind="tree"``, the pytree's structure and the library that reads it.
     """
 
     kind: Kind
@@ -118,6 +189,7 @@ class ParameterLayout:
     shapes: tuple[tuple[int, ...], ...]
     dtypes: tuple[np.dtype[Any], ...]
     offsets: tuple[int, ...]
+    structure: TreeStructure | None = None
 
     @classmethod
     def from_params(cls, params: Params, argument: str = "params") -> ParameterLayout:
@@ -125,10 +197,13 @@ class ParameterLayout:
 
         Parameters
         ----------
-        params : dict of str to array_like, list or tuple of array_like, or ndarray
-            The parameters; each must be a real floating array holding finite values.
+        params : pytree of array_like
+            The parameters: a flat dict of str to arrays, a list or tuple of arrays, one
+            array, or any nesting of dicts, lists, tuples and named tuples of arrays;
+            each array must be real floating and hold finite values.
         argument : str, default="params"
-            The argument's name, used in error messages.
+            The argument's name, used in error messages and as the root of a pytree's
+            names (``params['dense_1']['kernel']``).
 
         Returns
         -------
@@ -142,37 +217,55 @@ class ParameterLayout:
             For empty parameters.
         NonFiniteError
             For NaN or infinity in a parameter.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> tree = {"dense_1": {"kernel": np.zeros((4, 2)), "bias": np.zeros(2)}}
+        >>> layout = ParameterLayout.from_params(tree)
+        >>> layout.names
+        ("params['dense_1']['bias']", "params['dense_1']['kernel']")
+        >>> layout.coordinate_name(2 + 3 * 2 + 1)
+        "params['dense_1']['kernel'][3, 1]"
         """
-        items: list[tuple[str, object]]
-        kind: Kind
-        if isinstance(params, Mapping):
-            kind = "dict"
-            items = []
-            for key, value in params.items():
-                if not isinstance(key, str):
-                    raise InvalidTypeError(
-                        f"{argument}: key {key!r} is a {type(key).__name__}, expected str names"
-                    )
-                items.append((key, value))
-        elif isinstance(params, (list, tuple)):
-            kind = "list" if isinstance(params, list) else "tuple"
-            items = [(f"param{i}", value) for i, value in enumerate(params)]
-        elif isinstance(params, (np.ndarray, float, np.floating)):
-            kind = "array"
-            items = [("theta", params)]
-        else:
+        flat = _flat(params)
+        if flat is not None:
+            kind, names, leaves = flat
+            return cls.from_leaves(names, leaves, argument, kind=kind)
+        structure, leaves = TreeStructure.of(params)
+        if len(leaves) == 1 and leaves[0] is params:
             raise InvalidTypeError(
-                f"{argument}: got {type(params).__name__}, expected a dict of arrays, "
-                "a list or tuple of arrays, or a single ndarray"
+                f"{argument}: got {type(params).__name__}, expected a dict of arrays, a list or "
+                "tuple of arrays, a single ndarray, or a nesting of dicts, lists, tuples and "
+                "named tuples of arrays"
             )
-        if not items:
+        paths = tuple(argument + path for path in structure.paths)
+        return cls.from_leaves(paths, leaves, argument, structure)
+
+    @classmethod
+    def from_leaves(
+        cls,
+        names: Sequence[str],
+        leaves: Sequence[Any],
+        argument: str,
+        structure: TreeStructure | None = None,
+        kind: Kind = "tree",
+    ) -> ParameterLayout:
+        """Build the layout of named arrays (real floating, finite), validating each one.
+
+        The route of :meth:`from_params` and of adapters that read pytrees with their
+        own framework's tree library (``jax.tree_util`` for :mod:`gradprobe.jax`):
+        ``names`` and ``leaves`` in θ order, ``structure`` the pytree they came from
+        (required for ``kind="tree"``), ``argument`` the name used in error messages.
+        """
+        if not leaves:
             raise InvalidArgumentError(
                 f"{argument}: got no parameters, expected at least one array"
             )
         shapes: list[tuple[int, ...]] = []
         dtypes: list[np.dtype[Any]] = []
         offsets = [0]
-        for name, value in items:
+        for name, value in zip(names, leaves, strict=True):
             label = repr(name) if kind == "dict" else name
             array = _as_float_array(value, label, argument)
             _check_finite(array, label, argument, name)
@@ -183,7 +276,7 @@ class ParameterLayout:
             raise InvalidArgumentError(
                 f"{argument}: every parameter array is empty, expected at least one value"
             )
-        return cls(kind, tuple(n for n, _ in items), tuple(shapes), tuple(dtypes), tuple(offsets))
+        return cls(kind, tuple(names), tuple(shapes), tuple(dtypes), tuple(offsets), structure)
 
     @property
     def size(self) -> int:
@@ -203,13 +296,12 @@ class ParameterLayout:
         return theta
 
     def _values(self, params: Params) -> list[Any]:
+        if self.structure is not None:
+            return self.structure.leaves(params, "params")
         if self.kind == "dict":
             assert isinstance(params, Mapping)
             return [params[name] for name in self.names]
-        if self.kind == "array":
-            return [params]
-        assert isinstance(params, (list, tuple))
-        return list(params)
+        return [params] if self.kind == "array" else list(params)  # type: ignore[arg-type]
 
     def unflatten(self, theta: NDArray[Any]) -> Any:
         """Rebuild the parameter structure from θ, as views into ``theta`` (no copy).
@@ -222,7 +314,7 @@ class ParameterLayout:
 
         Returns
         -------
-        dict, list, tuple or ndarray
+        pytree, dict, list, tuple or ndarray
             The same container as the original parameters.
         """
         lead = theta.shape[:-1]
@@ -230,6 +322,8 @@ class ParameterLayout:
             theta[..., self.offsets[k] : self.offsets[k + 1]].reshape(lead + shape)
             for k, shape in enumerate(self.shapes)
         ]
+        if self.structure is not None:
+            return self.structure.rebuild(arrays)
         if self.kind == "dict":
             return dict(zip(self.names, arrays, strict=True))
         if self.kind == "list":
@@ -254,11 +348,12 @@ class ParameterLayout:
     def align(self, grads: object, argument: str = "grads") -> NDArray[np.float64]:
         """Flatten analytic gradients given in the same structure as the parameters.
 
-        Dict keys may be written the course's way: ``dW1`` for parameter ``W1``.
+        Dict keys may be written the course's way: ``dW1`` for parameter ``W1`` (flat
+        dicts); a pytree's gradients are a pytree of the same structure.
 
         Parameters
         ----------
-        grads : dict, list, tuple or ndarray
+        grads : pytree, dict, list, tuple or ndarray
             The gradients, one array per parameter with the parameter's shape.
         argument : str, default="grads"
             The argument's name, used in error messages.
@@ -271,13 +366,16 @@ class ParameterLayout:
         Raises
         ------
         InvalidArgumentError
-            For a missing or extra key, or a different number of arrays.
+            For a missing or extra key, a different number of arrays or another structure.
         ShapeMismatchError
             For a gradient whose shape differs from its parameter's.
         """
         values: list[object]
         labels: list[str]
-        if self.kind == "dict":
+        if self.structure is not None:
+            values = self.structure.leaves(grads, argument)
+            labels = [argument + path for path in self.structure.paths]
+        elif self.kind == "dict":
             if not isinstance(grads, Mapping):
                 raise InvalidTypeError(
                     f"{argument}: got {type(grads).__name__}, expected a dict keyed like params"

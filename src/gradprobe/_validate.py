@@ -23,10 +23,12 @@ from gradprobe.errors import (
 
 __all__ = [
     "as_feature_matrix",
+    "check_argnums",
     "check_count",
     "check_fraction",
     "check_layer_sizes",
     "check_memory",
+    "check_modes",
     "check_positive",
     "check_progress",
     "check_rate",
@@ -275,3 +277,44 @@ def check_fraction(value: float, argument: str, upper: float) -> float:
         expected = f"in [0, {upper:g})" if np.isfinite(upper) else ">= 0"
         raise InvalidArgumentError(f"{argument}: got {number}, expected a number {expected}")
     return number
+
+
+def check_argnums(argnums: object, count: int) -> tuple[int, ...]:
+    """Return ``argnums`` (an int or ints, as for ``jax.grad``) as distinct positions < ``count``.
+
+    Examples
+    --------
+    >>> check_argnums(-1, 3)
+    (2,)
+    """
+    numbers = (argnums,) if isinstance(argnums, (int, np.integer)) else argnums
+    if not isinstance(numbers, Sequence) or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in numbers
+    ):
+        raise InvalidTypeError(
+            f"argnums: got {argnums!r}, expected an int or a tuple of ints as for jax.grad"
+        )
+    positions = tuple(int(n) + count if n < 0 else int(n) for n in numbers)
+    if not positions or any(not 0 <= n < count for n in positions):
+        raise InvalidArgumentError(
+            f"argnums: got {argnums!r} for {count} positional argument(s), expected positions "
+            f"from 0 to {count - 1}"
+        )
+    if len(set(positions)) != len(positions):
+        raise InvalidArgumentError(f"argnums: got {argnums!r}, expected distinct positions")
+    return positions
+
+
+def check_modes(modes: object) -> tuple[str, ...]:
+    """Return ``modes`` as a non-empty tuple drawn from ``("fwd", "rev")``, as JAX spells them."""
+    chosen = (modes,) if isinstance(modes, str) else modes
+    if (
+        not isinstance(chosen, Sequence)
+        or not chosen
+        or any(mode not in ("fwd", "rev") for mode in chosen)
+    ):
+        raise InvalidArgumentError(
+            f"modes: got {modes!r}, expected a sequence of 'fwd' (forward mode, jax.jvp) and "
+            "'rev' (reverse mode, jax.vjp)"
+        )
+    return tuple(dict.fromkeys(chosen))

@@ -188,19 +188,6 @@ class TestPlantedBugs:
         assert report.wrong_parameters == ["b1"]
         assert "sign flipped" in str(report.parameter("b1").diagnosis)
 
-    def test_transposed_weight_gradient(self, rng: np.random.Generator) -> None:
-        W = rng.normal(size=(4, 4))
-        X = rng.normal(size=(7, 4))
-
-        def loss(p: Params) -> float:
-            return float(np.sum(np.sin(X @ p["W"].T)))
-
-        right = np.cos(X @ W.T).T @ X
-        assert check_gradients(loss, {"W": W}, {"W": right}).passed
-        report = check_gradients(loss, {"W": W}, {"W": right.T})
-        assert report.wrong_parameters == ["W"]
-        assert "transpose" in str(report.parameter("W").diagnosis)
-
     def test_missing_regularization_term(self, net: TwoLayerNet) -> None:
         report = check_gradients(net.loss, net.params, lambda p: net.grads(p, "missing-l2"))
         assert report.wrong_parameters == ["W1"]
@@ -208,16 +195,6 @@ class TestPlantedBugs:
         assert "regularization" in diagnosis
         # The fitted scale is λ/m itself.
         assert f"{net.lambd / len(net.y):.3g}" in diagnosis
-
-    def test_missing_term_without_pattern(self, rng: np.random.Generator) -> None:
-        w = rng.normal(size=8)
-
-        def loss(p: Params) -> float:
-            return float(np.sum(p["w"] ** 2) + np.sum(np.sin(3 * p["w"])))
-
-        report = check_gradients(loss, {"w": w}, {"w": 2 * w})  # the cos term is missing
-        assert report.wrong_parameters == ["w"]
-        assert "term" in str(report.parameter("w").diagnosis)
 
     def test_bias_summed_over_the_wrong_axis(self, net: TwoLayerNet) -> None:
         params_before = copy.deepcopy(net.params)
@@ -238,15 +215,6 @@ class TestPlantedBugs:
         diagnosis = str(report.parameter("W1").diagnosis)
         assert "single wrong entry" in diagnosis and "W1[2, 1]" in diagnosis
         assert report.parameter("W1").largest_error_at == "W1[2, 1]"
-
-    def test_unused_parameter_with_zero_gradient(self, rng: np.random.Generator) -> None:
-        w = rng.normal(size=5)
-
-        def loss(p: Params) -> float:
-            return float(np.sum(p["w"] ** 3))
-
-        report = check_gradients(loss, {"w": w}, {"w": np.zeros(5)})
-        assert "all zero" in str(report.parameter("w").diagnosis)
 
     def test_small_error_is_suspicious_not_wrong(self, rng: np.random.Generator) -> None:
         loss, params, grads = quadratic_form(rng)
@@ -274,69 +242,7 @@ class TestPlantedBugs:
         assert "W1" not in report.wrong_parameters
 
 
-class TestKinksAndNoise:
-    def relu_net_at_a_kink(self, rng: np.random.Generator) -> tuple[Any, Params, Any]:
-        X = rng.normal(size=(8, 3))
-        params = {
-            "W1": rng.normal(size=(5, 3)),
-            "b1": rng.normal(size=5),
-            "W2": rng.normal(size=(1, 5)),
-        }
-        params["b1"][0] = -(X[0] @ params["W1"][0])  # unit 0 sits exactly at zero for example 0
-
-        def forward(p: Params) -> tuple[np.ndarray, np.ndarray]:
-            Z1 = X @ p["W1"].T + p["b1"]
-            return Z1, np.maximum(Z1, 0)
-
-        def loss(p: Params) -> float:
-            _, A1 = forward(p)
-            return float(np.sum((A1 @ p["W2"].T) ** 2) / 2)
-
-        def grads(p: Params) -> Params:
-            Z1, A1 = forward(p)
-            out = A1 @ p["W2"].T
-            dZ1 = (out @ p["W2"]) * (Z1 > 0)
-            return {"W1": dZ1.T @ X, "b1": dZ1.sum(0), "W2": out.T @ A1}
-
-        return loss, params, grads
-
-    def test_relu_at_a_kink_is_reported_as_kink_not_failure(self, rng: np.random.Generator) -> None:
-        loss, params, grads = self.relu_net_at_a_kink(rng)
-        report = check_gradients(loss, params, grads)
-        assert report.verdict == "ok"
-        assert report.kinks >= 1
-        assert report.parameter("b1").kinks == 1
-        assert any("kink" in note for note in report.notes)
-        kinked = [entry for entry in report.entries if entry.kink]
-        assert "b1[0]" in [entry.name for entry in kinked]
-
-    def test_a_wrong_value_at_a_kink_still_fails(self, rng: np.random.Generator) -> None:
-        loss, params, grads = self.relu_net_at_a_kink(rng)
-
-        def wrong(p: Params) -> Params:
-            result = grads(p)
-            result["b1"] = result["b1"].copy()
-            result["b1"][0] += 10.0  # outside both one-sided slopes
-            return result
-
-        report = check_gradients(loss, params, wrong)
-        assert "b1" in report.wrong_parameters
-
-    def test_converged_gradient_at_the_noise_floor_is_not_wrong(self) -> None:
-        # Near a minimum, gradients (2e-9) sit below the rounding noise of the difference
-        # quotient; the course notes' ratio alone would read ~1 ("wrong").
-        target = np.linspace(-1, 1, 6)
-        w = target + 1e-9
-
-        def loss(p: Params) -> float:
-            return float(1e3 + np.sum((p["w"] - target) ** 2))
-
-        report = check_gradients(loss, {"w": w}, {"w": 2 * (w - target)})
-        assert report.difference > 1e-4  # the raw ratio is dominated by rounding
-        assert report.verdict == "ok"
-        # ... but a real error at the same point is still caught.
-        assert check_gradients(loss, {"w": w}, {"w": 2 * (w - target) + 1e-3}).verdict == "wrong"
-
+class TestRandomLoss:
     def test_dropout_is_refused(self, rng: np.random.Generator) -> None:
         X = rng.normal(size=(20, 4))
         W = rng.normal(size=(3, 4))
@@ -373,16 +279,6 @@ class TestReport:
         assert report.dtype == "float32"
         assert any("promoted to float64" in note for note in report.notes)
         assert all(v.dtype == np.float32 for v in params32.values())
-
-    def test_loss_computed_in_float32_is_said(self, rng: np.random.Generator) -> None:
-        x = rng.normal(size=4)
-
-        def loss(p: Params) -> np.float32:
-            return np.float32(np.sum(p["x"].astype(np.float32) ** 2))
-
-        report = check_gradients(loss, {"x": x}, {"x": 2 * x})
-        assert any("computed in float32" in note for note in report.notes)
-        assert report.steps[0] > 1e-3  # steps chosen for float32, not float64
 
     def test_text_fits_100_columns_and_names_the_culprit(self, net: TwoLayerNet) -> None:
         report = check_gradients(net.loss, net.params, lambda p: net.grads(p, "one-entry"))
@@ -575,46 +471,6 @@ def test_a_loss_that_writes_into_its_arguments_cannot_touch_the_callers_arrays(
 class TestReviewRegressions:
     """Cases a review found; each failed before its fix."""
 
-    def test_correct_relu_backprop_with_dead_rows_is_never_wrong(self) -> None:
-        # A row whose first layer is all dead puts the next pre-activation exactly on a
-        # kink; the one-sided slopes then carry O(ε) truncation error of their own.
-        from gradprobe import MLP, check_model
-
-        X = np.random.default_rng(0).normal(size=(20, 3))
-        y = X @ np.array([1.0, 2.0, 3.0])
-        verdicts = []
-        for seed in range(60):
-            net = MLP([3, 5, 4, 1], activation="relu", output="linear", l2=0.1, seed=seed)
-            verdicts.append(check_model(net, X, y).verdict)
-        assert verdicts.count("ok") == 60
-
-    def test_large_constant_in_the_loss_does_not_hide_a_wrong_gradient(self) -> None:
-        p = np.array([1e-5, 2e-5, -1e-5])
-        report = check_gradients(lambda v: float(1e5 + np.sum(v**2)), p, np.zeros(3))
-        assert report.verdict == "wrong"
-        assert check_gradients(lambda v: float(1e5 + np.sum(v**2)), p, 2 * p).verdict == "ok"
-
-    def test_noise_floor_relief_is_said(self) -> None:
-        target = np.linspace(-1, 1, 6)
-        w = target + 1e-9
-
-        def loss(p: Params) -> float:
-            return float(1e3 + np.sum((p["w"] - target) ** 2))
-
-        report = check_gradients(loss, {"w": w}, {"w": 2 * (w - target)})
-        assert report.verdict == "ok"
-        assert any("rounding noise" in note for note in report.notes)
-
-    def test_sign_flip_is_diagnosed_through_float16_noise(self, rng: np.random.Generator) -> None:
-        W = rng.normal(size=(3, 4))
-
-        def loss(p: Params) -> np.float16:
-            return np.float16(np.sum(np.sin(p["W"].astype(np.float16))))
-
-        report = check_gradients(loss, {"W": W}, {"W": -np.cos(W)})
-        assert report.wrong_parameters == ["W"]
-        assert "sign flipped" in str(report.parameter("W").diagnosis)
-
     def test_parameters_named_like_gradients(self, rng: np.random.Generator) -> None:
         W, dW = rng.normal(size=3), rng.normal(size=3)
 
@@ -632,12 +488,6 @@ class TestReviewRegressions:
             check_gradients(
                 _loss, {"W": np.ones((2, 3)), "b": np.ones(2)}, _grads, sample=1, seed=seed
             )
-
-    @pytest.mark.parametrize("k", [-1, "a", 1.5])
-    def test_worst_takes_a_count(self, k: Any) -> None:
-        report = check_gradients(_loss, {"W": np.ones((2, 3)), "b": np.ones(2)}, _grads)
-        with pytest.raises(InvalidArgumentError, match="k: got"):
-            report.worst(k)
 
     def test_complex_loss_is_refused(self) -> None:
         with pytest.raises(LossEvaluationError, match="loss returned the complex value"):

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 import gradprobe.diagnose.pipeline as pipeline
 import gradprobe.nn.sweep as sweep_module
-import gradprobe.report._atomic as atomic
 import gradprobe.report.page as page
 from gradprobe.cli.commands import app
 
@@ -536,23 +535,6 @@ def test_interrupted_run_writes_nothing(
     code, _, err = run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))
     assert code == 130 and "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
-
-
-def test_interrupt_while_writing_keeps_the_old_report(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    out_dir = tmp_path / "r"
-    out_dir.mkdir()
-    (out_dir / "report.html").write_text("old report")
-
-    def interrupted(source: object, destination: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(atomic.os, "replace", interrupted)
-    code, _, _ = run(runner, "diagnose", *SMALL, "--out", str(out_dir))
-    assert code == 130
-    assert sorted(os.listdir(out_dir)) == ["report.html"]
-    assert (out_dir / "report.html").read_text() == "old report"
 
 
 def test_version_and_help(runner: CliRunner) -> None:

@@ -10,7 +10,7 @@ import pytest
 import gradprobe
 from gradprobe import derivative, numerical_gradient
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
-from gradprobe.numdiff.derivative import METHODS, default_step
+from gradprobe.numdiff.derivative import METHODS
 
 
 def cube(t: float) -> float:
@@ -118,15 +118,6 @@ class TestBetterMethods:
 
 
 class TestSteps:
-    def test_default_steps_follow_the_method(self) -> None:
-        u = np.finfo(np.float64).eps
-        assert default_step("forward", 0.5) == pytest.approx(math.sqrt(u))
-        assert default_step("central", 0.5) == pytest.approx(u ** (1 / 3))
-        assert default_step("central", 100.0) == pytest.approx(100 * u ** (1 / 3))
-
-    def test_float32_steps_are_larger(self) -> None:
-        assert default_step("central", 1.0, np.float32) > 100 * default_step("central", 1.0)
-
     def test_explicit_eps_is_used_as_given(self) -> None:
         assert derivative(cube, 1.0, eps=1e-7, full_output=True).step == 1e-7
 

@@ -222,6 +222,8 @@ def format_table(report: GradCheckReport) -> str:
     """
     ok, suspicious = report.thresholds
     eps = "auto" if report.eps is None else f"{report.eps:.3g}"
+    # Pytree names (params['dense_1']['kernel']) are long: the name column grows to fit them.
+    width = min(40, max([16, *(len(row.name) for row in report.parameters)]))
     lines = [
         f"gradient check: {report.verdict.upper()}   difference {report.difference:.2e}   "
         f"(ok < {ok:.0e}, suspicious < {suspicious:.0e})",
@@ -231,21 +233,23 @@ def format_table(report: GradCheckReport) -> str:
         f"checked {report.checked:,} of {plural(report.total, 'value')} ({report.mode}); "
         f"{plural(report.kinks, 'kink')}",
         "",
-        f"{'parameter':<16} {'shape':<14} {'checked':>8} {'difference':>11}  {'verdict':<11}"
+        f"{'parameter':<{width}} {'shape':<14} {'checked':>8} {'difference':>11}  {'verdict':<11}"
         f" {'largest error':>13}  at",
     ]
     for row in report.parameters:
         lines.append(
-            f"{row.name[:16]:<16} {_shape(row.shape)[:14]:<14} {row.checked:>8,} "
+            f"{row.name[:width]:<{width}} {_shape(row.shape)[:14]:<14} {row.checked:>8,} "
             f"{row.difference:>11.2e}  {row.verdict:<11} {row.largest_error:>13.2e}  "
             f"{row.largest_error_at}"[:WIDTH]
         )
     if not report.passed:
         lines += ["", "worst entries:"]
-        for entry in report.worst(5):
+        worst = report.worst(5)
+        entry_width = min(48, max([24, *(len(entry.name) for entry in worst)]))
+        for entry in worst:
             lines.append(
-                f"  {entry.name[:24]:<24} analytic {entry.analytic:>12.5g}  numerical "
-                f"{entry.numerical:>12.5g}  relative error {entry.relative_error:.1e}"
+                f"  {entry.name[:entry_width]:<{entry_width}} analytic {entry.analytic:>12.5g}"
+                f"  numerical {entry.numerical:>12.5g}  relative error {entry.relative_error:.1e}"
                 + ("  kink" if entry.kink else "")
             )
         diagnosed = [row for row in report.parameters if row.diagnosis]

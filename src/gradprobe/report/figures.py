@@ -124,7 +124,8 @@ def check_figure(reports: Sequence[tuple[str, GradCheckReport]]) -> Figure:
     """Draw each parameter's relative difference against the verdict bands, per check."""
     figure = Figure(figsize=(10, 3.8), layout="constrained")
     axis = figure.subplots()
-    names = [row.name for row in reports[0][1].parameters]
+    # Every parameter any of the checks has, in order of first appearance.
+    names = list(dict.fromkeys(row.name for _, report in reports for row in report.parameters))
     positions = np.arange(len(names))
     ok, wrong = reports[0][1].thresholds
     values = [row.difference for _, report in reports for row in report.parameters]
@@ -144,18 +145,11 @@ def check_figure(reports: Sequence[tuple[str, GradCheckReport]]) -> Figure:
             ha="right",
             va="center",
         )
-    for shift, (marker, (title, report)) in zip(
-        (-0.12, 0.12), zip("os", reports, strict=False), strict=False
-    ):
+    styles = zip((-0.12, 0.12), "os", (_BLUE, _ORANGE), strict=True)
+    for (title, report), (shift, marker, colour) in zip(reports, styles, strict=False):
         differences = np.array([max(row.difference, low) for row in report.parameters])
-        axis.scatter(
-            positions + shift,
-            differences,
-            marker=marker,
-            label=title,
-            zorder=3,
-            color=_BLUE if marker == "o" else _ORANGE,
-        )
+        where = np.array([names.index(row.name) for row in report.parameters])
+        axis.scatter(where + shift, differences, marker=marker, label=title, zorder=3, color=colour)
     axis.set_xticks(positions, names)
     axis.set_yscale("log")
     axis.set_ylim(low, high)

@@ -339,12 +339,13 @@ def print_diagnosis(
     """
     d = diagnosis
     data = d.dataset
-    task = f"{data.task}, {data.task_reason}" if data.task_reason else data.task
+    # "classification, inferred: 'label' has 2 distinct integer values; 426 train / …"
+    task = f"{data.task}, {data.task_reason};" if data.task_reason else f"{data.task},"
     emit(
         console,
         Text.assemble(
             ("gradprobe diagnose", "bold"),
-            f": {data.name} ({task}; {data.X_train.shape[0]:,} train / "
+            f": {data.name} ({task} {data.X_train.shape[0]:,} train / "
             f"{data.X_test.shape[0]:,} test, {plural(data.X_train.shape[1], 'feature')})",
         ),
         Text(
