@@ -66,13 +66,14 @@ def test_entries_are_every_checked_value_in_theta_order() -> None:
     assert names == flat and list(report.table.indices) == sorted(report.table.indices)
 
 
-def test_worst_is_the_largest_relative_error_first() -> None:
+def test_worst_is_the_largest_error_over_bound_first() -> None:
     report = _wrong_report()
     worst = report.worst(3)
-    errors = [entry.relative_error for entry in report.entries]
-    assert [entry.relative_error for entry in worst] == sorted(errors, reverse=True)[:3]
-    # 3b against 2b: relative error 1/5 in every entry of b.
+    significance = [entry.significance for entry in report.entries]
+    assert [entry.significance for entry in worst] == sorted(significance, reverse=True)[:3]
+    # 3b against 2b: relative error 1/5 in every entry of b, far beyond their bounds.
     assert worst[0].parameter == "b" and worst[0].relative_error == pytest.approx(0.2)
+    assert worst[0].significance > 3 and worst[0].verdict == "wrong"
     assert report.worst(0) == [] and len(report.worst(100)) == 8
 
 

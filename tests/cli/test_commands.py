@@ -177,8 +177,11 @@ def test_check_options_reach_the_check(runner: CliRunner) -> None:
     report = json.loads(out)
     assert report["method"] == "forward" and report["eps"] == 1e-4
     assert report["thresholds"] == [1e-12, 1e-10] and report["checked"] < report["total"]
-    # One-sided differences with ε = 1e-4 cannot meet a 1e-10 bound: exit 1.
-    assert code == 1 and report["verdict"] == "wrong"
+    # One-sided differences at ε = 1e-4 miss the 1e-10 band, but every entry is within its
+    # own error bound once re-checked, so the verdict is ok and the note says why.
+    assert report["difference"] > 1e-10
+    assert code == 0 and report["verdict"] == "ok"
+    assert any("within the error bound" in note for note in report["notes"])
 
 
 def _user_file(tmp_path: Path, text: str) -> str:

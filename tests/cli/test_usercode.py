@@ -44,9 +44,10 @@ def test_a_named_factory_gives_its_problem(tmp_path: Path) -> None:
 
 
 def test_a_pytorch_file_gives_its_namespace(tmp_path: Path) -> None:
-    namespace = load_problem(str(_file(tmp_path, "module = 'a model'\ninputs = (1, 2)\n")))
+    source = "import torch\nmodule = torch.nn.Linear(2, 1)\ninputs = (torch.ones(1, 2),)\n"
+    namespace = load_problem(str(_file(tmp_path, source)))
     assert isinstance(namespace, dict)
-    assert namespace["module"] == "a model" and namespace["inputs"] == (1, 2)
+    assert namespace["module"].in_features == 2 and len(namespace["inputs"]) == 1
 
 
 def test_the_files_folder_is_importable_only_while_it_loads(tmp_path: Path) -> None:

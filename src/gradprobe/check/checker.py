@@ -31,13 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, Params
-from gradprobe._validate import (
-    check_memory,
-    check_progress,
-    check_sample,
-    check_seed,
-    check_thresholds,
-)
+from gradprobe._validate import check_memory, check_sample, check_seed, check_thresholds
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS, verdict_for
 from gradprobe.check.coordinates import check_coordinates
 from gradprobe.check.entries import Entry, ParameterResult
@@ -50,6 +44,7 @@ from gradprobe.errors import (
     NondeterministicLossError,
 )
 from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
+from gradprobe.numdiff.noise import NoiseEstimate, direction_rng, measure_noise
 from gradprobe.numdiff.parallel import resolve_executor
 from gradprobe.numdiff.perturbation import LossOnTheta
 from gradprobe.numdiff.progress import as_callback
@@ -107,10 +102,12 @@ def _analytic(
     return layout.align(grads)
 
 
-def _refuse_randomness(evaluate: LossOnTheta, theta: NDArray[np.float64]) -> float:
+def _refuse_randomness(
+    evaluate: LossOnTheta, theta: NDArray[np.float64], nondet_tol: float = 0.0
+) -> float:
     values = [evaluate(theta) for _ in range(_REPEATS)]
     spread = max(values) - min(values)
-    if spread > 8 * np.finfo(np.float64).eps * max(abs(v) for v in values):
+    if spread > max(8 * np.finfo(np.float64).eps * max(abs(v) for v in values), nondet_tol):
         raise NondeterministicLossError(
             f"loss: returned {', '.join(f'{v:.10g}' for v in values)} for the same parameters, "
             "expected the same value every time. A gradient check cannot work with a random "
@@ -192,10 +189,8 @@ def check_gradients(
     GradCheckReport
         ``report.verdict``, ``report.difference``, ``report.parameters`` (one row per
         parameter with its diagnosis), ``report.worst(k)``; ``print(report)`` shows a table.
-        Ctrl-C while values are being differentiated returns a partial report
-        (``report.partial``; verdict "inconclusive" unless the values checked so far
-        already fail) instead of losing them; the worker pool of ``workers=N`` is
-        stopped at once.
+        After Ctrl-C, a partial one (``report.partial``, never "ok"); a ``workers=N``
+        pool is stopped at once.
 
     Raises
     ------
@@ -327,6 +322,8 @@ def run_check(
     mode: str = "full",
     notes: Sequence[str] = (),
     started: float | None = None,
+    noise: NoiseEstimate | None = None,
+    nondet_tol: float = 0.0,
     progress: Any = None,
 ) -> GradCheckReport:
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
@@ -352,6 +349,13 @@ def run_check(
         Every value (or the sample), or group-testing localization.
     started : float, optional
         ``time.perf_counter()`` when the caller's check began.
+    noise : NoiseEstimate, optional
+        The loss's noise at θ, when the caller measured it; by default it is measured
+        here (:func:`~gradprobe.numdiff.noise.measure_noise`, 16 to 64 evaluations along
+        two random directions drawn from ``seed``).
+    nondet_tol : float, default=0.0
+        How much repeated losses at θ may differ beyond rounding (a nondeterministic
+        kernel's last digits) before the loss is refused as random.
     progress : callable or tqdm-like, optional
         As for :func:`check_gradients`.
 
@@ -360,11 +364,13 @@ def run_check(
     GradCheckReport
         Partial after Ctrl-C, as for :func:`check_gradients`.
     """
-    callback = as_callback(check_progress(progress))
+    callback = as_callback(progress)
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
-    center = _refuse_randomness(evaluate, theta)
+    center = _refuse_randomness(evaluate, theta, nondet_tol)
     analytic_all = _analytic(grads, layout, theta)
+    if noise is None:
+        noise = measure_noise(evaluate, theta, center, direction_rng(seed))
     if mode == "localize":
         return localize_check(
             evaluate,
@@ -377,6 +383,7 @@ def run_check(
             seed=seed,
             notes=notes,
             started=started,
+            noise=noise,
         )
     indices = _choose_indices(layout, sample, seed)
     return check_coordinates(
@@ -390,6 +397,7 @@ def run_check(
         thresholds=thresholds,
         notes=notes,
         started=started,
+        noise=noise,
         progress=callback,
     )
 

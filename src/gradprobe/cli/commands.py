@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gradprobe._version import __version__
-from gradprobe.check.comparison import DEFAULT_THRESHOLDS
+from gradprobe.cli._check import check_command
 from gradprobe.cli._options import (
     NETWORK_INITS,
     SWEEP_INITS,
@@ -26,8 +26,6 @@ from gradprobe.cli._options import (
     parse_names,
 )
 from gradprobe.cli._runtime import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
     Command,
     Debug,
     Group,
@@ -189,82 +187,7 @@ def derivative_command(
 
 # --------------------------------------------------------------------------------- check
 
-
-@app.command("check", cls=Command)
-def check_command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            metavar="FILE.py[:NAME]",
-            help="A file defining params, loss(params) and grads(params); or NAME() returning "
-            "(loss, params, grads); or a PyTorch file defining module and inputs "
-            "(optionally loss_fn and targets; needs the torch extra: "
-            "pip install 'gradprobe\\[torch]').",
-        ),
-    ],
-    eps: Annotated[
-        float | None, typer.Option("--eps", help="The step ε (default: chosen per value).")
-    ] = None,
-    method: Annotated[
-        str,
-        choice("--method", "The difference formula", METHODS, "-m"),
-    ] = "central",
-    sample: Annotated[
-        int | None,
-        typer.Option("--sample", help="Check this many random values of each parameter."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampled values.")] = 0,
-    thresholds: Annotated[
-        tuple[float, float],
-        typer.Option(
-            "--thresholds",
-            help="OK and WRONG bounds on the relative difference.",
-            show_default=True,
-        ),
-    ] = DEFAULT_THRESHOLDS,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the report as JSON.", metavar="")
-    ] = False,
-    quiet: Quiet = False,
-    debug: Debug = False,
-) -> None:
-    """Check the gradients of your own code; exit 0 when ok, 1 when not, 130 on Ctrl-C.
-
-    Ctrl-C during a long check prints what was checked so far, marked partial.
-    """
-    from gradprobe.check.checker import check_gradients
-    from gradprobe.cli.usercode import load_problem
-    from gradprobe.report.terminal import print_check, progress_bars
-
-    with exit_codes(debug):
-        problem = load_problem(target)
-        if isinstance(problem, dict):
-            from gradprobe.torch import check_namespace
-
-            options = {"eps": eps, "thresholds": thresholds, "sample": sample, "seed": seed}
-            report = check_namespace(problem, method=method, **options)
-        else:
-            loss, params, grads = problem
-            with progress_bars(error_console(), enabled=not quiet) as bars:
-                report = check_gradients(
-                    loss,
-                    params,
-                    grads,
-                    eps=eps,
-                    method=method,
-                    thresholds=thresholds,
-                    sample=sample,
-                    seed=seed,
-                    progress=bars.stage("values differentiated"),
-                )
-    if as_json:
-        typer.echo(to_json(report.to_dict()), nl=False)
-    else:
-        print_check(console(), report)
-    if report.partial:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if not report.passed:
-        raise typer.Exit(EXIT_FAILED)
+app.command("check", cls=Command)(check_command)
 
 
 # ------------------------------------------------------------------------------ diagnose

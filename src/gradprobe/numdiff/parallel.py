@@ -10,6 +10,12 @@ makes a local process pool, and a cluster engine's executor (Ray's, or
 code. The loss must be picklable: a module-level function, a
 :func:`functools.partial` of one, or an object with a ``__call__``.
 
+How many blocks: a few per slot of the executor, its capacity read from the
+executor itself (:func:`executor_capacity`): a process or thread pool's workers,
+a Dask cluster's total threads over all its workers, read again at every call so
+a cluster that grows is used. Only an executor that tells nothing falls back to
+this machine's CPU count.
+
 Each value is computed by the same code as in the serial path, so the results
 are the same numbers.
 """
@@ -52,7 +58,14 @@ class Distributable(Protocol):
         ...
 
 
-__all__ = ["map_coordinates", "map_rows", "resolve_executor", "stop_pool"]
+__all__ = [
+    "executor_capacity",
+    "map_coordinates",
+    "map_rows",
+    "resolve_executor",
+    "stop_pool",
+    "task_count",
+]
 
 # Tasks per worker: enough to balance uneven workers, few enough to keep θ transfers cheap.
 _TASKS_PER_WORKER = 4
@@ -142,9 +155,52 @@ def check_picklable(loss: Callable[[Any], Any]) -> None:
         ) from error
 
 
-def _task_count(executor: Executor, count: int) -> int:
-    workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-    return max(1, min(count, _TASKS_PER_WORKER * int(workers)))
+def executor_capacity(executor: Executor) -> int:
+    """Return how many tasks ``executor`` runs at once.
+
+    A ``dask.distributed`` executor (``Client.get_executor()``) answers with the total
+    threads of the cluster's workers, a process or thread pool with its workers; any
+    other executor with this machine's CPU count.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        The executor the tasks go to.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(3) as pool:
+    ...     executor_capacity(pool)
+    3
+    """
+    client = getattr(executor, "_client", None)
+    threads = getattr(client, "nthreads", None)
+    if callable(threads):
+        try:
+            total = sum(int(count) for count in threads().values())
+        except Exception:  # noqa: BLE001 - a cluster that cannot answer: use the fallbacks
+            total = 0
+        if total > 0:
+            return total
+    workers = getattr(executor, "_max_workers", None)
+    if isinstance(workers, int) and workers > 0:
+        return workers
+    return os.cpu_count() or 1
+
+
+def task_count(executor: Executor, count: int) -> int:
+    """Return how many tasks ``count`` evaluations are cut into on ``executor``.
+
+    :data:`_TASKS_PER_WORKER` per slot of :func:`executor_capacity`, never more than
+    ``count`` and at least 1.
+    """
+    return max(1, min(count, _TASKS_PER_WORKER * executor_capacity(executor)))
 
 
 def _evaluate_coordinates(
@@ -171,7 +227,7 @@ def _scatter(
     check_picklable(evaluate.loss)
     worker = evaluate.serial()
     count = len(split[0])
-    parts = np.array_split(np.arange(count), _task_count(evaluate.executor, count))
+    parts = np.array_split(np.arange(count), task_count(evaluate.executor, count))
     futures = []
     try:
         for part in parts:

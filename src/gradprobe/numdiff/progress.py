@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gradprobe._validate import check_progress
+
 __all__ = ["Callback", "Interrupted", "as_callback", "in_chunks"]
 
 Callback = Callable[[int, int], object]
@@ -78,7 +80,7 @@ def as_callback(progress: Any) -> Callback | None:
     Parameters
     ----------
     progress : callable, tqdm-like object or None
-        Validated by :func:`gradprobe._validate.check_progress`.
+        Checked by :func:`gradprobe._validate.check_progress`.
 
     Examples
     --------
@@ -92,7 +94,7 @@ def as_callback(progress: Any) -> Callback | None:
     >>> seen
     [3, 7]
     """
-    if progress is None:
+    if check_progress(progress) is None:
         return None
     if callable(getattr(progress, "update", None)):
         return _Updates(progress)

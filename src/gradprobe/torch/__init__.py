@@ -31,10 +31,22 @@ exploding signals, :func:`init_sweep` compares initializations on copies of it,
 """
 
 from gradprobe.torch.check import check_function, check_module, check_namespace
+from gradprobe.torch.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from gradprobe.torch.initialize import Initialization, initialize_
 from gradprobe.torch.probe import propagation
 from gradprobe.torch.rescale import rescale_
 from gradprobe.torch.sweep import init_sweep
 
-__all__ = ["check_function", "check_module", "check_namespace"]
-__all__ += ["Initialization", "init_sweep", "initialize_", "propagation", "rescale_"]
+__all__ = [
+    "GradcheckError",
+    "Initialization",
+    "check_function",
+    "check_module",
+    "check_namespace",
+    "gradcheck",
+    "gradgradcheck",
+    "init_sweep",
+    "initialize_",
+    "propagation",
+    "rescale_",
+]
