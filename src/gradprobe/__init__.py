@@ -9,6 +9,8 @@ package that implements it (``numdiff``, ``check``, ``signals``, ``nn``); the
 framework adapters are the subpackages ``gradprobe.torch`` and ``gradprobe.jax``.
 """
 
+from typing import Any
+
 from gradprobe._version import __version__
 from gradprobe.check.checker import GradientCheckError, assert_gradients, check_gradients
 from gradprobe.check.entries import Entry, GroupTest, ParameterResult
@@ -27,7 +29,6 @@ from gradprobe.nn import datasets
 from gradprobe.nn import initializers as init
 from gradprobe.nn.check import check_model
 from gradprobe.nn.mlp import MLP
-from gradprobe.nn.normalization import Normalizer
 from gradprobe.nn.probe import propagation
 from gradprobe.nn.scale import ScaleRecommendation, recommend_scale
 from gradprobe.nn.sweep import depth_sweep
@@ -48,6 +49,7 @@ __all__ = [
     "GradprobeError",
     "GroupTest",
     "History",
+    "InputNormalizer",
     "InvalidArgumentError",
     "InvalidTypeError",
     "LayerStatistics",
@@ -73,3 +75,13 @@ __all__ = [
     "propagation",
     "recommend_scale",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # InputNormalizer (alias Normalizer) is a scikit-learn estimator, built on first use:
+    # scikit-learn takes a second to import, and `import gradprobe` should not.
+    if name in ("InputNormalizer", "Normalizer"):
+        from gradprobe.nn import normalization
+
+        return getattr(normalization, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,6 +30,7 @@ __all__ = [
     "check_memory",
     "check_modes",
     "check_positive",
+    "check_progress",
     "check_rate",
     "check_sample",
     "check_seed",
@@ -99,6 +100,22 @@ def check_count(value: object, argument: str) -> int:
     if value < 1:
         raise InvalidArgumentError(f"{argument}: got {value}, expected an integer >= 1")
     return int(value)
+
+
+def check_progress(progress: object) -> object:
+    """Return a progress hook as given: None, a callable ``(done, total)`` or an ``update(n)`` bar.
+
+    Examples
+    --------
+    >>> check_progress(None) is None
+    True
+    """
+    if progress is None or callable(progress) or callable(getattr(progress, "update", None)):
+        return progress
+    raise InvalidTypeError(
+        f"progress: got {type(progress).__name__}, expected a callable progress(done, total), "
+        "an object with update(n) such as tqdm.auto.tqdm(), or None"
+    )
 
 
 def check_seed(seed: object) -> int | np.random.Generator:

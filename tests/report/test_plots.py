@@ -39,7 +39,7 @@ def test_depth_sweep_figure(sweep, tmp_path):
     assert forward.get_xlabel() and forward.get_ylabel() and backward.get_ylabel()
     labels = [text.get_text() for text in forward.get_legend().get_texts()]
     assert [label.split(":")[0] for label in labels] == list(sweep.reports)
-    assert "(zero)" in labels[0]  # zeros: nothing to show on a log axis, and the legend says so
+    assert "(all 0: no line on a log scale)" in labels[0]  # zeros: the legend says why
     he = sweep.reports["he"]
     np.testing.assert_allclose(forward.lines[-1].get_ydata(), he.column("std"))
     np.testing.assert_allclose(backward.lines[-1].get_ydata(), he.column("gradient_norm"))

@@ -55,6 +55,7 @@ from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
 from gradprobe.numdiff.noise import NoiseEstimate, direction_rng, measure_noise
 from gradprobe.numdiff.parallel import resolve_executor
 from gradprobe.numdiff.perturbation import LossOnTheta
+from gradprobe.numdiff.progress import as_callback
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -140,6 +141,7 @@ def check_gradients(
     executor: Executor | None = None,
     workers: int | None = None,
     memory: int = DEFAULT_MEMORY,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Check analytic gradients against numerical ones and say which are wrong.
 
@@ -188,6 +190,9 @@ def check_gradients(
         Shortcut for a local process pool of this many workers.
     memory : int, default=256 MiB
         Bytes allowed for one block of perturbed parameter vectors.
+    progress : callable or tqdm-like, optional
+        Told how the value-by-value part advances: a callable ``progress(done, total)``
+        or an object with ``update(n)`` such as ``tqdm.auto.tqdm()`` (its ``total`` is set).
 
     Returns
     -------
@@ -195,7 +200,8 @@ def check_gradients(
         ``report.verdict`` ("ok", "inconclusive", "suspicious" or "wrong"),
         ``report.difference``, ``report.parameters`` (one row per parameter with its
         diagnosis), ``report.worst(k)``, ``report.noise``, ``report.advice``;
-        ``print(report)`` shows a table.
+        ``print(report)`` shows a table. After Ctrl-C, a partial one
+        (``report.partial``, never "ok"); a ``workers=N`` pool is stopped at once.
 
     Raises
     ------
@@ -240,6 +246,7 @@ def check_gradients(
             mode=setup.mode,
             notes=notes,
             started=started,
+            progress=progress,
         )
 
 
@@ -328,6 +335,7 @@ def run_check(
     started: float | None = None,
     noise: NoiseEstimate | None = None,
     nondet_tol: float = 0.0,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
 
@@ -360,11 +368,15 @@ def run_check(
         How much repeated losses at θ may differ beyond rounding (a nondeterministic
         kernel's last digits) before the loss is refused as random; the spread seen is
         then taken as the noise of every value, if larger than the measured one.
+    progress : callable or tqdm-like, optional
+        As for :func:`check_gradients`.
 
     Returns
     -------
     GradCheckReport
+        Partial after Ctrl-C, as for :func:`check_gradients`.
     """
+    callback = as_callback(progress)
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
     center, spread = _refuse_randomness(evaluate, theta, nondet_tol)
@@ -401,6 +413,7 @@ def run_check(
         notes=notes,
         started=started,
         noise=noise,
+        progress=callback,
     )
 
 
@@ -424,8 +437,13 @@ def assert_gradients(
     GradientCheckError
         When the check does not pass; ``str(error)`` is the readable report and
         ``error.report`` the report itself.
+    KeyboardInterrupt
+        On Ctrl-C: a test run stops rather than fail on a partial check.
     """
+    __tracebackhide__ = True  # pytest shows the report, not gradprobe's frames
     report = check_gradients(loss, params, grads, **options)
+    if report.partial:
+        raise KeyboardInterrupt(report.notes[-1])
     if not report.passed:
         raise GradientCheckError(report)
     return report

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,8 +40,15 @@ from gradprobe.check.escalate import NOISE_LIMITED, STEP_LIMITED, recheck
 from gradprobe.check.report import GradCheckReport
 from gradprobe.numdiff.noise import NoiseEstimate
 from gradprobe.numdiff.perturbation import LossOnTheta, coordinate_steps, evaluate_differences
+from gradprobe.numdiff.progress import Callback, Interrupted
 
-__all__ = ["check_coordinates", "noise_notes", "precision_notes"]
+__all__ = [
+    "check_coordinates",
+    "interrupted_note",
+    "interrupted_report",
+    "noise_notes",
+    "precision_notes",
+]
 
 
 def check_coordinates(
@@ -59,6 +67,7 @@ def check_coordinates(
     mode: str | None = None,
     groups: Sequence[GroupTest] = (),
     closing_notes: Sequence[str] = (),
+    progress: Callback | None = None,
 ) -> GradCheckReport:
     """Differentiate the coordinates ``indices`` of θ, judge each entry and build the report.
 
@@ -88,17 +97,30 @@ def check_coordinates(
     closing_notes : sequence of str, default=()
         Notes that follow ``notes`` and the low-precision warning, such as how the
         coordinates were chosen.
+    progress : callable, optional
+        ``progress(done, k)`` as coordinates are differentiated.
 
     Returns
     -------
     GradCheckReport
+        After Ctrl-C, a partial one (:func:`interrupted_report`) when some coordinates
+        were done.
     """
     dtype = evaluate.value_dtype
     unit = float(np.finfo(dtype).eps)
     steps = coordinate_steps(method, theta, indices, eps, dtype)
-    differences = evaluate_differences(
-        evaluate, evaluate.layout, theta, indices, None, method, steps, center=center
-    )
+    try:
+        differences = evaluate_differences(
+            evaluate, evaluate.layout, theta, indices, None, method, steps, center=center,
+            progress=progress,
+        )  # fmt: skip
+    except Interrupted as stop:
+        if not stop.done:
+            raise
+        differences = stop.partial
+        indices, analytic, steps = indices[: stop.done], analytic[: stop.done], steps[: stop.done]
+        mode = "partial"
+        closing_notes = [*closing_notes, interrupted_note(stop.done, stop.total)]
     numerical = differences.gradient.copy()
     bound, reach = first_bounds(differences, theta[indices], analytic, noise.sigma, unit, method)
     if method == "complex":
@@ -122,7 +144,8 @@ def check_coordinates(
     excused = np.zeros(len(indices), dtype=bool)
     at_theta = np.zeros(len(indices), dtype=bool)
     advice: list[str] = []
-    rows = np.flatnonzero(codes == UNCLEAR)
+    # After Ctrl-C the report comes at once: nothing is re-checked.
+    rows = np.flatnonzero(codes == UNCLEAR) if mode != "partial" else np.empty(0, np.intp)
     rechecked = 0
     used_complex = False
     if len(rows):
@@ -165,7 +188,7 @@ def check_coordinates(
             "re-checked at further steps (Richardson over two steps, smaller steps past kinks, "
             "larger ones past rounding" + (", the complex step" if used_complex else "") + ")"
         )
-    return assemble_report(
+    report = assemble_report(
         evaluate.layout,
         judged,
         theta=theta,
@@ -186,6 +209,26 @@ def check_coordinates(
         noise=noise.sigma,
         advice=advice,
     )
+    return interrupted_report(report) if mode == "partial" else report
+
+
+def interrupted_note(done: int, total: int) -> str:
+    """Say that Ctrl-C stopped a check after ``done`` of ``total`` coordinates."""
+    return (
+        f"interrupted (Ctrl-C) after {done:,} of {total:,} values: the verdict and the "
+        "difference cover those only; run the check again to finish it"
+    )
+
+
+def interrupted_report(report: GradCheckReport) -> GradCheckReport:
+    """Return a partial report whose verdict is never "ok": the rest was not checked.
+
+    What the checked values show stands ("wrong" stays wrong); a partial check that
+    found nothing is "inconclusive", so ``report.passed`` is False either way.
+    """
+    if report.verdict != "ok":
+        return report
+    return replace(report, verdict="inconclusive")
 
 
 def _complex_truncation(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe._text import WIDTH, plural
+from gradprobe._text import WIDTH, html_card, level_of, plural
 from gradprobe.check.entries import Entry, EntryTable, GroupTest, ParameterResult
 from gradprobe.errors import InvalidArgumentError
 
@@ -165,6 +165,57 @@ class GradCheckReport:
 
     def __str__(self) -> str:
         return format_table(self)
+
+    @property
+    def partial(self) -> bool:
+        """True when Ctrl-C stopped the check before every chosen value was differentiated."""
+        return self.mode == "partial"
+
+    def __repr__(self) -> str:
+        return (
+            f"GradCheckReport(verdict={self.verdict!r}, difference={self.difference:.2e}, "
+            f"checked={self.checked}, total={self.total}, mode={self.mode!r}, "
+            f"wrong_parameters={self.wrong_parameters!r})"
+        )
+
+    def summary(self, notes: bool = True) -> list[str]:
+        """Return the report's headline as a few sentences, for every renderer.
+
+        The verdict and difference against the bands, what was checked and how, the
+        worst entries of a partial or failing check, then (with ``notes``) the notes.
+        """
+        ok, suspicious = self.thresholds
+        lines = [
+            f"{self.verdict.upper()}, relative difference {self.difference:.2e} (ok below "
+            f"{ok:.0e}, wrong above {suspicious:.0e}).",
+            f"Checked {self.checked:,} of {plural(self.total, 'value')} ({self.mode}) with "
+            f"{self.method} differences: {plural(self.evaluations, 'loss evaluation')}, "
+            f"{self.seconds:.2f} s, {plural(self.kinks, 'kink')}.",
+        ]
+        if self.partial and self.checked:
+            worst = self.worst(1)[0]
+            lines.append(
+                f"Interrupted: checked {self.checked:,} of {self.total:,}; worst so far "
+                f"{worst.name}, relative error {worst.relative_error:.1e}."
+            )
+        elif not self.passed and self.checked:
+            names = ", ".join(entry.name for entry in self.worst(3))
+            lines.append(f"Worst entries: {names}.")
+        return lines + [note[:1].upper() + note[1:] + "." for note in self.notes if notes]
+
+    def _repr_html_(self) -> str:
+        """Show the report in a notebook: the verdict, then one row per parameter."""
+        rows = [
+            [row.name, _shape(row.shape), f"{row.checked:,}", f"{row.difference:.2e}", row.verdict]
+            for row in self.parameters
+        ]
+        return html_card(
+            "gradient check",
+            level_of(self.verdict),
+            self.summary(),
+            ["parameter", "shape", "checked", "difference", "verdict"],
+            rows,
+        )
 
 
 def _shape(shape: tuple[int, ...]) -> str:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._text import html_card
 from gradprobe.errors import (
     GradprobeError,
     InvalidArgumentError,
@@ -154,6 +155,24 @@ class ScaleRecommendation:
             f"recommended weight scale for {self.activation}: "
             f"forward σ_w² = {self.forward:.6g}, backward σ_w² = {self.backward:.6g}\n"
             f"{self.advice}"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ScaleRecommendation(activation={self.activation!r}, forward={self.forward:.4g}, "
+            f"backward={self.backward:.4g}, agree={self.agree})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the recommendation in a notebook."""
+        return html_card(
+            f"weight scale for {self.activation}",
+            "ok" if self.agree else "warn",
+            [
+                f"Var(W) = {self.forward:.4g}/fan_in (forward), {self.backward:.4g}/fan_in "
+                "(backward)",
+                self.advice,
+            ],
         )
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -56,10 +58,41 @@ class Distributable(Protocol):
         ...
 
 
-__all__ = ["executor_capacity", "map_coordinates", "map_rows", "resolve_executor", "task_count"]
+__all__ = [
+    "executor_capacity",
+    "map_coordinates",
+    "map_rows",
+    "resolve_executor",
+    "stop_pool",
+    "task_count",
+]
 
 # Tasks per worker: enough to balance uneven workers, few enough to keep θ transfers cheap.
 _TASKS_PER_WORKER = 4
+# How long a stopped pool's workers get to exit after being told to terminate.
+_JOIN_SECONDS = 1.0
+# The process pools made here for ``workers=N``: on Ctrl-C they are stopped at once.
+_OWNED: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    # Ctrl-C reaches the whole process group; a worker that took it would print a
+    # traceback and break the pool. The parent cancels the work and ends the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel a process pool's pending work and end its workers now, not when they finish.
+
+    ``shutdown(wait=True)``, what ``with ProcessPoolExecutor()`` does on the way out,
+    waits for every queued task; after Ctrl-C that can be minutes.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(_JOIN_SECONDS)
 
 
 @contextmanager
@@ -97,8 +130,16 @@ def resolve_executor(executor: object, workers: object) -> Iterator[Executor | N
         return
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise InvalidArgumentError(f"workers: got {workers!r}, expected a positive int or None")
-    with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=int(workers), initializer=_leave_interrupts_to_the_parent
+    )
+    _OWNED.add(pool)
+    try:
         yield pool
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def check_picklable(loss: Callable[[Any], Any]) -> None:
@@ -187,17 +228,20 @@ def _scatter(
     worker = evaluate.serial()
     count = len(split[0])
     parts = np.array_split(np.arange(count), task_count(evaluate.executor, count))
-    futures = [
-        evaluate.executor.submit(
-            task,
-            worker,
-            *shared,
-            *(array[part] for array in split),
-        )
-        for part in parts
-        if len(part)
-    ]
-    results = [np.asarray(future.result(), dtype=np.float64) for future in futures]
+    futures = []
+    try:
+        for part in parts:
+            if len(part):
+                arguments = (array[part] for array in split)
+                futures.append(evaluate.executor.submit(task, worker, *shared, *arguments))
+        results = [np.asarray(future.result(), dtype=np.float64) for future in futures]
+    except BaseException:
+        # Ctrl-C or a failed task: nothing more of this block is wanted.
+        for future in futures:
+            future.cancel()
+        if evaluate.executor in _OWNED:
+            stop_pool(evaluate.executor)  # type: ignore[arg-type]
+        raise
     return np.concatenate(results) if results else np.empty(0)
 
 

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
+from gradprobe.numdiff.progress import Callback, Interrupted, in_chunks
 from gradprobe.numdiff.rules import (
     RICHARDSON_LEVELS,
     as_scalar,
@@ -174,6 +175,7 @@ def evaluate_differences(
     method: str,
     steps: NDArray[np.float64] | None = None,
     *,
+    progress: Callback | None = None,
     center: float | None = None,
 ) -> Differences:
     """Differentiate the loss along the coordinates ``indices`` of θ.
@@ -201,10 +203,19 @@ def evaluate_differences(
         The steps to use, overriding ``eps`` (as :func:`coordinate_steps` returns them).
     center : float, optional
         The loss at θ when the caller has it already (saves one evaluation).
+    progress : callable, optional
+        ``progress(done, k)`` after each chunk of coordinates (see
+        :mod:`gradprobe.numdiff.progress`).
 
     Returns
     -------
     Differences
+
+    Raises
+    ------
+    Interrupted
+        On Ctrl-C; its ``partial`` holds the :class:`Differences` of the coordinates
+        finished by then, the first ``done`` of ``indices``.
     """
     check_method(method)
     evaluate = loss if isinstance(loss, LossOnTheta) else LossOnTheta(loss, layout)
@@ -214,14 +225,27 @@ def evaluate_differences(
     if steps is None:
         steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
     count = len(indices)
+    spread = getattr(evaluate, "executor", None) is not None
     if method == "complex":
-        gradient = np.empty(count)
-        for position, (index, h) in enumerate(zip(indices.tolist(), steps.tolist(), strict=True)):
-            gradient[position] = evaluate.complex_slope(theta, index, h)
-        return Differences(
-            np.asarray(indices, dtype=np.intp), gradient, steps, None, None, center,
-            evaluate.evaluations - start,
-        )  # fmt: skip
+        gradient = np.full(count, np.nan)
+
+        def slopes(part: slice) -> None:
+            pairs = zip(indices[part].tolist(), steps[part].tolist(), strict=True)
+            for position, (index, h) in enumerate(pairs, start=part.start):
+                gradient[position] = evaluate.complex_slope(theta, index, h)
+
+        def complex_steps(done: int) -> Differences:
+            return Differences(
+                np.asarray(indices[:done], dtype=np.intp), gradient[:done].copy(), steps[:done],
+                None, None, center, evaluate.evaluations - start,
+            )  # fmt: skip
+
+        try:
+            in_chunks(count, slopes, progress, spread=spread)
+        except Interrupted as stop:
+            stop.partial = complex_steps(stop.done)
+            raise
+        return complex_steps(count)
     levels = RICHARDSON_LEVELS if method == "richardson" else 1
     original = theta[indices][:, np.newaxis]
     scaled = steps[:, np.newaxis] / 2.0 ** np.arange(levels)
@@ -230,37 +254,51 @@ def evaluate_differences(
     below = np.full((count, levels), np.nan)
     sides = {"forward": (above,), "backward": (below,)}.get(method, (above, below))
     wanted = [(side, upper if side is above else lower) for side in sides]
-    repeated = np.repeat(indices, levels)
-    values = evaluate.coordinates(
-        theta,
-        np.concatenate([repeated] * len(wanted)),
-        np.concatenate([points.ravel() for _, points in wanted]),
-    )
-    for k, (side, _) in enumerate(wanted):
-        side[:] = values[k * count * levels : (k + 1) * count * levels].reshape(count, levels)
-    forward = (above[:, 0] - center) / (upper[:, 0] - original[:, 0])
-    backward = (center - below[:, 0]) / (original[:, 0] - lower[:, 0])
-    change = None
-    if method == "forward":
-        gradient = forward
-    elif method == "backward":
-        gradient = backward
-    elif method == "central":
-        gradient = (above[:, 0] - below[:, 0]) / (upper[:, 0] - lower[:, 0])
-    else:
-        gradient, change = richardson((above - below) / (upper - lower))
-    both = method in ("central", "richardson")
-    return Differences(
-        indices=np.asarray(indices, dtype=np.intp),
-        gradient=gradient,
-        steps=steps,
-        forward=forward if both else None,
-        backward=backward if both else None,
-        center=center,
-        evaluations=evaluate.evaluations - start,
-        upper=upper,
-        lower=lower,
-        above=above,
-        below=below,
-        change=change,
-    )
+
+    def work(part: slice) -> None:
+        # One chunk of coordinates: all its points in one call, as the whole would be.
+        repeated = np.repeat(indices[part], levels)
+        values = evaluate.coordinates(
+            theta,
+            np.concatenate([repeated] * len(wanted)),
+            np.concatenate([points[part].ravel() for _, points in wanted]),
+        )
+        rows = len(repeated)
+        for k, (side, _) in enumerate(wanted):
+            side[part] = values[k * rows : (k + 1) * rows].reshape(-1, levels)
+
+    def quotients(done: int) -> Differences:
+        a, b, up, low, at = above[:done], below[:done], upper[:done], lower[:done], original[:done]
+        forward = (a[:, 0] - center) / (up[:, 0] - at[:, 0])
+        backward = (center - b[:, 0]) / (at[:, 0] - low[:, 0])
+        change = None
+        if method == "forward":
+            gradient = forward
+        elif method == "backward":
+            gradient = backward
+        elif method == "central":
+            gradient = (a[:, 0] - b[:, 0]) / (up[:, 0] - low[:, 0])
+        else:
+            gradient, change = richardson((a - b) / (up - low))
+        both = method in ("central", "richardson")
+        return Differences(
+            indices=np.asarray(indices[:done], dtype=np.intp),
+            gradient=gradient,
+            steps=steps[:done],
+            forward=forward if both else None,
+            backward=backward if both else None,
+            center=float(center),
+            evaluations=evaluate.evaluations - start,
+            upper=up,
+            lower=low,
+            above=a,
+            below=b,
+            change=change,
+        )
+
+    try:
+        in_chunks(count, work, progress, spread=spread)
+    except Interrupted as stop:
+        stop.partial = quotients(stop.done)
+        raise
+    return quotients(count)

@@ -3,7 +3,7 @@
 Every function builds a :class:`matplotlib.figure.Figure` without pyplot (so no
 display and no global figure state is involved), optionally saves it as a PNG of
 exactly ``size × dpi`` pixels, and returns it. Values that a log scale cannot show
-(zeros, infinity, NaN) are left out of a line, and its legend entry says so.
+(zeros, infinity, NaN) are left out of a line, and its legend entry says so in words.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from os import PathLike
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from gradprobe.errors import InvalidTypeError
@@ -42,7 +43,11 @@ def _line(axes: Axes, layers: ArrayLike, values: ArrayLike, label: str) -> None:
     series = np.asarray(values, dtype=np.float64)
     shown = np.isfinite(series) & (series > 0)
     if not shown.all():
-        label += " (zero)" if not shown.any() and np.all(series == 0) else " (gaps: 0/inf/NaN)"
+        label += (
+            " (all 0: no line on a log scale)"
+            if not shown.any() and np.all(series == 0)
+            else " (0, inf or NaN at some layers: gaps in the line)"
+        )
     axes.plot(np.asarray(layers), np.where(shown, series, np.nan), marker=".", label=label)
 
 
@@ -143,7 +148,11 @@ def plot_propagation(
             "gradprobe.propagation"
         )
     title = f"{report.depth} layers, {report.activation}: {report.summary}"
-    return _finish(_signal_figure({"network": report}, title, size, dpi), path, dpi)
+    figure = _signal_figure({"network": report}, title, size, dpi)
+    if all(layer.name is None for layer in report.layers):
+        for axes in figure.axes:  # a shallow network's layers are 1, 2, 3, not 1.25
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _finish(figure, path, dpi)
 
 
 def plot_deep_linear(

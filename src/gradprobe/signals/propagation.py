@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe.errors import InvalidArgumentError
+from gradprobe.signals._cards import propagation_card, propagation_repr
 from gradprobe.signals.advice import NumpyWording, Wording, advise
 from gradprobe.signals.judge import Array, headline, judge, moment, rms
 
@@ -160,6 +161,8 @@ class PropagationReport:
     overflow_layer: int | None = None
     tolerance: float = 100.0
     notes: tuple[str, ...] = field(default=())
+    __repr__ = propagation_repr  # a short line, and a card in a notebook
+    _repr_html_ = propagation_card
 
     @property
     def depth(self) -> int:
@@ -194,11 +197,8 @@ class PropagationReport:
         >>> report.column("std").shape
         (3,)
         """
-        numeric = [
-            key
-            for key in LayerStatistics.__dataclass_fields__
-            if key not in {"name", "activation", "layer"}
-        ]
+        fields = LayerStatistics.__dataclass_fields__
+        numeric = [key for key in fields if key not in {"name", "activation", "layer"}]
         if name not in [*numeric, "layer"]:
             raise InvalidArgumentError(f"name: got {name!r}, expected one of {', '.join(numeric)}")
         values = [getattr(layer, name) for layer in self.layers]

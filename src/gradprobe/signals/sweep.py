@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gradprobe.signals._cards import sweep_card
 from gradprobe.signals.propagation import PropagationReport
 
 __all__ = ["DepthSweep", "InitSweep"]
@@ -117,6 +118,18 @@ class DepthSweep:
         title = f"depth sweep: {self.depth} layers of {self.width} units, {self.activation}"
         return _table(title, self.rows)
 
+    def __repr__(self) -> str:
+        verdicts = {name: report.verdict for name, report in self.reports.items()}
+        return (
+            f"DepthSweep(depth={self.depth}, width={self.width}, "
+            f"activation={self.activation!r}, verdicts={verdicts!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the sweep in a notebook: one row per initialization."""
+        title = f"depth sweep: {self.depth} layers of {self.width} {self.activation} units"
+        return sweep_card(title, self.rows)
+
 
 @dataclass(frozen=True)
 class InitSweep:
@@ -153,3 +166,11 @@ class InitSweep:
 
     def __str__(self) -> str:
         return _table(f"initialization sweep: {self.model}", self.rows)
+
+    def __repr__(self) -> str:
+        verdicts = {name: report.verdict for name, report in self.reports.items()}
+        return f"InitSweep(model={self.model!r}, verdicts={verdicts!r})"
+
+    def _repr_html_(self) -> str:
+        """Show the sweep in a notebook: one row per initialization."""
+        return sweep_card(f"initialization sweep: {self.model}", self.rows)
