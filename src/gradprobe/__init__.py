@@ -11,6 +11,37 @@ framework adapters are the subpackages ``gradprobe.torch`` and ``gradprobe.jax``
 
 from typing import Any
 
+
+def _interrupt_quietly_in_the_command_line() -> None:
+    """Make a Ctrl-C while ``gradprobe ...`` loads its libraries one line and exit 130.
+
+    Commands already answer Ctrl-C so; this covers the first second, before any
+    command runs, in ``gradprobe ...`` and ``python -m gradprobe`` only: an ``import
+    gradprobe`` in a program keeps Python's own behaviour.
+    """
+    import os
+    import sys
+
+    command = os.path.basename(sys.argv[0]) if sys.argv else ""
+    flags = list(getattr(sys, "orig_argv", []))
+    as_module = "-m" in flags and flags[flags.index("-m") + 1 :][:1] == ["gradprobe"]
+    if command not in ("gradprobe", "gradprobe.exe") and not as_module:
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, trace: object) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.stdout.flush()
+            sys.stderr.write("gradprobe: interrupted\n")
+            sys.stderr.flush()
+            os._exit(130)
+        previous(kind, error, trace)  # type: ignore[arg-type]
+
+    sys.excepthook = hook
+
+
+_interrupt_quietly_in_the_command_line()
+
 from gradprobe._version import __version__
 from gradprobe.check.checker import GradientCheckError, assert_gradients, check_gradients
 from gradprobe.check.entries import Entry, GroupTest, ParameterResult

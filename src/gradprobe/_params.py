@@ -28,6 +28,7 @@ import numpy as np
 import optree
 from numpy.typing import NDArray
 
+from gradprobe._validate import as_array
 from gradprobe.errors import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -44,16 +45,13 @@ Kind = Literal["dict", "list", "tuple", "array", "tree"]
 
 
 def _as_float_array(value: object, label: str, argument: str) -> NDArray[np.floating[Any]]:
-    """Return ``value`` as a real floating array, or raise a clear error.
-
-    The array is not copied when it already is one: callers must copy before writing.
-    """
+    """Return ``value`` as a real floating array, not a copy: callers copy before writing."""
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         raise InvalidTypeError(
             f"{argument}: {label} is a tensor, expected a NumPy array; "
             "for PyTorch code use gradprobe.torch.check_module or check_function"
         )
-    array = np.asarray(value)
+    array = as_array(value, f"{argument}: {label}")
     if array.dtype.kind != "f":
         hint = " (convert with .astype(float))" if array.dtype.kind in "biu" else ""
         raise InvalidTypeError(

@@ -39,7 +39,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, Params
-from gradprobe._validate import check_memory, check_sample, check_seed, check_thresholds
+from gradprobe._validate import (
+    check_batched,
+    check_choice,
+    check_memory,
+    check_notes,
+    check_sample,
+    check_seed,
+    check_steps,
+    check_thresholds,
+    unless_interrupt,
+)
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS, verdict_for
 from gradprobe.check.coordinates import check_coordinates
 from gradprobe.check.entries import Entry, ParameterResult
@@ -102,10 +112,10 @@ def _analytic(
     if callable(grads):
         try:
             value = grads(layout.unflatten(theta.copy()))
-        except Exception as error:
+        except BaseException as error:  # noqa: BLE001 - whatever the user's grads raises
             raise LossEvaluationError(
                 f"grads raised {type(error).__name__} at θ: {error}"
-            ) from error
+            ) from unless_interrupt(error)
         return layout.align(value, "grads(params)")
     return layout.align(grads)
 
@@ -225,6 +235,7 @@ def check_gradients(
     ('wrong', ['W'])
     """
     started = time.perf_counter()
+    check_batched(batched, method)
     setup = prepare_check(
         params, thresholds=thresholds, sample=sample, seed=seed, memory=memory, mode=mode
     )
@@ -308,8 +319,7 @@ def choose_mode(mode: object, size: int, sample: int | None) -> str:
     {"full", "localize"}
         ``"auto"`` is ``"localize"`` above :data:`LOCALIZE_ABOVE` values unless sampled.
     """
-    if mode not in MODES:
-        raise InvalidArgumentError(f"mode: got {mode!r}, expected one of {', '.join(MODES)}")
+    check_choice(mode, "mode", MODES)
     if mode == "localize" and sample is not None:
         raise InvalidArgumentError(
             f"sample: got {sample} with mode='localize', expected sample=None: localization "
@@ -379,6 +389,8 @@ def run_check(
     callback = as_callback(progress)
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
+    check_steps(theta, eps, method, "θᵢ")
+    notes = check_notes(notes)
     center, spread = _refuse_randomness(evaluate, theta, nondet_tol)
     analytic_all = _analytic(grads, layout, theta)
     if noise is None:

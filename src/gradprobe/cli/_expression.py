@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import mpmath  # type: ignore[import-untyped]
 import numpy as np
 import sympy
 
@@ -100,7 +101,10 @@ class Expression:
     @property
     def derivative_text(self) -> str:
         """The symbolic derivative, as sympy prints it (``3*x**2`` for ``x**3``)."""
-        return str(sympy.diff(self.symbolic, sympy.Symbol(self.variable, real=True)))
+        try:
+            return str(sympy.diff(self.symbolic, sympy.Symbol(self.variable, real=True)))
+        except RecursionError:
+            return "(too deeply nested to print)"
 
     def exact_derivative(self, at: float) -> float:
         """Return the derivative at ``at`` from sympy's symbolic differentiation.
@@ -111,11 +115,22 @@ class Expression:
             When the derivative is not a finite real number there.
         """
         symbol = sympy.Symbol(self.variable, real=True)
-        slope = sympy.diff(self.symbolic, symbol).subs(symbol, sympy.Float(at, 30)).evalf(30)
-        number = complex(slope) if slope.is_number else complex("nan")
-        if number.imag != 0 or not np.isfinite(number.real):
+        try:
+            # mpmath at 30 digits, not subs(...).evalf(30), which can take minutes (nested
+            # logarithms of negative numbers); lambdify prints the checked sympy expression.
+            slope = sympy.lambdify(symbol, sympy.diff(self.symbolic, symbol), modules="mpmath")
+            with mpmath.workdps(30):
+                number = complex(slope(mpmath.mpf(at)))
+        except (ArithmeticError, ValueError, TypeError):
+            number = complex("nan")  # overflow or a pole
+        except RecursionError as error:
             raise InvalidArgumentError(
-                f"the derivative of {self.text} at {self.variable} = {at:g} is {slope}, expected "
+                f"expression: {self.text!r} is nested too deeply for sympy to differentiate; "
+                "expected fewer functions inside one another"
+            ) from error
+        if abs(number.imag) > 1e-25 * max(1.0, abs(number.real)) or not np.isfinite(number.real):
+            raise InvalidArgumentError(
+                f"the derivative of {self.text} at {self.variable} = {at:g} is {number}, expected "
                 "a finite real number; pick a point where the function is differentiable"
             )
         return number.real

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
+from gradprobe._validate import check_target
 from gradprobe.errors import GradprobeError, InvalidArgumentError
 
 __all__ = [
@@ -55,7 +56,40 @@ def _without_type(option: Any) -> Any:
     return option
 
 
-class Group(TyperGroup):
+# The parser's error classes: typer's own copy of click's, or click's in older typers.
+_ClickException: Any = typer.BadParameter.__mro__[2]
+
+
+class OneLineErrors:
+    """Make the parser's own errors (an unknown option, a bad value) one line and exit 2.
+
+    click and typer print a usage box; gradprobe prints what every other error gets,
+    ``gradprobe: error: ...``, and a Ctrl-C outside a command is exit 130 too.
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the command line, turning parser errors and Ctrl-C into one line and a code."""
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
+        except _ClickException as error:
+            context = getattr(error, "ctx", None)
+            where = f" (see {context.command_path} --help)" if context is not None else ""
+            message = " ".join(error.format_message().split()).rstrip(".")
+            if type(error).__name__ == "NoArgsIsHelpError":  # a bare `gradprobe`: its help
+                error.show()
+            else:
+                error_console().print(f"gradprobe: error: {message}{where}", markup=False)
+            code = error.exit_code
+        except typer.Abort:
+            error_console().print("gradprobe: interrupted", markup=False)
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else EXIT_OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+class Group(OneLineErrors, TyperGroup):
     """The ``gradprobe`` group, whose ``--help`` shows no ``<bool>``."""
 
     def get_help_option(self, ctx: Any) -> Any:
@@ -142,6 +176,8 @@ def writing(option: str, expected: str) -> Iterator[None]:
 
 def check_out(folder: Path) -> None:
     """Fail before the run, not after a minute of it, when ``--out`` cannot hold the report."""
+    for name in ("report.html", "report.json"):
+        check_target(folder / name, "--out")
     for path in (folder, *folder.parents):
         if not path.exists():
             continue

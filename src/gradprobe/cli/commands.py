@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gradprobe._validate import finite_real
 from gradprobe._version import __version__
 from gradprobe.cli._check import check_command
 from gradprobe.cli._options import (
@@ -102,7 +103,7 @@ def _derivative_rows(
 
     expression = parse_expression(text, variable)
     value = expression(at)
-    if not (abs(complex(value)) < float("inf")) or complex(value).imag != 0:
+    if not finite_real(value):
         raise InvalidArgumentError(
             f"the function {text} is {value} at {variable} = {at:g}, expected a finite real "
             "value; pick a point inside its domain"

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, TreeStructure
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
 __all__ = ["Problem", "argument_names", "forward_gradient", "read_problem"]
@@ -114,11 +115,11 @@ def _compiled_or_eager(
             return traced(*args)
         except jax.errors.JAXTypeError:  # Python control flow on values
             return eager(*args)
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's function raises
         place = f" {where}" if where else ""
         raise LossEvaluationError(
             f"{what} {type(error).__name__}{place}: {str(error).strip()}"
-        ) from error
+        ) from unless_interrupt(error)
 
 
 def read_problem(
@@ -258,13 +259,13 @@ def forward_gradient(problem: Problem, rows: int) -> NDArray[np.float64]:
     except jax.errors.JAXTypeError:  # Python control flow on values: one jvp at a time
         basis = np.eye(layout.size)
         dtheta = np.array([float(jax.jvp(loss, (theta,), (t,))[1]) for t in basis])
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's function raises
         hint = (
             "; check it in reverse mode only (modes=('rev',))" if "custom_vjp" in str(error) else ""
         )
         raise LossEvaluationError(
             f"jax.jvp of f raised {type(error).__name__}: {str(error).strip()}{hint}"
-        ) from error
+        ) from unless_interrupt(error)
     if not np.all(np.isfinite(dtheta)):
         where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
         raise LossEvaluationError(

@@ -89,6 +89,7 @@ def check_model(
             f"net: got {type(net).__name__}, expected a gradprobe MLP; for other models call "
             "gradprobe.check_gradients(loss, params, grads) directly"
         )
+    X = net.features(X)
     notes = [f"loss: {net.output} output with its loss, on {np.shape(X)[0]} examples"]
     if net.dropout > 0:
         notes.append(

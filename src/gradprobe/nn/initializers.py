@@ -38,9 +38,13 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe.errors import InvalidArgumentError, InvalidTypeError
+from gradprobe._validate import check_fraction, check_seed, check_shape
+from gradprobe.errors import InvalidArgumentError
 from gradprobe.nn.activations import LEAKY_SLOPE, get_activation
 from gradprobe.nn.scale import recommend_scale
+
+# A scale or slope beyond this overflows float64 once squared (a variance, an L2 term).
+_LARGEST_SCALE = 1e150
 
 __all__ = [
     "auto_initializer",
@@ -97,34 +101,15 @@ def fans(shape: Sequence[int]) -> tuple[int, int]:
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(d) for d in shape)
-        ok = all(float(d) == float(raw) for d, raw in zip(dims, shape, strict=True))
-    except (TypeError, ValueError):
-        ok, dims = False, ()
-    if not ok or not dims or min(dims) < 1:
-        raise InvalidArgumentError(
-            f"shape: got {shape!r}, expected a tuple of positive integers (fan_out, fan_in)"
-        )
-    return dims
+    return check_shape(shape)
 
 
 def _generator(rng: Seed) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise InvalidTypeError(
-        f"rng: got {type(rng).__name__}, expected a numpy.random.Generator or an integer seed"
-    )
+    return np.random.default_rng(check_seed(rng, "rng"))
 
 
 def _check_scale(value: float, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidTypeError(f"{argument}: got {type(value).__name__}, expected a number")
-    if not np.isfinite(value) or value < 0:
-        raise InvalidArgumentError(f"{argument}: got {value!r}, expected a finite number >= 0")
-    return float(value)
+    return check_fraction(value, argument, _LARGEST_SCALE)
 
 
 def zeros(shape: Sequence[int], rng: Seed = 0) -> Array:

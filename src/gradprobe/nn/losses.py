@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._validate import as_array
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from gradprobe.nn.activations import sigmoid
 
@@ -239,7 +240,7 @@ def encode_targets(
            [1., 0., 0.]])
     """
     get_output(output)
-    labels = np.asarray(y)
+    labels = as_array(y, argument)
     if labels.dtype.kind not in "biuf":
         raise InvalidTypeError(f"{argument}: got dtype {labels.dtype}, expected numeric labels")
     if labels.ndim == 0 or labels.ndim > 2 or labels.shape[0] != n_examples:

@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import as_feature_matrix, check_fraction, check_layer_sizes, check_seed
+from gradprobe._validate import (
+    as_feature_matrix,
+    check_fraction,
+    check_layer_sizes,
+    check_seed,
+    unless_interrupt,
+)
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from gradprobe.nn import initializers
 from gradprobe.nn.activations import get_activation
@@ -124,10 +130,6 @@ class MLP:
             )
         self.l2 = check_fraction(l2, "l2", np.inf)
         self.dropout = check_fraction(dropout, "dropout", 1.0)
-        if not isinstance(seed, (int, np.integer, np.random.Generator)) or isinstance(seed, bool):
-            raise InvalidTypeError(
-                f"seed: got {type(seed).__name__}, expected an integer or a numpy.random.Generator"
-            )
         check_seed(seed)
         self.seed = seed
         self.training = True
@@ -151,7 +153,13 @@ class MLP:
         params: dict[str, Array] = {}
         for layer in range(1, self.n_layers + 1):
             shape = (self.layer_sizes[layer], self.layer_sizes[layer - 1])
-            weight = np.array(initializer(shape, self._rng), dtype=np.float64)
+            try:
+                weight = np.array(initializer(shape, self._rng), dtype=np.float64)
+            except BaseException as error:  # noqa: BLE001 - whatever the user's initializer raises
+                raise InvalidArgumentError(
+                    f"init: the initializer raised {type(error).__name__} for W{layer} of shape "
+                    f"{shape}: {error}; expected a callable (shape, rng) -> array"
+                ) from unless_interrupt(error)
             if weight.shape != shape or not np.all(np.isfinite(weight)):
                 raise InvalidArgumentError(
                     f"init: the initializer returned shape {weight.shape} for W{layer}, expected a "

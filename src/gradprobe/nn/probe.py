@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe._validate import check_tolerance
+from gradprobe._validate import check_seed, check_tolerance
 from gradprobe.errors import InvalidTypeError
 from gradprobe.nn.activations import get_activation
 from gradprobe.nn.mlp import MLP
@@ -70,7 +70,7 @@ def propagation(
     if not isinstance(net, MLP):
         raise InvalidTypeError(f"net: got {type(net).__name__}, expected a gradprobe MLP")
     limit = check_tolerance(tolerance)
-    rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+    rng = np.random.default_rng(check_seed(seed))
     depth = net.n_layers
     was_training = net.training
     net.eval()

@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._text import html_card
+from gradprobe._validate import check_fraction, unless_interrupt
 from gradprobe.errors import (
     GradprobeError,
     InvalidArgumentError,
@@ -214,7 +215,8 @@ def _call(function: Callable[[Any], Any], z: Array, label: str) -> Array:
         vectorized = True
     except GradprobeError:
         raise
-    except Exception:  # noqa: BLE001 - a scalar-only function (math.exp, if/else) is fine
+    except BaseException as error:  # noqa: BLE001 - scalar-only (math.exp, if/else) is fine
+        unless_interrupt(error)
         vectorized = False
     if vectorized:
         values = np.asarray(raw)
@@ -228,10 +230,10 @@ def _call(function: Callable[[Any], Any], z: Array, label: str) -> Array:
         for point in z:
             try:
                 item = function(float(point))
-            except Exception as error:
+            except BaseException as error:  # noqa: BLE001 - whatever the user's function raises
                 raise LossEvaluationError(
                     f"activation: {label} raised {type(error).__name__} at z = {point:.6g}: {error}"
-                ) from error
+                ) from unless_interrupt(error)
             if np.ndim(item) != 0:
                 raise ShapeMismatchError(
                     f"activation: {label} returned shape {np.shape(item)} for the scalar "
@@ -382,8 +384,7 @@ def recommend_scale(activation: ActivationLike, *, rtol: float = 0.05) -> ScaleR
     >>> round(recommend_scale(leaky).forward, 8), round(2 / (1 + 0.2**2), 8)
     (1.92307692, 1.92307692)
     """
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol >= 0:
-        raise InvalidArgumentError(f"rtol: got {rtol!r}, expected a number >= 0")
+    rtol = check_fraction(rtol, "rtol", np.inf)
     name, function, slope = _resolve(activation)
     points, weights = _gaussian_rule(_NODES)
     values = _call(function, points, name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe._validate import check_count
+from gradprobe._validate import check_count, check_fits, check_seed
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.nn import initializers
 from gradprobe.nn.activations import get_activation
@@ -56,9 +56,9 @@ def _initializers(inits: Any) -> dict[str, Callable[..., Any]]:
     for name, init in items:
         if callable(init):
             resolved[str(name)] = init
-        elif init in DEFAULT_INITS:
+        elif isinstance(init, str) and init in DEFAULT_INITS:
             resolved[str(name)] = DEFAULT_INITS[init]
-        elif init == "auto":
+        elif isinstance(init, str) and init == "auto":
             resolved[str(name)] = "auto"  # type: ignore[assignment]
         elif isinstance(init, str) and init in initializers.INITIALIZERS:
             resolved[str(name)] = initializers.get(init)
@@ -119,7 +119,9 @@ def depth_sweep(
     batch_size = check_count(batch_size, "batch_size")
     name = get_activation(activation).name
     chosen = _initializers(inits)
-    rng = np.random.default_rng(seed)
+    sizes = {"depth": depth, "width": width, "batch_size": batch_size}
+    check_fits(24 * batch_size * width * (depth + 1), ", ".join(sizes), sizes, "the activations")
+    rng = np.random.default_rng(check_seed(seed))
     X = rng.standard_normal((batch_size, width))
     probe_seed, weight_seed = (int(value) for value in rng.integers(0, 2**63, size=2))
     reports = {}

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._text import html_card
-from gradprobe._validate import check_positive, check_rate
+from gradprobe._validate import check_count, check_positive, check_rate, unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, NonFiniteError
 
 __all__ = [
@@ -297,16 +297,8 @@ def fit(
     data = net.features(X)
     m = data.shape[0]
     targets = net.targets(y, m)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise InvalidArgumentError(f"epochs: got {epochs!r}, expected an integer >= 0")
-    if batch_size is not None and (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise InvalidArgumentError(
-            f"batch_size: got {batch_size!r}, expected a positive integer or None (full batch)"
-        )
+    epochs = check_count(epochs, "epochs", minimum=0)
+    batch_size = None if batch_size is None else check_count(batch_size, "batch_size")
     size = m if batch_size is None else min(int(batch_size), m)
     update = _make_optimizer(optimizer, lr)
     validation = None
@@ -352,7 +344,12 @@ def _one_epoch(
     for rows in batches:
         value, grads, batch_outputs = net.training_step(data[rows], targets[rows])
         total += value * batch_outputs.shape[0]
-        update.step(net.params, grads)
+        try:
+            update.step(net.params, grads)
+        except BaseException as error:  # noqa: BLE001 - whatever the user's optimizer raises
+            raise InvalidArgumentError(
+                f"optimizer: its step raised {type(error).__name__} at epoch {epoch}: {error}"
+            ) from unless_interrupt(error)
         outputs[rows] = batch_outputs
     if not np.isfinite(total):
         raise NonFiniteError(

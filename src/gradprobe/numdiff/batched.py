@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
-from gradprobe._validate import check_memory
+from gradprobe._validate import check_memory, unless_interrupt
 from gradprobe.errors import LossEvaluationError
 from gradprobe.numdiff.parallel import map_coordinates, map_rows
 from gradprobe.numdiff.perturbation import LossOnTheta
@@ -118,12 +118,11 @@ class ThetaEvaluator(LossOnTheta):
         """Call the batched loss once on ``points`` of shape ``(rows, size)``."""
         self.evaluations += len(points)
         try:
-            value = self.loss(self.layout.unflatten(points))
-        except Exception as error:
+            array = np.asarray(self.loss(self.layout.unflatten(points)))
+        except BaseException as error:  # noqa: BLE001 - whatever the user's loss raises
             raise LossEvaluationError(
                 f"batched loss raised {type(error).__name__} {self._where(index)}: {error}"
-            ) from error
-        array = np.asarray(value)
+            ) from unless_interrupt(error)
         if array.shape != (len(points),):
             raise LossEvaluationError(
                 f"batched loss returned shape {array.shape} for a batch of {len(points)} "

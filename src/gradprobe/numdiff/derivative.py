@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, Params
+from gradprobe._validate import check_real, check_steps, unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
 from gradprobe.numdiff.noise import (
     DEVIATIONS,
@@ -172,6 +173,7 @@ def derivative(
     >>> bool(result.error >= abs(result.value - 3.0))
     True
     """
+    check_steps(check_real(x, "x", "a finite real number"), eps, method)
     check_method(method)
     step = check_eps(eps)
     try:
@@ -188,10 +190,10 @@ def derivative(
             value = f(t)
         except LossEvaluationError:
             raise
-        except Exception as error:
+        except BaseException as error:  # noqa: BLE001 - whatever the user's function raises
             raise LossEvaluationError(
                 f"the function raised {type(error).__name__} at x = {t!r}: {error}"
-            ) from error
+            ) from unless_interrupt(error)
         return as_scalar(value, f"at x = {t!r}", "f")
 
     if method == "complex":
@@ -338,6 +340,7 @@ def numerical_gradient(
     """
     layout = ParameterLayout.from_params(params)
     theta = layout.flatten(params)
+    check_steps(theta, eps, method, "θᵢ")
     values = evaluate_differences(loss, layout, theta, np.arange(layout.size), eps, method)
     dtheta = np.zeros(layout.size)
     dtheta[:] = values.gradient

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 from gradprobe.numdiff.progress import Callback, Interrupted, in_chunks
 from gradprobe.numdiff.rules import (
@@ -107,10 +108,10 @@ class LossOnTheta:
         self.evaluations += 1
         try:
             value = self.loss(self.layout.unflatten(theta))
-        except Exception as error:
+        except BaseException as error:  # noqa: BLE001 - whatever the user's loss raises
             raise LossEvaluationError(
                 f"loss raised {type(error).__name__} {self._where(index)}: {error}"
-            ) from error
+            ) from unless_interrupt(error)
         if self.evaluations == 1 and isinstance(value, (np.generic, np.ndarray)):
             if value.dtype.kind == "f" and value.dtype.itemsize < 8:
                 self.value_dtype = value.dtype

@@ -14,7 +14,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
+from gradprobe._validate import check_choice, check_eps, unless_interrupt
+from gradprobe._validate import loss_value as as_scalar
+from gradprobe.errors import LossEvaluationError
 
 __all__ = [
     "METHODS",
@@ -80,45 +82,7 @@ def default_step(method: str, x: float | NDArray[np.floating[Any]], dtype: Any =
 
 def check_method(method: object) -> None:
     """Raise unless ``method`` is one of :data:`METHODS`."""
-    if method not in METHODS:
-        raise InvalidArgumentError(f"method: got {method!r}, expected one of {', '.join(METHODS)}")
-
-
-def check_eps(eps: object) -> float | None:
-    """Return ``eps`` as a float (None stays None), or raise unless it is positive and finite."""
-    if eps is None:
-        return None
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)):
-        raise InvalidTypeError(f"eps: got {type(eps).__name__}, expected a positive number or None")
-    value = float(eps)
-    if not np.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(
-            f"eps: got {value!r}, expected a positive finite step (or None to choose one)"
-        )
-    return value
-
-
-def as_scalar(value: Any, where: str, argument: str = "the function") -> float:
-    """Turn one value of the user's function into a float, or explain why not."""
-    if np.ndim(value) != 0:
-        raise LossEvaluationError(
-            f"{argument} returned an array of shape {np.shape(value)} {where}, expected a "
-            "scalar; reduce it with .sum() or .mean()"
-        )
-    if np.iscomplexobj(value) and np.imag(value) != 0:
-        raise LossEvaluationError(
-            f"{argument} returned the complex value {complex(value)} {where}, expected a real "
-            "scalar (complex inputs are only for method='complex')"
-        )
-    try:
-        number = float(np.real(value))
-    except (TypeError, ValueError) as error:
-        raise LossEvaluationError(
-            f"{argument} returned {type(value).__name__} {where}, expected a real scalar"
-        ) from error
-    if not np.isfinite(number):
-        raise LossEvaluationError(f"{argument} returned {number} {where}, expected a finite value")
-    return number
+    check_choice(method, "method", METHODS)
 
 
 def richardson(
@@ -182,12 +146,12 @@ def complex_step(function: Callable[[Any], Any], x: float, h: float) -> tuple[fl
     """
     try:
         value = function(complex(x, h))
-    except Exception as error:  # noqa: BLE001 - any failure means complex input is unsupported
+    except BaseException as error:  # noqa: BLE001 - any failure means complex input is unsupported
         raise LossEvaluationError(
             "method='complex' needs a function written with operations that accept complex "
             f"numbers (it raised {type(error).__name__}: {error}); use method='central' or "
             "'richardson' instead"
-        ) from error
+        ) from unless_interrupt(error)
     if np.ndim(value) != 0:
         raise LossEvaluationError(
             f"the function returned an array of shape {np.shape(value)}, expected a scalar"

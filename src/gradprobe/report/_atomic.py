@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import signal
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from gradprobe._validate import unsafe_target
 
 __all__ = ["write_atomic", "write_together"]
 
@@ -57,7 +62,19 @@ def write_together(files: Mapping[str | os.PathLike[str], str | bytes]) -> list[
     list of pathlib.Path
         The destinations, in the mapping's order.
     """
+    for path in files:
+        refusal = unsafe_target(path)
+        if refusal is not None:  # checked for every file before any is written
+            raise OSError(errno.EPERM, refusal, str(path))
     staged: list[tuple[str, Path]] = []
+    with _cleanup_on_sigterm():
+        _stage_and_replace(files, staged)
+    return [destination for _, destination in staged]
+
+
+def _stage_and_replace(
+    files: Mapping[str | os.PathLike[str], str | bytes], staged: list[tuple[str, Path]]
+) -> None:
     try:
         for path, content in files.items():
             destination = Path(path)
@@ -79,4 +96,36 @@ def write_together(files: Mapping[str | os.PathLike[str], str | bytes]) -> list[
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
         raise
-    return [destination for _, destination in staged]
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler of :func:`_cleanup_on_sigterm`."""
+
+
+@contextlib.contextmanager
+def _cleanup_on_sigterm() -> Iterator[None]:
+    """Turn a SIGTERM into an exception while files are written, then let it end the process.
+
+    The exception unwinds :func:`_stage_and_replace`, which removes its temporary files;
+    the default handler is then restored and the signal sent again, so the process ends
+    as it would have, with nothing left behind. Only where SIGTERM has its default
+    action (it kills the process without running any cleanup) and in the main thread,
+    the only one that can handle signals; a program's own handler is left alone.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    received: list[int] = []
+
+    def terminate(number: int, frame: object) -> None:
+        received.append(number)
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if received:
+            os.kill(os.getpid(), signal.SIGTERM)

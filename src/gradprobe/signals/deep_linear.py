@@ -14,8 +14,14 @@ from typing import Any
 import numpy as np
 
 from gradprobe._text import html_card, level_of
-from gradprobe._validate import check_count, check_tolerance
-from gradprobe.errors import InvalidArgumentError, InvalidTypeError
+from gradprobe._validate import (
+    as_real_array,
+    check_count,
+    check_fits,
+    check_real,
+    check_tolerance,
+)
+from gradprobe.errors import InvalidArgumentError
 from gradprobe.signals.judge import (
     Array,
     backpropagate,
@@ -163,14 +169,14 @@ def deep_linear(
     >>> deep_linear(0.5, 50).verdict
     'vanishing'
     """
-    if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)):
-        raise InvalidTypeError(f"w: got {type(w).__name__}, expected a real number")
-    if not np.isfinite(w):
-        raise InvalidArgumentError(f"w: got {w!r}, expected a finite number")
+    w = check_real(w, "w")
     depth = check_count(depth, "depth")
     width = check_count(width, "width")
     limit = check_tolerance(tolerance)
-    point = np.ones(width) if x is None else np.array(x, dtype=np.float64)
+    check_fits(
+        8 * width * width * (depth + 2), "width", width, f"{depth + 2} {width}x{width} arrays"
+    )
+    point = np.ones(width) if x is None else as_real_array(x, "x")
     if point.shape != (width,) or not np.all(np.isfinite(point)) or not np.any(point):
         raise InvalidArgumentError(
             f"x: got shape {point.shape}, expected a finite, nonzero vector of shape ({width},)"

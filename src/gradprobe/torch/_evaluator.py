@@ -20,6 +20,9 @@ from torch import Tensor
 from torch.autograd import forward_ad as _forward_ad
 
 from gradprobe._params import ParameterLayout
+from gradprobe._validate import (
+    unless_interrupt,
+)
 from gradprobe.check.checker import choose_mode, run_check
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, LossEvaluationError, NondeterministicLossError
@@ -67,10 +70,10 @@ def _gradients(problem: Problem, layout: ParameterLayout) -> list[NDArray[np.flo
                 grads = torch.autograd.grad(
                     losses[j], list(leaves.values()), retain_graph=True, allow_unused=True
                 )
-            except Exception as error:
+            except BaseException as error:  # noqa: BLE001 - whatever the user's backward raises
                 raise LossEvaluationError(
                     f"backward raised {type(error).__name__}: {error}"
-                ) from error
+                ) from unless_interrupt(error)
         dtheta = np.zeros(layout.size)
         for k, grad in enumerate(grads):
             if grad is not None:

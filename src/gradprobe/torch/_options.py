@@ -115,13 +115,13 @@ def settings(options: Mapping[str, object]) -> Settings:
     batch_size = options.get("batch_size")
     workers = options.get("workers")
     return Settings(
-        eps=None if eps is None else check_positive(eps, "eps"),  # type: ignore[arg-type]
+        eps=None if eps is None else check_positive(eps, "eps"),
         thresholds=check_thresholds(options.get("thresholds", DEFAULT_THRESHOLDS)),
         sample=sample,
         seed=check_seed(options.get("seed", 0)),
         mode=str(mode),
         batch_size=None if batch_size is None else check_count(batch_size, "batch_size"),
-        nondet_tol=check_fraction(options.get("nondet_tol", 0.0), "nondet_tol", np.inf),  # type: ignore[arg-type]
+        nondet_tol=check_fraction(options.get("nondet_tol", 0.0), "nondet_tol", np.inf),
         workers=None if workers is None else check_count(workers, "workers"),
     )
 

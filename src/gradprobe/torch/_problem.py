@@ -106,7 +106,7 @@ class Problem:
             return self.values(overrides)
         except LossEvaluationError:
             raise
-        except Exception as error:
+        except BaseException as error:  # noqa: BLE001 - whatever the user's loss raises
             raise LossEvaluationError(
                 f"the loss raised {type(error).__name__} {where}: {error}"
             ) from error

@@ -1,0 +1,109 @@
+"""The user's own function: what it may return, and what becomes of what it raises.
+
+It may return only a finite real scalar. Whatever it raises, ``SystemExit`` and a
+``KeyboardInterrupt`` it raises itself included, becomes a
+:class:`~gradprobe.errors.LossEvaluationError` that names it; a real Ctrl-C still
+interrupts.
+"""
+
+from __future__ import annotations
+
+import dis
+import math
+import signal
+from typing import Any
+
+import numpy as np
+
+from gradprobe._validate.numbers import kind
+from gradprobe.errors import InvalidTypeError, LossEvaluationError
+
+__all__ = ["check_progress", "loss_value", "unless_interrupt"]
+
+_RAISES = {dis.opmap["RAISE_VARARGS"], dis.opmap.get("RERAISE", -1)}
+
+
+def _real_interrupt(error: BaseException) -> bool:
+    """Tell a Ctrl-C (a signal) from a ``KeyboardInterrupt`` that code raised on purpose."""
+    if not isinstance(error, KeyboardInterrupt) or error.__traceback__ is None:
+        return isinstance(error, KeyboardInterrupt)
+    handler = getattr(signal.getsignal(signal.SIGINT), "__code__", None)
+    trace = error.__traceback__
+    while True:
+        if trace.tb_frame.f_code is handler:
+            return True  # raised by the installed SIGINT handler: a real Ctrl-C
+        if trace.tb_next is None:
+            break
+        trace = trace.tb_next
+    code = trace.tb_frame.f_code.co_code
+    # A signal is raised where the interpreter checks for it (a call, a loop's jump),
+    # never at a ``raise`` statement.
+    return trace.tb_lasti >= len(code) or code[trace.tb_lasti] not in _RAISES
+
+
+def unless_interrupt(error: BaseException) -> BaseException:
+    """Return what the user's function raised, to chain under a :class:`LossEvaluationError`.
+
+    Anything counts, ``SystemExit`` and a ``KeyboardInterrupt`` raised by the code
+    itself included, except a real Ctrl-C, which is re-raised here so that it
+    interrupts. Call it as ``raise LossEvaluationError(...) from unless_interrupt(error)``
+    in an ``except BaseException as error`` clause.
+    """
+    if _real_interrupt(error):
+        raise error
+    return error
+
+
+def loss_value(value: Any, where: str, argument: str = "the function") -> float:
+    """Turn one value of the user's function into a float, or explain why not.
+
+    A finite real scalar is accepted (Python or NumPy, an int, a 0-d array, a complex
+    with zero imaginary part); a bool, a string, an array or an object whose
+    ``float()`` fails is refused with a :class:`LossEvaluationError`.
+    """
+    try:
+        code = np.asarray(value).dtype.kind
+        shape = np.shape(value)
+    except Exception:  # noqa: BLE001 - an object NumPy cannot read is judged by float() below
+        code, shape = "O", ()
+    if shape != ():
+        raise LossEvaluationError(
+            f"{argument} returned an array of shape {shape} {where}, expected a "
+            "scalar; reduce it with .sum() or .mean()"
+        )
+    if code in "bSUV" or isinstance(value, (str, bytes)):
+        raise LossEvaluationError(
+            f"{argument} returned {kind(value)} {where}, expected a real number"
+        )
+    if code == "c" and np.imag(value) != 0:
+        raise LossEvaluationError(
+            f"{argument} returned the complex value {complex(value)} {where}, expected a real "
+            "scalar (complex inputs are only for method='complex')"
+        )
+    try:
+        with np.errstate(all="ignore"):
+            number = float(np.real(value)) if code != "O" else float(value)
+    except Exception as error:  # noqa: BLE001 - the user's __float__ may raise anything
+        raise LossEvaluationError(
+            f"{argument} returned {kind(value)} {where}, which float() cannot read "
+            f"({type(error).__name__}: {error}); expected a finite real number"
+        ) from error
+    if not math.isfinite(number):
+        raise LossEvaluationError(f"{argument} returned {number} {where}, expected a finite value")
+    return number
+
+
+def check_progress(progress: object) -> object:
+    """Return a progress hook as given: None, a callable ``(done, total)`` or an ``update(n)`` bar.
+
+    Examples
+    --------
+    >>> check_progress(None) is None
+    True
+    """
+    if progress is None or callable(progress) or callable(getattr(progress, "update", None)):
+        return progress
+    raise InvalidTypeError(
+        f"progress: got {type(progress).__name__}, expected a callable progress(done, total), "
+        "an object with update(n) such as tqdm.auto.tqdm(), or None"
+    )
