@@ -9,7 +9,8 @@ Run it as a script::
 or import it and run a slice (what a test does)::
 
     import fuzz                                  # with benchmarks/ on sys.path
-    result = fuzz.run(targets=["derivative"], examples=10, cli=False, isolate=False)
+    result = fuzz.run(targets=["derivative"], examples=10, cap_finite=True, cli=False,
+                      isolate=False)
     result.violations("P1")                      # the records that broke property 1
 
 Every generated case is Python source: a call of one public entry point in which exactly
@@ -25,9 +26,11 @@ P1  for bad input only ``GradprobeError`` subclasses escape; anything else is an
 P1m the message of a refusal of a definitely invalid value names the argument.
 P2  the inputs are bit-identical afterwards (arrays: dtype, shape, strides, writeable
     flag and bytes; dicts, lists, tuples recursively; MLPs, torch tensors and modules).
-P3  nothing runs unbounded: each call has a time budget (``signal.setitimer``, 10 s by
-    default) inside a forked worker with a 3 GiB address-space limit; a worker stuck in C
-    code is killed by the parent. A timeout counts as a hang.
+P3  nothing runs unbounded: each call has a budget of 10 s of CPU time (``setitimer`` with
+    ``ITIMER_PROF``, so other load on a shared machine does not fake a hang) and a
+    wall-clock backstop, inside a forked worker with a 3 GiB address-space limit; a
+    worker stuck in C code is killed by the parent. CLI runs get ``RLIMIT_CPU`` and a
+    wall-clock backstop. Running out of either counts as a hang.
 P4  "ok" is never the verdict for garbage gradients (random, NaN, negated, zero, doubled).
 P5  command line, in subprocesses: a usage error is one line on stderr and exit code 2,
     never a traceback; ``check`` exits 0 only with a passing report (and 1 only with a
@@ -512,22 +515,27 @@ def _namespace(with_torch: bool = False) -> dict[str, Any]:
     return ns
 
 
-def reproducer(source: str) -> str:
-    """Return a self-contained script for a case's source: imports, helpers it uses, the call."""
+def _snippets_used(sources: list[str]) -> list[str]:
+    """The helper snippets the given sources need (transitively), in definition order."""
     chosen: list[str] = []
-    text = source
+    text = "\n".join(sources)
     snippets = SNIPPETS + TORCH_SNIPPETS
     changed = True
     while changed:
         changed = False
         for names, code in snippets:
-            if code in chosen:
-                continue
-            if any(re.search(rf"(?<![\w.]){re.escape(n)}\b", text) for n in names):
+            if code not in chosen and any(
+                re.search(rf"(?<![\w.]){re.escape(n)}\b", text) for n in names
+            ):
                 chosen.append(code)
                 text += code
                 changed = True
-    ordered = [code.strip() for _, code in snippets if code in chosen]
+    return [code for _, code in snippets if code in chosen]
+
+
+def reproducer(source: str) -> str:
+    """Return a self-contained script for a case's source: imports, helpers it uses, the call."""
+    ordered = [code.strip() for code in _snippets_used([source])]
     return "\n\n".join([PRELUDE.strip(), *ordered, source.strip()]) + "\n"
 
 
@@ -565,7 +573,12 @@ class CaseTimeout(BaseException):
 
 
 def _alarm(signum: int, frame: Any) -> None:
-    raise CaseTimeout()
+    raise CaseTimeout("wall clock" if signum == signal.SIGALRM else "CPU time")
+
+
+def _backstop(budget: float) -> float:
+    """Wall-clock seconds after which a call counts as hung even if it used little CPU."""
+    return max(4 * budget, budget + 30)
 
 
 # Aliases a message may use to name an argument.
@@ -742,7 +755,9 @@ def execute(case: Case, budget: float = BUDGET_S, ns_cache: dict[str, Any] | Non
     result = None
     started = time.perf_counter()
     previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, budget)
+    previous_prof = signal.signal(signal.SIGPROF, _alarm)
+    signal.setitimer(signal.ITIMER_PROF, budget)
+    signal.setitimer(signal.ITIMER_REAL, _backstop(budget))
     error: BaseException | None = None
     try:
         with warnings.catch_warnings():
@@ -752,8 +767,10 @@ def execute(case: Case, budget: float = BUDGET_S, ns_cache: dict[str, Any] | Non
     except BaseException as caught:  # noqa: BLE001 - the point of the harness
         error = caught
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGPROF, previous_prof)
     record["seconds"] = round(time.perf_counter() - started, 4)
 
     if error is not None:
@@ -770,8 +787,18 @@ def execute(case: Case, budget: float = BUDGET_S, ns_cache: dict[str, Any] | Non
         )
         del error, tb
         if record["exc_type"] == "CaseTimeout":
+            # Where a loop was interrupted is arbitrary: group hangs by entry point and argument.
             record["outcome"] = "timeout"
-            record["violations"].append(("P3", f"timeout (> {budget:g} s) in {site}"))
+            clock = message or "CPU time"
+            limit = budget if clock == "CPU time" else _backstop(budget)
+            record["message"] = f"still running after {limit:g} s of {clock}, in {site}"
+            record["violations"].append(
+                ("P3", f"timeout (> {budget:g} s CPU): {case.entry}, argument '{case.fuzzed}'")
+            )
+        elif ours and record["exc_type"] == "GradientCheckError":
+            record["outcome"] = "verdict"  # assert_gradients' failing verdict, not a refusal
+            if case.invalid:
+                record["accepted_invalid"] = True
         elif ours:
             record["outcome"] = "refused"
             if case.invalid and not names_argument(message, case.fuzzed):
@@ -881,8 +908,17 @@ def _positional_names(case: Case) -> tuple[str, ...]:
 # invalid for that argument (refusing it is expected, and its message must name it).
 
 
-def pool(*values: str) -> st.SearchStrategy[tuple[str, bool]]:
-    return st.sampled_from([(v[1:], True) if v.startswith("!") else (v, False) for v in values])
+class Pool(list):  # type: ignore[type-arg]
+    """A finite pool of (source, definitely invalid) values for one argument."""
+
+
+def pool(*values: str) -> Pool:
+    return Pool((v[1:], True) if v.startswith("!") else (v, False) for v in values)
+
+
+def pick(*values: str) -> st.SearchStrategy[tuple[str, bool]]:
+    """Draw one value of a pool inside a composite strategy."""
+    return st.sampled_from(pool(*values))
 
 
 FILLS = ["normal", "normal", "nan", "inf", "huge", "big", "tiny", "zeros"]
@@ -940,7 +976,7 @@ def params_src(draw: Any) -> tuple[str, bool]:
     kind = draw(st.sampled_from(["array", "dict", "dict", "list", "tuple", "literal"]))
     if kind == "literal":
         return draw(
-            pool(
+            pick(
                 "!None",
                 "!'abc'",
                 "!{}",
@@ -1251,27 +1287,51 @@ X_SCALAR_POOL = pool(
 FULL_OUTPUT_POOL = pool("False", "True", "'no'", "None", "1")
 
 
+class Plan(list):  # type: ignore[type-arg]
+    """The parts of a target: (strategy, size); size is the number of cases of a finite part
+    (Hypothesis enumerates it almost without repeats), None for a composite part."""
+
+
+def plan(*parts: Any) -> Plan:
+    """Join plans, bare strategies (composite parts) and (strategy, size) pairs."""
+    out = Plan()
+    for part in parts:
+        if isinstance(part, Plan):
+            out.extend(part)
+        elif isinstance(part, tuple):
+            out.append(part)
+        else:
+            out.append((part, None))
+    return out
+
+
 def fuzz_one(
     target: str,
     entry: str,
     func: str,
     defaults: list[tuple[str, str, bool]],
-    pools: dict[str, st.SearchStrategy[tuple[str, bool]]],
+    pools: dict[str, Pool | st.SearchStrategy[tuple[str, bool]]],
     *,
     torch: bool = False,
     positional_only: Iterable[str] = (),
-) -> st.SearchStrategy[Case]:
+) -> Plan:
     """Cases calling ``func`` with the defaults and one argument drawn from its pool.
 
     ``defaults`` lists (name, source, positional) in call order; a pooled argument that is
     not among them is passed by keyword only when fuzzed.
     """
-    names = list(pools)
+    # Every (argument, value) pair of the finite pools in one sampled_from, run as a part of
+    # its own that Hypothesis enumerates almost without repeats; composite pools (arrays)
+    # are composite parts.
+    pairs = [(name, v) for name, p in pools.items() if isinstance(p, Pool) for v in p]
+    composite = [
+        st.tuples(st.just(name.split("#")[0]), p)
+        for name, p in pools.items()
+        if not isinstance(p, Pool)
+    ]
 
-    @st.composite
-    def build(draw: Any) -> Case:
-        name = draw(st.sampled_from(names))
-        value, invalid = draw(pools[name])
+    def build(chosen: tuple[str, tuple[str, bool]]) -> Case:
+        name, (value, invalid) = chosen
         args, kwargs = [], []
         for arg, src, positional in defaults:
             chosen = value if arg == name else src
@@ -1285,10 +1345,11 @@ def fuzz_one(
             target, entry, name, func, tuple(args), tuple(kwargs), invalid=invalid, torch=torch
         )
 
-    return build()
+    parts = Plan([(st.sampled_from(pairs).map(build), len(pairs))] if pairs else [])
+    return plan(parts, *(c.map(build) for c in composite))
 
 
-def _grad_check_target(entry: str) -> st.SearchStrategy[Case]:
+def _grad_check_target(entry: str) -> Plan:
     func = f"gradprobe.{entry}"
     defaults = [("loss", "sq", True), ("params", "P0()", True), ("grads", "G0()", True)]
     simple = fuzz_one(
@@ -1318,7 +1379,7 @@ def _grad_check_target(entry: str) -> st.SearchStrategy[Case]:
         src, invalid = draw(params_src())
         return Case(entry, entry, "params", func, ("sq", src, "grad_sq"), invalid=invalid)
 
-    return st.one_of(simple, with_params(), with_params())
+    return plan(simple, with_params())
 
 
 # Parameter magnitudes for P4 (a fixed grid: Hypothesis mixes constants found in the source
@@ -1326,59 +1387,81 @@ def _grad_check_target(entry: str) -> st.SearchStrategy[Case]:
 GRID = [round(0.3 + 0.017 * k, 3) for k in range(101)]
 
 
-@st.composite
-def garbage_case(draw: Any, entry: str) -> Case:
-    """A loss with a known gradient and gradients that are wrong (P4)."""
-    kind = draw(st.sampled_from(["sq", "sin", "cubic", "exp", "offset6", "offset12"]))
-    how = draw(st.sampled_from(["random", "nan", "negated", "zeros", "doubled"]))
-    values = st.sampled_from(GRID)
-    signs = st.sampled_from([1, -1])
-    w = [[draw(values) * draw(signs) for _ in range(3)] for _ in range(2)]
-    b = [draw(values) * draw(signs) for _ in range(2)]
-    structure = draw(st.sampled_from(["dict", "list", "array"]))
+GARBAGE_LOSSES = ["sq", "sin", "cubic", "exp", "offset6", "offset12"]
+GARBAGE_KINDS = ["random", "nan", "negated", "zeros", "doubled"]
+GARBAGE_OPTIONS: list[tuple[tuple[str, str], ...]] = [
+    (),
+    *((("method", repr(m)),) for m in ("forward", "backward", "complex", "richardson")),
+    *((("eps", e),) for e in ("1e-3", "1e-5", "1e-7")),
+    *((("sample", k),) for k in ("1", "2")),
+    *((("mode", repr(m)),) for m in ("full", "localize")),
+    (("batched", "True"),),
+]
+
+
+def _garbage(
+    entry: str,
+    kind: str,
+    how: str,
+    w: list[list[float]],
+    b: list[float],
+    structure: str,
+    options: tuple[tuple[str, str], ...],
+    seed: int,
+) -> Case:
     if structure == "dict":
         p = f"{{'W': np.array({w!r}), 'b': np.array({b!r})}}"
     elif structure == "list":
         p = f"[np.array({w!r}), np.array({b!r})]"
     else:
         p = f"np.array({w!r})"
-    option = draw(st.sampled_from(["", "", "method", "eps", "sample", "mode", "batched"]))
-    kwargs: list[tuple[str, str]] = []
-    loss = f"L({kind!r})"
-    if option == "method":
-        kwargs.append(
-            (
-                "method",
-                repr(draw(st.sampled_from(["forward", "backward", "complex", "richardson"]))),
-            )
-        )
-    elif option == "eps":
-        kwargs.append(("eps", draw(st.sampled_from(["1e-3", "1e-5", "1e-7"]))))
-    elif option == "sample":
-        kwargs.append(("sample", draw(st.sampled_from(["1", "2"]))))
-    elif option == "mode":
-        kwargs.append(("mode", repr(draw(st.sampled_from(["full", "localize"])))))
-    elif option == "batched":
-        kwargs.append(("batched", "True"))
-        loss = f"L({kind!r}, batched=True)"
-    seed = draw(st.sampled_from(range(10)))
-    setup = f"p = {p}"
+    batched = ("batched", "True") in options
+    loss = f"L({kind!r}, batched=True)" if batched else f"L({kind!r})"
     grads = (
         f"garbage({how!r}, {kind!r}, p, seed={seed})"
         if how == "random"
-        else (f"garbage({how!r}, {kind!r}, p)")
+        else f"garbage({how!r}, {kind!r}, p)"
     )
-    expect = "raise" if entry == "assert_gradients" else "not_ok"
     return Case(
         f"{entry} [garbage]",
         entry,
         "grads",
         f"gradprobe.{entry}",
         (loss, "p", grads),
-        tuple(kwargs),
-        setup=setup,
-        expect=expect,
+        options,
+        setup=f"p = {p}",
+        expect="raise" if entry == "assert_gradients" else "not_ok",
     )
+
+
+def garbage_grid(entry: str) -> tuple[st.SearchStrategy[Case], int]:
+    """Every (loss, garbage kind, option) combination once, at a seeded parameter point."""
+    cases = []
+    for n, (kind, how, options) in enumerate(
+        (k, h, o) for k in GARBAGE_LOSSES for h in GARBAGE_KINDS for o in GARBAGE_OPTIONS
+    ):
+        rng = np.random.default_rng(n)
+        values = rng.choice(GRID, size=8) * rng.choice([1, -1], size=8)
+        w = [[float(v) for v in values[:3]], [float(v) for v in values[3:6]]]
+        b = [float(v) for v in values[6:]]
+        structure = ("dict", "list", "array")[n % 3]
+        cases.append(_garbage(entry, kind, how, w, b, structure, options, n % 10))
+    return st.sampled_from(cases), len(cases)
+
+
+@st.composite
+def garbage_case(draw: Any, entry: str) -> Case:
+    """A loss with a known gradient and gradients that are wrong (P4), at a random point."""
+    kind = draw(st.sampled_from(GARBAGE_LOSSES))
+    how = draw(st.sampled_from(GARBAGE_KINDS))
+    values = st.sampled_from(GRID)
+    signs = st.sampled_from([1, -1])
+    w = [[draw(values) * draw(signs) for _ in range(3)] for _ in range(2)]
+    b = [draw(values) * draw(signs) for _ in range(2)]
+    structure = draw(st.sampled_from(["dict", "list", "array"]))
+    options = draw(st.sampled_from(GARBAGE_OPTIONS))
+    seed = draw(st.sampled_from(range(10)))
+    return _garbage(entry, kind, how, w, b, structure, options, seed)
 
 
 @st.composite
@@ -1404,41 +1487,48 @@ def garbage_model_case(draw: Any) -> Case:
     )  # type: ignore[arg-type]
 
 
-@st.composite
-def garbage_torch_case(draw: Any) -> Case:
-    how = draw(st.sampled_from(["random", "negated", "zeros", "nan", "doubled"]))
-    entry = draw(st.sampled_from(["torch.check_module", "torch.check_function"]))
-    option = draw(st.sampled_from(["", "", "sample=2", "mode='localize'", "eps=1e-4"]))
-    kwargs = tuple(tuple(option.split("=", 1)) for _ in [0] if option)
-    if entry == "torch.check_module":
-        return Case(
-            "torch [garbage]",
-            entry,
-            "module",
-            "gradprobe.torch.check_module",
-            (f"BadModule({how!r})", "T(4, 3)"),
-            kwargs,
-            expect="not_ok",  # type: ignore
-            torch=True,
-        )
-    return Case(
-        "torch [garbage]",
-        entry,
-        "fn",
-        "gradprobe.torch.check_function",
-        (f"bad_square({how!r}).apply", "T(3, 2, requires_grad=True)"),
-        kwargs,  # type: ignore
-        expect="not_ok",
-        torch=True,
-    )
+def garbage_torch_grid() -> tuple[st.SearchStrategy[Case], int]:
+    """Every wrong backward x entry point x option once (P4 for gradprobe.torch)."""
+    cases = []
+    for how in ["random", "negated", "zeros", "nan", "doubled"]:
+        for option in ["", "sample=2", "mode='localize'", "eps=1e-4", "thresholds=(1e-7, 1e-5)"]:
+            kwargs = tuple(tuple(option.split("=", 1)) for _ in [0] if option)
+            cases.append(
+                Case(
+                    "torch [garbage]",
+                    "torch.check_module",
+                    "module",
+                    "gradprobe.torch.check_module",
+                    (f"BadModule({how!r})", "T(4, 3)"),
+                    kwargs,
+                    expect="not_ok",
+                    torch=True,
+                )  # type: ignore[arg-type]
+            )
+            cases.append(
+                Case(
+                    "torch [garbage]",
+                    "torch.check_function",
+                    "fn",
+                    "gradprobe.torch.check_function",
+                    (f"bad_square({how!r}).apply", "T(3, 2, requires_grad=True)"),
+                    kwargs,
+                    expect="not_ok",
+                    torch=True,
+                )  # type: ignore[arg-type]
+            )
+    return st.sampled_from(cases), len(cases)
 
 
-def matrix_pool(fit: bool = False) -> st.SearchStrategy[tuple[str, bool]]:
-    """Feature matrices; ``fit``: for Normalizer.fit, where any number of features is fine."""
+def matrix_pool(fit: bool = False) -> dict[str, Any]:
+    """Feature matrices (pools for the argument ``X``: literals, and generated arrays).
+
+    ``fit``: for Normalizer.fit, where any number of features is fine.
+    """
     shapes = [(6, 3), (6, 3), (1, 3), (0, 3), (3,), (6, 3, 1), (), (3, 6), (6, 2)]
-    return st.one_of(
-        array_src(shapes=shapes, purpose="X"),
-        pool(
+    return {
+        "X#arrays": array_src(shapes=shapes, purpose="X"),
+        "X": pool(
             "X6()",
             "X6().tolist()",
             "X6()[:, :2]" if fit else "!X6()[:, :2]",
@@ -1462,10 +1552,10 @@ def matrix_pool(fit: bool = False) -> st.SearchStrategy[tuple[str, bool]]:
             "X6().view(np.matrix)",
             "X6() * 1e200",
         ),
-    )
+    }
 
 
-def labels_pool() -> st.SearchStrategy[tuple[str, bool]]:
+def labels_pool() -> Pool:
     return pool(
         "Y6()",
         "Y6().tolist()",
@@ -1490,13 +1580,13 @@ def labels_pool() -> st.SearchStrategy[tuple[str, bool]]:
     )
 
 
-def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
-    """Every fuzz target: a name and a function returning its strategy of cases."""
-    t: dict[str, Callable[[], st.SearchStrategy[Case]]] = {}
+def targets() -> dict[str, Callable[[], Any]]:
+    """Every fuzz target: a name and a function returning its plan (or a strategy) of cases."""
+    t: dict[str, Callable[[], Any]] = {}
     t["check_gradients"] = lambda: _grad_check_target("check_gradients")
     t["assert_gradients"] = lambda: _grad_check_target("assert_gradients")
 
-    def numerical() -> st.SearchStrategy[Case]:
+    def numerical() -> Plan:
         simple = fuzz_one(
             "numerical_gradient",
             "numerical_gradient",
@@ -1517,7 +1607,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 invalid=invalid,
             )
 
-        return st.one_of(simple, with_params())
+        return plan(simple, with_params())
 
     t["numerical_gradient"] = numerical
     t["derivative"] = lambda: fuzz_one(
@@ -1534,39 +1624,42 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
         },
     )
 
-    def normalizer() -> st.SearchStrategy[Case]:
+    def normalizer() -> Plan:
         m = matrix_pool()
-        return st.one_of(
+        return plan(
             fuzz_one(
                 "Normalizer",
                 "Normalizer.fit",
                 "gradprobe.Normalizer().fit",
                 [("X", "X6()", True)],
-                {"X": matrix_pool(fit=True)},
+                matrix_pool(fit=True),
             ),
             fuzz_one(
                 "Normalizer",
                 "Normalizer.transform",
                 "fitted().transform",
                 [("X", "X6()", True)],
-                {"X": m},
+                m,
             ),
             fuzz_one(
                 "Normalizer",
                 "Normalizer.inverse_transform",
                 "fitted().inverse_transform",
                 [("X", "X6()", True)],
-                {"X": m},
+                m,
             ),
-            st.just(
-                Case(
-                    "Normalizer",
-                    "Normalizer.transform",
-                    "fit",
-                    "gradprobe.Normalizer().transform",
-                    ("X6()",),
-                    invalid=True,
-                )
+            (
+                st.just(
+                    Case(
+                        "Normalizer",
+                        "Normalizer.transform",
+                        "fit",
+                        "gradprobe.Normalizer().transform",
+                        ("X6()",),
+                        invalid=True,
+                    )
+                ),
+                1,
             ),
         )
 
@@ -1689,7 +1782,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
         },
     )
 
-    def mlp_use() -> st.SearchStrategy[Case]:
+    def mlp_use() -> Plan:
         m, y = matrix_pool(), labels_pool()
         fit = fuzz_one(
             "MLP.fit",
@@ -1697,7 +1790,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             "net341().fit",
             [("X", "X6()", True), ("y", "Y6()", True), ("epochs", "2", False)],
             {
-                "X": m,
+                **m,
                 "y": y,
                 "epochs": pool(
                     "0",
@@ -1758,9 +1851,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             },
         )
         uses = [
-            fuzz_one(
-                f"MLP.{name}", f"MLP.{name}", f"net341().{name}", [("X", "X6()", True)], {"X": m}
-            )
+            fuzz_one(f"MLP.{name}", f"MLP.{name}", f"net341().{name}", [("X", "X6()", True)], m)
             for name in ("predict", "predict_proba")
         ]
         loss = fuzz_one(
@@ -1768,9 +1859,9 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             "MLP.loss",
             "net341().loss",
             [("X", "X6()", True), ("y", "Y6()", True)],
-            {"X": m, "y": y},
+            {**m, "y": y},
         )
-        return st.one_of(fit, fit, *uses, loss)
+        return plan(fit, *uses, loss)
 
     t["MLP.fit/predict/loss"] = mlp_use
     t["check_model"] = lambda: fuzz_one(
@@ -1790,7 +1881,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 "!object()",
                 "!gradprobe.Normalizer()",
             ),
-            "X": matrix_pool(),
+            **matrix_pool(),
             "y": labels_pool(),
             "eps": EPS_POOL,
             "method": METHOD_POOL,
@@ -2028,7 +2119,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 "!object()",
                 "!gradprobe.Normalizer()",
             ),
-            "X": matrix_pool(),
+            **matrix_pool(),
             "seed": SEED_POOL,
             "tolerance": pool(
                 "100.0", "1.5", "!1", "!-1", "!float('nan')", "!'100'", "!None", "!10**400", "!True"
@@ -2062,7 +2153,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             kwargs: tuple[tuple[str, str], ...] = ()
             if fuzzed == "shape":
                 shape = draw(
-                    pool(
+                    pick(
                         "(4, 3)",
                         "(5,)",
                         "(2, 3, 3)",
@@ -2087,7 +2178,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 )
             elif fuzzed == "rng":
                 rng = draw(
-                    pool(
+                    pick(
                         "0",
                         "np.random.default_rng(0)",
                         "10**400",
@@ -2105,7 +2196,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 name = draw(st.sampled_from(["normal", "uniform", "orthogonal"]))
                 option = "gain" if name == "orthogonal" else "scale"
                 value, invalid = draw(
-                    pool(
+                    pick(
                         "0.5",
                         "0",
                         "1e300",
@@ -2145,7 +2236,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             fuzzed = draw(st.sampled_from(["name", "slope"]))
             if fuzzed == "name":
                 value, invalid = draw(
-                    pool(
+                    pick(
                         "'relu'",
                         "'leaky_relu'",
                         "'tanh'",
@@ -2167,7 +2258,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                     "init.*", "init.gain", "activation", "init.gain", (value,), invalid=invalid
                 )
             value, invalid = draw(
-                pool(
+                pick(
                     "0.2",
                     "0",
                     "1e200",
@@ -2190,7 +2281,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             )
         if which == "get":
             value, invalid = draw(
-                pool("'he'", "'normal'", "!'bogus'", "!None", "!3", "!['he']", "!'HE'", "!init.he")
+                pick("'he'", "'normal'", "!'bogus'", "!None", "!3", "!['he']", "!'HE'", "!init.he")
             )
             options = draw(st.sampled_from(["", "scale=0.5", "gain=2.0", "scale='x'", "bogus=1"]))
             kwargs = tuple(tuple(options.split("=", 1)) for _ in [0] if options)  # type: ignore
@@ -2205,7 +2296,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             )
         if which == "fans":
             value, invalid = draw(
-                pool(
+                pick(
                     "(4, 3)",
                     "(8, 3, 3, 3)",
                     "!()",
@@ -2218,7 +2309,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
                 )
             )
             return Case("init.*", "init.fans", "shape", "init.fans", (value,), invalid=invalid)
-        value, invalid = draw(pool("'relu'", "'gelu'", "!'bogus'", "!None", "!3", "!['relu']"))
+        value, invalid = draw(pick("'relu'", "'gelu'", "!'bogus'", "!None", "!3", "!['relu']"))
         return Case(
             "init.*",
             "init.default_for",
@@ -2230,7 +2321,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
 
     t["init.*"] = initializers
 
-    def torch_module() -> st.SearchStrategy[Case]:
+    def torch_module() -> Plan:
         return fuzz_one(
             "torch.check_module",
             "torch.check_module",
@@ -2333,7 +2424,7 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
             torch=True,
         )
 
-    def torch_function() -> st.SearchStrategy[Case]:
+    def torch_function() -> Plan:
         base = fuzz_one(
             "torch.check_function",
             "torch.check_function",
@@ -2443,33 +2534,39 @@ def targets() -> dict[str, Callable[[], st.SearchStrategy[Case]]]:
     t["jax.check_function"] = jax_function
     t["torch.check_module"] = torch_module
     t["torch.check_function"] = torch_function
-    t["check_gradients [garbage]"] = lambda: garbage_case("check_gradients")
-    t["assert_gradients [garbage]"] = lambda: garbage_case("assert_gradients")
+    t["check_gradients [garbage]"] = lambda: plan(
+        garbage_grid("check_gradients"), garbage_case("check_gradients")
+    )
+    t["assert_gradients [garbage]"] = lambda: plan(
+        garbage_grid("assert_gradients"), garbage_case("assert_gradients")
+    )
     t["check_model [garbage]"] = garbage_model_case
-    t["torch [garbage]"] = garbage_torch_case
+    t["torch [garbage]"] = lambda: plan(garbage_torch_grid())
     return t
 
 
-# How many examples each target gets in a full run (--quick divides them).
+# Draws per part of each target in a full run (--quick divides them): a finite part (the
+# argument/value pairs of the pools) is enumerated up to this many draws, each composite
+# part (generated arrays, structures, garbage gradients) gets this many.
 EXAMPLES = {
-    "check_gradients": 260,
-    "assert_gradients": 80,
+    "check_gradients": 250,
+    "assert_gradients": 200,
     "numerical_gradient": 120,
-    "derivative": 200,
-    "Normalizer": 140,
-    "MLP": 180,
-    "MLP.fit/predict/loss": 220,
-    "check_model": 200,
-    "recommend_scale": 120,
-    "deep_linear": 130,
-    "depth_sweep": 140,
-    "propagation": 110,
-    "init.*": 200,
-    "torch.check_module": 220,
-    "torch.check_function": 140,
+    "derivative": 160,
+    "Normalizer": 50,
+    "MLP": 170,
+    "MLP.fit/predict/loss": 60,
+    "check_model": 240,
+    "recommend_scale": 80,
+    "deep_linear": 110,
+    "depth_sweep": 125,
+    "propagation": 80,
+    "init.*": 450,
+    "torch.check_module": 250,
+    "torch.check_function": 160,
     "jax.check_function": 120,
-    "check_gradients [garbage]": 200,
-    "assert_gradients [garbage]": 80,
+    "check_gradients [garbage]": 150,
+    "assert_gradients [garbage]": 60,
     "check_model [garbage]": 100,
     "torch [garbage]": 60,
 }
@@ -2500,28 +2597,21 @@ def run_target(
     sink: Callable[[dict], None] | None = None,
     heartbeat: str | None = None,
     max_seconds: float = TARGET_SECONDS,
+    dry_run: bool = False,
+    finite_cap: int | None = None,
 ) -> list[dict]:
-    """Generate up to ``examples`` distinct cases of a target and execute them in-process."""
+    """Generate up to ``examples`` distinct cases of a target and execute them in-process.
+
+    ``dry_run`` only generates them (records hold the case, for coverage statistics).
+    """
     _freeze_hypothesis_constants()
-    strategy = targets()[name]()
+    parts = plan(targets()[name]())
     records: list[dict] = []
     seen: set[str] = set()
     ordinal = [0]
     cache: dict[str, Any] = {}
     started = time.monotonic()
 
-    @hypothesis.seed(SEED + sum(map(ord, name)))
-    @settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-        verbosity=hypothesis.Verbosity.quiet,
-    )
-    @given(strategy)
     def body(case: Case) -> None:
         if case.source in seen or time.monotonic() - started > max_seconds:
             return
@@ -2529,6 +2619,18 @@ def run_target(
         index = ordinal[0]
         ordinal[0] += 1
         if index < skip:
+            return
+        if dry_run:
+            records.append(
+                {
+                    "target": name,
+                    "entry": case.entry,
+                    "fuzzed": case.fuzzed,
+                    "source": case.source,
+                    "violations": [],
+                    "outcome": "generated",
+                }
+            )
             return
         if heartbeat:
             Path(heartbeat).write_text(
@@ -2540,27 +2642,52 @@ def run_target(
         if sink:
             sink(record)
 
-    try:
-        body()
-    except Exception as error:  # noqa: BLE001 - a harness bug must not lose the target
-        records.append(
-            {
-                "target": name,
-                "entry": name,
-                "fuzzed": "-",
-                "source": "",
-                "outcome": "harness-error",
-                "message": repr(error)[:300],
-                "violations": [],
-            }
-        )
-        if sink:
-            sink(records[-1])
+    for k, (strategy, size) in enumerate(parts):
+        # A finite part is enumerated (1.5 draws per case, at most `finite_cap`); a composite
+        # part gets `examples` draws.
+        count = examples if size is None else int(1.5 * size) + 5
+        if size is not None and finite_cap is not None:
+            count = min(count, finite_cap)
+        test = given(strategy)(body)
+        test = settings(
+            max_examples=max(1, count),
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+            verbosity=hypothesis.Verbosity.quiet,
+        )(test)
+        test = hypothesis.seed(SEED + sum(map(ord, name)) + 1009 * k)(test)
+        try:
+            test()
+        except Exception as error:  # noqa: BLE001 - a harness bug must not lose the target
+            records.append(
+                {
+                    "target": name,
+                    "entry": name,
+                    "fuzzed": "-",
+                    "source": "",
+                    "outcome": "harness-error",
+                    "message": repr(error)[:300],
+                    "violations": [],
+                }
+            )
+            if sink:
+                sink(records[-1])
     return records
 
 
 def _worker(
-    name: str, examples: int, skip: int, budget: float, out: Any, heartbeat: str, max_seconds: float
+    name: str,
+    examples: int,
+    skip: int,
+    budget: float,
+    out: Any,
+    heartbeat: str,
+    max_seconds: float,
+    cap_finite: bool = False,
 ) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -2574,6 +2701,7 @@ def _worker(
             sink=out.put,
             heartbeat=heartbeat,
             max_seconds=max_seconds,
+            finite_cap=examples if cap_finite else None,
         )
     finally:
         out.put({"__done__": True})
@@ -2589,6 +2717,7 @@ def run_isolated(
     budget: float = BUDGET_S,
     max_seconds: float = TARGET_SECONDS,
     log: Callable[[str], None] = print,
+    cap_finite: bool = False,
 ) -> list[dict]:
     """Run each target in a forked worker (memory-limited); kill a worker stuck in C code."""
     ctx = multiprocessing.get_context("fork")
@@ -2602,7 +2731,7 @@ def run_isolated(
         heartbeat = os.path.join(tmp, re.sub(r"\W+", "_", name) + f".{restarts}.json")
         proc = ctx.Process(
             target=_worker,
-            args=(name, examples[name], skip, budget, channel, heartbeat, max_seconds),
+            args=(name, examples[name], skip, budget, channel, heartbeat, max_seconds, cap_finite),
             daemon=True,
         )
         proc.start()
@@ -2638,7 +2767,10 @@ def run_isolated(
                 with contextlib.suppress(Exception):
                     beat = json.loads(hb.read_text())
                     done_index = max((r.get("index", -1) for r in job["got"]), default=-1)
-                    if beat["index"] > done_index and time.time() - beat["t"] > budget + 15:
+                    if (
+                        beat["index"] > done_index
+                        and time.time() - beat["t"] > _backstop(budget) + 15
+                    ):
                         stuck = beat
             if stuck is not None:
                 job["proc"].kill()
@@ -3258,16 +3390,16 @@ def cli_cases() -> list[CliCase]:
             files={"f.txt": "x"},
         )
     )
-    add(CliCase("diagnose --out empty", ["diagnose", *quick_run, "--out", ""], "any", timeout=120))
+    add(CliCase("diagnose --out empty", ["diagnose", *quick_run, "--out", ""], "any", timeout=60))
     run_args = ["diagnose", "--dataset", "moons", *quick_run, "--out", "out"]
-    add(CliCase("diagnose report pair replaced", run_args, "ok", special="pair", timeout=120))
+    add(CliCase("diagnose report pair replaced", run_args, "ok", special="pair", timeout=60))
     add(
         CliCase(
             "diagnose pair: report.json is a folder",
             run_args,
             "any",
             special="pair-json-dir",
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3276,7 +3408,7 @@ def cli_cases() -> list[CliCase]:
             run_args,
             "any",
             special="pair-html-dir",
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3285,7 +3417,7 @@ def cli_cases() -> list[CliCase]:
             run_args,
             "any",
             special="pair-json-symlink",
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3294,7 +3426,7 @@ def cli_cases() -> list[CliCase]:
             ["diagnose", *quick_run, "--data", "d.csv", "--target", "label", "--out", "out"],
             "ok",
             files={"d.csv": GOOD_CSV},
-            timeout=120,
+            timeout=60,
         )
     )
     add(
@@ -3302,15 +3434,20 @@ def cli_cases() -> list[CliCase]:
             "diagnose --lr 1e6",
             ["diagnose", "--dataset", "circles", *quick_run, "--lr", "1e6", "--out", "out"],
             "any",
-            timeout=120,
+            timeout=60,
         )
     )
     return c
 
 
-def _cli_preexec() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _cli_limits(cpu_seconds: float) -> Callable[[], None]:
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        limit = int(cpu_seconds)
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 5))
+
+    return preexec
 
 
 _TB_FRAME = re.compile(r'File "([^"]*gradprobe[/\\][^"]+)", line (\d+), in (\S+)')
@@ -3369,19 +3506,26 @@ def run_cli_case(case: CliCase, python: str = sys.executable) -> dict:
                 cwd=folder,
                 env=env,
                 capture_output=True,
-                timeout=case.timeout,
-                preexec_fn=_cli_preexec,
+                timeout=4 * case.timeout,
+                preexec_fn=_cli_limits(case.timeout),
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             record["seconds"] = round(time.perf_counter() - started, 2)
             record["outcome"] = "timeout"
             record["violations"].append(
-                ("P3", f"cli {case.command}: no answer within {case.timeout:g} s")
+                ("P3", f"cli {case.command}: no answer within {4 * case.timeout:g} s")
             )
             record["violations"].extend(_special_checks(case, folder))
             return record
         record["seconds"] = round(time.perf_counter() - started, 2)
+        if proc.returncode == -signal.SIGXCPU:
+            record["outcome"] = "timeout"
+            record["violations"].append(
+                ("P3", f"cli {case.command}: killed after {case.timeout:g} s of CPU time")
+            )
+            record["violations"].extend(_special_checks(case, folder))
+            return record
         out = proc.stdout.decode(errors="replace")
         err = proc.stderr.decode(errors="replace")
         rc = proc.returncode
@@ -3445,7 +3589,8 @@ def _special_checks(case: CliCase, folder: Path) -> list[tuple[str, str]]:
     plot = folder / "plot.png"
     if case.special in ("symlink", "dangling"):
         if not plot.is_symlink():
-            found.append(("P5", f"cli depth --plot: replaced a {case.special} symlink with a file"))
+            what = "symlink" if case.special == "symlink" else "dangling symlink"
+            found.append(("P5", f"cli depth --plot: replaced a {what} with a file"))
         elif (folder / "keep.txt").read_text() != "precious":
             found.append(("P5", "cli depth --plot: wrote through a symlink"))
     elif case.special == "fifo":
@@ -3537,6 +3682,7 @@ class Result:
     seconds: float
     api_seconds: float = 0.0
     cli_seconds: float = 0.0
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at the start and the end
 
     def violations(self, prop: str | None = None) -> list[dict]:
         return [r for r in self.records if any(prop in (None, p) for p, _ in r["violations"])]
@@ -3667,6 +3813,7 @@ def run(
     budget: float = BUDGET_S,
     max_seconds: float = TARGET_SECONDS,
     log: Callable[[str], None] = print,
+    cap_finite: bool = False,
 ) -> Result:
     """Run the harness (or a slice of it) and return every record.
 
@@ -3680,8 +3827,11 @@ def run(
         Also run the command-line cases; ``cli_limit`` takes every k-th to keep that many.
     isolate : bool
         Run each target in a forked, memory-limited worker (default); False runs in-process.
+    cap_finite : bool
+        Also limit the enumeration of finite parts to ``examples`` draws (``--quick``).
     """
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     names = list(targets_names() if targets is None else targets)
     if isinstance(examples, int):
         counts = dict.fromkeys(names, examples)
@@ -3695,11 +3845,23 @@ def run(
         )
         if isolate:
             records += run_isolated(
-                names, counts, jobs=jobs, budget=budget, max_seconds=max_seconds, log=log
+                names,
+                counts,
+                jobs=jobs,
+                budget=budget,
+                max_seconds=max_seconds,
+                log=log,
+                cap_finite=cap_finite,
             )
         else:
             for name in names:
-                records += run_target(name, counts[name], budget=budget, max_seconds=max_seconds)
+                records += run_target(
+                    name,
+                    counts[name],
+                    budget=budget,
+                    max_seconds=max_seconds,
+                    finite_cap=counts[name] if cap_finite else None,
+                )
     api_seconds = time.perf_counter() - started
     cli_seconds = 0.0
     if cli:
@@ -3711,14 +3873,16 @@ def run(
         t0 = time.perf_counter()
         records += run_cli(cases, jobs=jobs, log=log)
         cli_seconds = time.perf_counter() - t0
-    return Result(records, time.perf_counter() - started, api_seconds, cli_seconds)
+    result = Result(records, time.perf_counter() - started, api_seconds, cli_seconds)
+    result.load = (load_before, os.getloadavg()[0])
+    return result
 
 
 def targets_names() -> list[str]:
     return list(targets())
 
 
-def report_markdown(result: Result, argv: list[str]) -> str:
+def report_markdown(result: Result, argv: list[str], budget: float = BUDGET_S) -> str:
     import gradprobe
 
     causes = result.causes()
@@ -3730,14 +3894,19 @@ def report_markdown(result: Result, argv: list[str]) -> str:
         f"Runtime: {result.seconds:.0f} s wall ({result.api_seconds:.0f} s API targets, "
         f"{result.cli_seconds:.0f} s command lines), on {os.cpu_count()} cores "
         f"({platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"hypothesis {hypothesis.__version__}, gradprobe {gradprobe.__version__}).",
+        f"hypothesis {hypothesis.__version__}, gradprobe {gradprobe.__version__}); "
+        f"1-minute load average {result.load[0]:.1f} at the start, {result.load[1]:.1f} at "
+        "the end.",
         "",
         f"Hypothesis seed {SEED} (+ a per-target offset), `derandomize=True`, generation phase "
-        f"only, no database; every call had a {BUDGET_S:g} s budget in a forked worker limited "
+        f"only, no database; every call had a budget of {budget:g} s of CPU time (wall-clock "
+        f"backstop {_backstop(budget):g} s) in a forked worker limited "
         f"to {MEMORY_LIMIT / 2**30:g} GiB of address space; CLI runs in subprocesses with the "
-        "same memory limit and a 30 s (diagnose 60 s) timeout. Counts are violations/cases "
-        'where the property applies. "accepted invalid" is informational: values marked '
-        "definitely invalid that were accepted without an error.",
+        "same memory limit, a CPU-time limit (RLIMIT_CPU) of 30 s (60 s for full diagnose "
+        "runs, 20 s for --depth 1000000) and a wall-clock backstop of 4 times that. "
+        "Counts are violations/cases where the property applies. "
+        '"accepted invalid" is informational: values marked definitely invalid that were '
+        "accepted without an error.",
         "",
         format_table(result.table(), markdown=True),
         "",
@@ -3752,6 +3921,7 @@ def report_markdown(result: Result, argv: list[str]) -> str:
         "run in an empty folder at the repository root level (`src` on `PYTHONPATH`).",
         "",
     ]
+    shown: list[str] = []
     for n, cause in enumerate(causes, 1):
         ex = cause["example"]
         lines.append(f"### {n}. [{cause['property']}] {cause['cause']}")
@@ -3778,9 +3948,24 @@ def report_markdown(result: Result, argv: list[str]) -> str:
             lines.append("```")
         else:
             lines.append("```python")
-            lines.append(reproducer(ex["source"]).rstrip())
+            lines.append(ex["source"].rstrip())
             lines.append("```")
+            shown.append(ex["source"])
         lines.append("")
+    used = [code.strip() for code in _snippets_used(shown)]
+    lines += [
+        "## Helpers used by the reproducers",
+        "",
+        "Each API reproducer above runs after these lines (`fuzz.reproducer(source)` prints a",
+        "self-contained script with only the helpers a case uses).",
+        "",
+        "```python",
+        PRELUDE.strip(),
+        "",
+        "\n\n".join(used),
+        "```",
+        "",
+    ]
     errors = result.harness_errors()
     if errors:
         lines.append("## Harness errors")
@@ -3800,7 +3985,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli-only", action="store_true")
     parser.add_argument("--cli-limit", type=int)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--budget", type=float, default=BUDGET_S)
+    parser.add_argument(
+        "--budget", type=float, help=f"seconds per call (default {BUDGET_S:g}; --quick: 3)"
+    )
     parser.add_argument("--in-process", action="store_true", help="no forked workers")
     parser.add_argument("--markdown", type=Path, help="write the report to this file")
     parser.add_argument("--json", type=Path, help="write every record to this file")
@@ -3815,10 +4002,12 @@ def main(argv: list[str] | None = None) -> int:
     examples: int | dict[str, int] | None = options.examples
     max_seconds = TARGET_SECONDS
     cli_limit = options.cli_limit
+    budget = options.budget or BUDGET_S
     if options.quick:
         examples = examples or {n: max(8, EXAMPLES.get(n, 50) // 12) for n in names}
-        cli_limit = cli_limit or 24
+        cli_limit = cli_limit or 16
         max_seconds = 12.0
+        budget = options.budget or 3.0
     result = run(
         names,
         examples,
@@ -3826,8 +4015,9 @@ def main(argv: list[str] | None = None) -> int:
         cli_limit=cli_limit,
         isolate=not options.in_process,
         jobs=options.jobs,
-        budget=options.budget,
+        budget=budget,
         max_seconds=max_seconds,
+        cap_finite=options.quick,
     )
     print()
     print(format_table(result.table()))
@@ -3848,7 +4038,7 @@ def main(argv: list[str] | None = None) -> int:
             for a in (argv if argv is not None else sys.argv[1:])
             if not a.startswith("--markdown") and a != str(options.markdown)
         ]
-        options.markdown.write_text(report_markdown(result, shown))
+        options.markdown.write_text(report_markdown(result, shown, budget))
     if options.json:
         options.json.write_text(json.dumps(result.records, indent=1, default=str))
     return 0

@@ -51,6 +51,7 @@ def test_slice_is_deterministic() -> None:
     first = fuzz.run(
         targets=["derivative", "init.*"],
         examples=6,
+        cap_finite=True,
         cli=False,
         isolate=False,
         budget=5.0,
@@ -59,6 +60,7 @@ def test_slice_is_deterministic() -> None:
     second = fuzz.run(
         targets=["derivative", "init.*"],
         examples=6,
+        cap_finite=True,
         cli=False,
         isolate=False,
         budget=5.0,

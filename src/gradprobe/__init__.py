@@ -9,6 +9,8 @@ package that implements it (``numdiff``, ``check``, ``signals``, ``nn``); the
 framework adapters are the subpackages ``gradprobe.torch`` and ``gradprobe.jax``.
 """
 
+from typing import Any
+
 
 def _interrupt_quietly_in_the_command_line() -> None:
     """Make a Ctrl-C while ``gradprobe ...`` loads its libraries one line and exit 130.
@@ -58,7 +60,6 @@ from gradprobe.nn import datasets
 from gradprobe.nn import initializers as init
 from gradprobe.nn.check import check_model
 from gradprobe.nn.mlp import MLP
-from gradprobe.nn.normalization import Normalizer
 from gradprobe.nn.probe import propagation
 from gradprobe.nn.scale import ScaleRecommendation, recommend_scale
 from gradprobe.nn.sweep import depth_sweep
@@ -79,6 +80,7 @@ __all__ = [
     "GradprobeError",
     "GroupTest",
     "History",
+    "InputNormalizer",
     "InvalidArgumentError",
     "InvalidTypeError",
     "LayerStatistics",
@@ -104,3 +106,13 @@ __all__ = [
     "propagation",
     "recommend_scale",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # InputNormalizer (alias Normalizer) is a scikit-learn estimator, built on first use:
+    # scikit-learn takes a second to import, and `import gradprobe` should not.
+    if name in ("InputNormalizer", "Normalizer"):
+        from gradprobe.nn import normalization
+
+        return getattr(normalization, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Comparison: the course notes' bands and ratio, the noise floor, and the one report builder."""
+"""Comparison: the course notes' bands and ratio, rows from entries, and the one report builder."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 
 from gradprobe import check_gradients
 from gradprobe._params import ParameterLayout
+from gradprobe.check.bounds import INCONCLUSIVE, UNCLEAR, judge
 from gradprobe.check.comparison import (
     DEFAULT_THRESHOLDS,
     VERDICTS,
+    Judged,
     assemble_report,
     relative_difference,
-    rounding_noise,
     verdict_for,
 )
 from gradprobe.check.entries import GroupTest
@@ -29,7 +30,7 @@ UNIT = float(np.finfo(np.float64).eps)
 def test_the_course_notes_figures_fall_in_their_bands() -> None:
     assert [verdict_for(d) for d in (1e-7, 1e-5, 1e-3)] == ["ok", "suspicious", "wrong"]
     assert DEFAULT_THRESHOLDS == (1e-6, 1e-4)
-    assert VERDICTS == ("ok", "suspicious", "wrong")
+    assert VERDICTS == ("ok", "inconclusive", "suspicious", "wrong")
 
 
 def test_band_edges_belong_to_the_worse_band() -> None:
@@ -77,16 +78,6 @@ def test_zero_against_zero_is_no_difference() -> None:
     assert relative_difference(np.zeros(4), np.zeros(4)) == 0.0
 
 
-def test_rounding_noise_is_four_units_of_the_loss_over_the_width() -> None:
-    steps = np.array([1e-6, 1e-3])
-    np.testing.assert_allclose(rounding_noise(10.0, steps, "central"), 4 * UNIT * 10 / (2 * steps))
-    for method in ("forward", "backward"):
-        np.testing.assert_allclose(rounding_noise(-10.0, steps, method), 4 * UNIT * 10 / steps)
-    np.testing.assert_array_equal(rounding_noise(10.0, steps, "complex"), [0.0, 0.0])
-    # A loss of exactly zero still has a (tiny, positive) floor.
-    assert np.all(rounding_noise(0.0, steps, "central") > 0)
-
-
 # ------------------------------------------------------------------------- the report
 
 
@@ -94,19 +85,40 @@ def _layout() -> ParameterLayout:
     return ParameterLayout.from_params({"W": np.zeros((3, 3)), "b": np.zeros(3)})
 
 
+def judged(
+    analytic: np.ndarray,
+    numerical: np.ndarray,
+    bound: np.ndarray | float = 1e-12,
+    indices: np.ndarray | None = None,
+    kink: np.ndarray | None = None,
+    excused: np.ndarray | None = None,
+) -> Judged:
+    """Entries judged against ``bound`` as a check would (unclear ones inconclusive)."""
+    count = len(analytic)
+    bound = np.broadcast_to(np.asarray(bound, dtype=float), (count,)).copy()
+    excused = np.zeros(count, bool) if excused is None else excused
+    codes, significance = judge(analytic, numerical, bound, DEFAULT_THRESHOLDS)
+    codes = np.where(excused, 0, np.where(codes == UNCLEAR, INCONCLUSIVE, codes)).astype(np.int8)
+    return Judged(
+        indices=np.arange(count) if indices is None else indices,
+        analytic=analytic,
+        numerical=numerical,
+        estimate=numerical,
+        bound=bound,
+        significance=significance,
+        codes=codes,
+        kink=np.zeros(count, bool) if kink is None else kink,
+        excused=excused,
+        at_theta=np.zeros(count, bool) if kink is None else kink,
+    )
+
+
 def test_a_planted_error_fails_its_parameter_only(rng: np.random.Generator) -> None:
     layout = _layout()
     numerical = rng.normal(size=12)
     analytic = numerical.copy()
     analytic[9:] *= 2.0  # b doubled
-    report = assemble_report(
-        layout,
-        np.arange(12),
-        analytic,
-        numerical,
-        theta=rng.normal(size=12),
-        noise=np.zeros(12),
-    )
+    report = assemble_report(layout, judged(analytic, numerical), theta=rng.normal(size=12))
     assert report.verdict == "wrong" and report.wrong_parameters == ["b"]
     assert report.difference == pytest.approx(relative_difference(numerical, analytic))
     w, b = report.parameters
@@ -122,9 +134,7 @@ def test_a_planted_error_fails_its_parameter_only(rng: np.random.Generator) -> N
 def test_the_same_numbers_pass_when_the_analytic_side_matches(rng: np.random.Generator) -> None:
     numerical = rng.normal(size=12)
     perturbed = numerical * (1 + 1e-9 * rng.normal(size=12))
-    report = assemble_report(
-        _layout(), np.arange(12), perturbed, numerical, theta=np.zeros(12), noise=np.zeros(12)
-    )
+    report = assemble_report(_layout(), judged(perturbed, numerical), theta=np.zeros(12))
     assert report.passed and report.difference < 1e-8
     assert all(row.diagnosis is None for row in report.parameters)
 
@@ -134,7 +144,7 @@ def test_a_sample_is_recorded_as_sampled_and_rows_count_their_values() -> None:
     indices = np.array([0, 4, 8, 10])
     values = np.array([1.0, 2.0, 3.0, 4.0])
     report = assemble_report(
-        layout, indices, values, values, theta=np.zeros(12), noise=np.zeros(4), steps=np.ones(4)
+        layout, judged(values, values, indices=indices), theta=np.zeros(12), steps=np.ones(4)
     )
     assert report.mode == "sampled" and report.sampled
     assert [row.checked for row in report.parameters] == [3, 1]
@@ -147,51 +157,56 @@ def test_excused_kinks_count_as_matching_and_are_said() -> None:
     numerical = np.array([1.0, 0.5, -2.0])  # entry 1 sits at a kink of |·|
     kink = np.array([False, True, False])
     report = assemble_report(
-        layout,
-        np.arange(3),
-        analytic,
-        numerical,
-        theta=np.zeros(3),
-        noise=np.zeros(3),
-        kink=kink,
-        excused=kink,
+        layout, judged(analytic, numerical, kink=kink, excused=kink), theta=np.zeros(3)
     )
     assert report.passed and report.kinks == 1 and report.difference == 0.0
     assert any("1 entries sit at a kink" in note and "1 of them" in note for note in report.notes)
     # The raw numerical value is kept in the table; only its relative error is zeroed.
     assert report.entries[1].numerical == 0.5 and report.entries[1].relative_error == 0.0
-    unexcused = assemble_report(
-        layout,
-        np.arange(3),
-        analytic,
-        numerical,
-        theta=np.zeros(3),
-        noise=np.zeros(3),
-        kink=kink,
-        excused=np.zeros(3, dtype=bool),
-    )
+    unexcused = assemble_report(layout, judged(analytic, numerical, kink=kink), theta=np.zeros(3))
     assert unexcused.verdict == "wrong"
 
 
-def test_errors_within_the_noise_do_not_fail_a_parameter() -> None:
+def test_errors_within_their_bounds_do_not_fail_a_parameter() -> None:
     layout = ParameterLayout.from_params({"w": np.zeros(4)})
     numerical = np.array([1e-9, -2e-9, 1e-9, 3e-9])
     analytic = np.zeros(4) + 1e-10
-    quiet = assemble_report(
-        layout, np.arange(4), analytic, numerical, theta=np.zeros(4), noise=np.full(4, 1e-8)
+    quiet = assemble_report(layout, judged(analytic, numerical, 1e-8), theta=np.zeros(4))
+    assert quiet.passed and any("error bound" in note for note in quiet.notes)
+    loud = assemble_report(layout, judged(analytic, numerical, 1e-12), theta=np.zeros(4))
+    assert loud.verdict == "wrong" and not any("error bound" in n for n in loud.notes)
+
+
+def test_the_verdict_is_never_better_than_the_worst_row() -> None:
+    # A tiny bias planted x2 next to large weights: the overall difference is 1e-8 ("ok"
+    # by the notes' bands), but the bias row is wrong, and so is the check.
+    layout = _layout()
+    numerical = np.concatenate([np.linspace(1, 2, 9), np.full(3, 1e-7)])
+    analytic = numerical.copy()
+    analytic[9:] *= 2
+    report = assemble_report(layout, judged(analytic, numerical, 1e-12), theta=np.zeros(12))
+    assert verdict_for(report.difference) == "ok"
+    assert report.parameter("b").verdict == "wrong"
+    assert report.verdict == "wrong" and not report.passed
+
+
+def test_inconclusive_rows_are_neither_ok_nor_wrong() -> None:
+    layout = _layout()
+    numerical = np.linspace(1, 2, 12)
+    analytic = numerical.copy()
+    analytic[10] += 2e-3  # two bounds off: cannot be told
+    report = assemble_report(
+        layout, judged(analytic, numerical, 1e-3), theta=np.zeros(12), advice=["try this"]
     )
-    assert quiet.passed and any("rounding noise" in note for note in quiet.notes)
-    loud = assemble_report(
-        layout, np.arange(4), analytic, numerical, theta=np.zeros(4), noise=np.full(4, 1e-12)
-    )
-    assert loud.verdict == "wrong" and not any("rounding noise" in n for n in loud.notes)
+    assert report.verdict == "inconclusive" and not report.passed
+    assert report.wrong_parameters == [] and report.inconclusive_parameters == ["b"]
+    assert report.parameter("b").inconclusive == 1 and report.parameter("b").diagnosis is None
+    assert report.advice == ("try this",) and "what to try" in str(report)
 
 
 def test_low_precision_parameters_are_said_to_be_promoted() -> None:
     layout = ParameterLayout.from_params({"w": np.zeros(2, np.float32), "v": np.zeros(2)})
-    report = assemble_report(
-        layout, np.arange(4), np.ones(4), np.ones(4), theta=np.zeros(4), noise=np.zeros(4)
-    )
+    report = assemble_report(layout, judged(np.ones(4), np.ones(4)), theta=np.zeros(4))
     assert report.dtype == "float32, float64"
     assert "float32 parameters promoted to float64 for the check" in report.notes
 
@@ -201,11 +216,8 @@ def test_group_tests_give_rows_to_parameters_checked_only_as_a_whole() -> None:
     group = GroupTest("W", 0, 9, 0, (1.0, -2.0), (1.0 + 1e-9, -2.0), 1e-6, False, False)
     report = assemble_report(
         layout,
-        np.array([10]),
-        np.array([4.0]),
-        np.array([2.0]),
+        judged(np.array([4.0]), np.array([2.0]), indices=np.array([10])),
         theta=np.zeros(12),
-        noise=np.zeros(1),
         mode="localize",
         groups=[group],
     )
@@ -221,11 +233,8 @@ def test_the_report_records_how_it_was_made() -> None:
     layout = ParameterLayout.from_params({"w": np.zeros(2)})
     report = assemble_report(
         layout,
-        np.arange(2),
-        np.ones(2),
-        np.ones(2),
+        judged(np.ones(2), np.ones(2)),
         theta=np.zeros(2),
-        noise=np.zeros(2),
         method="forward",
         eps=1e-5,
         steps=np.array([1e-5, 3e-5]),
@@ -271,4 +280,4 @@ class TestNoiseFloor:
 
         report = check_gradients(loss, {"w": w}, {"w": 2 * (w - target)})
         assert report.verdict == "ok"
-        assert any("rounding noise" in note for note in report.notes)
+        assert any("rounding noise" in note and "error bound" in note for note in report.notes)

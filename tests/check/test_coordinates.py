@@ -1,4 +1,4 @@
-"""The final step of every check: values of the chosen coordinates, kinks told from bugs."""
+"""The final step of every check: the chosen coordinates judged, kinks told from bugs."""
 
 from __future__ import annotations
 
@@ -10,16 +10,12 @@ import pytest
 
 from gradprobe import check_gradients
 from gradprobe._params import ParameterLayout
-from gradprobe.check.comparison import rounding_noise
-from gradprobe.check.coordinates import (
-    check_coordinates,
-    precision_notes,
-    refine_kinks,
-    value_noise,
-)
-from gradprobe.numdiff.perturbation import LossOnTheta, evaluate_differences
+from gradprobe.check.coordinates import check_coordinates, noise_notes, precision_notes
+from gradprobe.numdiff.noise import NoiseEstimate, measure_noise
+from gradprobe.numdiff.perturbation import LossOnTheta
 
 Params = dict[str, np.ndarray]
+QUIET = NoiseEstimate(1e-16, 1e-16, 1e-7, 3, "measured", 0)
 
 
 def _abs_plus_square(p: np.ndarray) -> float:
@@ -27,77 +23,83 @@ def _abs_plus_square(p: np.ndarray) -> float:
     return float(abs(p[0]) + p[1] ** 2)
 
 
-def _refine(theta: np.ndarray, analytic: np.ndarray, eps: float | None = None, method="central"):  # type: ignore[no-untyped-def]
+def _check(theta: np.ndarray, analytic: np.ndarray, eps: float | None = None, method="central"):  # type: ignore[no-untyped-def]
     layout = ParameterLayout.from_params(theta.copy())
     evaluate = LossOnTheta(_abs_plus_square, layout)
-    differences = evaluate_differences(evaluate, layout, theta, np.arange(len(theta)), eps, method)
-    tolerance = 1e-6 * (np.abs(analytic) + np.abs(differences.gradient)) + 1e-10
-    before = evaluate.evaluations
-    result = refine_kinks(evaluate, theta, differences, analytic, tolerance)
-    return differences, result, evaluate.evaluations - before
+    center = evaluate(theta)
+    return check_coordinates(
+        evaluate,
+        theta.copy(),
+        np.arange(len(theta)),
+        analytic,
+        center=center,
+        eps=eps,
+        method=method,
+        thresholds=(1e-6, 1e-4),
+        notes=[],
+        started=time.perf_counter(),
+        noise=QUIET,
+    )
 
 
 @pytest.mark.parametrize("slope", [-1.0, 0.3, 0.0, 1.0])
 def test_a_subgradient_at_a_kink_is_excused(slope: float) -> None:
-    theta = np.array([0.0, 1.5])
-    differences, (numerical, kink, excused), extra = _refine(theta, np.array([slope, 3.0]))
-    if slope == 0.0:  # the central difference itself: nothing to refine
-        assert not kink.any() and extra == 0
+    report = _check(np.array([0.0, 1.5]), np.array([slope, 3.0]))
+    assert report.verdict == "ok", str(report)
+    first, second = report.entries
+    if slope == 0.0:  # the central difference itself: nothing to re-check
+        assert not first.kink and report.evaluations == 1 + 2 * 2
         return
-    assert kink.tolist() == [True, False] and excused.tolist() == [True, False]
-    # At the kink itself the central value is kept; two more evaluations were spent on it.
-    np.testing.assert_array_equal(numerical, differences.gradient)
-    assert extra == 2
+    assert first.kink and not second.kink
+    assert first.significance == 0.0 and first.relative_error == 0.0
+    # The central value at the step is kept as the notes' numerical value.
+    assert first.numerical == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("slope", [1.5, -1.8, -3.0, 10.0])
-def test_a_value_outside_the_one_sided_slopes_is_a_bug_not_a_kink(slope: float) -> None:
-    _, (_, kink, excused), _ = _refine(np.array([0.0, 1.5]), np.array([slope, 3.0]))
-    assert not excused.any()
-    # Only an error smaller than the jump in slope (2) is looked at as a possible kink.
-    assert kink.tolist() == [abs(slope) < 2, False]
+def test_a_value_outside_the_one_sided_slopes_is_a_bug(slope: float) -> None:
+    report = _check(np.array([0.0, 1.5]), np.array([slope, 3.0]))
+    assert report.verdict == "wrong" and report.entries[0].verdict == "wrong"
+    assert report.entries[1].verdict == "ok"
 
 
 def test_a_kink_crossed_inside_the_step_is_refined_away() -> None:
-    # θ₀ = ε/2: the central difference straddles the kink and reads 0.5; at ε/4 it does not.
-    theta = np.array([5e-5, 1.5])
-    differences, (numerical, kink, excused), extra = _refine(theta, np.array([1.0, 3.0]), 1e-4)
-    assert differences.gradient[0] == pytest.approx(0.5)
-    assert numerical[0] == pytest.approx(1.0, abs=1e-9) and numerical[1] == differences.gradient[1]
-    assert kink.tolist() == [True, False] and not excused.any()
-    assert extra == 2
+    # θ₀ = ε/4: the central difference straddles the kink and reads 0.75; smaller steps
+    # do not, and give the slope 1 of the piece through θ.
+    report = _check(np.array([2.5e-5, 1.5]), np.array([1.0, 3.0]), 1e-4)
+    first = report.entries[0]
+    assert report.verdict == "ok" and first.kink
+    assert first.numerical == pytest.approx(1.0, abs=1e-9)
+    assert abs(first.estimate - 1.0) <= first.bound
+    wrong = _check(np.array([2.5e-5, 1.5]), np.array([0.75, 3.0]), 1e-4)
+    assert wrong.entries[0].verdict == "wrong"
 
 
-def test_smooth_losses_and_one_sided_methods_are_left_alone() -> None:
-    theta = np.array([0.7, -1.2])
-    differences, (numerical, kink, excused), extra = _refine(theta, np.array([1.0, -2.4]))
-    np.testing.assert_array_equal(numerical, differences.gradient)
-    assert not kink.any() and not excused.any() and extra == 0
-    at_kink = np.array([0.0, 1.5])
-    differences, (numerical, kink, _), extra = _refine(
-        at_kink, np.array([5.0, 3.0]), method="forward"
-    )
-    assert differences.forward is None and not kink.any() and extra == 0
-    assert numerical is not differences.gradient  # a copy: the caller's differences stay
+def test_smooth_clear_entries_are_not_re_checked() -> None:
+    report = _check(np.array([0.7, -1.2]), np.array([1.0, -2.4]))
+    assert report.verdict == "ok" and not any(e.kink for e in report.entries)
+    assert report.evaluations == 1 + 2 * 2  # the loss at θ, then two values per entry
+    assert not any("re-checked" in note for note in report.notes)
 
 
-def test_low_precision_losses_have_a_higher_noise_floor_and_say_so() -> None:
+def test_low_precision_losses_say_so() -> None:
     layout = ParameterLayout.from_params(np.ones(3))
-    steps = np.array([1e-3, 2e-3, 4e-3])
     high = LossOnTheta(lambda p: float(np.sum(p**2)), layout)
     low = LossOnTheta(lambda p: np.float32(np.sum(p**2)), layout)
     for evaluate in (high, low):
         evaluate(np.ones(3))
-    np.testing.assert_array_equal(
-        value_noise(high, 3.0, steps, "central"), rounding_noise(3.0, steps, "central")
-    )
-    ratio = float(np.finfo(np.float32).eps / np.finfo(np.float64).eps)
-    np.testing.assert_allclose(
-        value_noise(low, 3.0, steps, "central"), ratio * rounding_noise(3.0, steps, "central")
-    )
     assert precision_notes(high, ["given"]) == ["given"]
     notes = precision_notes(low, ["given"])
     assert notes[0] == "given" and notes[1].startswith("the loss is computed in float32")
+
+
+def test_noise_far_above_rounding_is_said() -> None:
+    unit = float(np.finfo(np.float64).eps)
+    assert noise_notes(QUIET, 1.0, unit) == []
+    loud = NoiseEstimate(1e-12, 1e-12, 1e-7, 2, "measured", 8)
+    assert "computational noise" in noise_notes(loud, 1.0, unit)[0]
+    lost = NoiseEstimate(0.0, 0.0, 1e-7, 0, "not measurable", 0)
+    assert "could not be measured" in noise_notes(lost, 1.0, unit)[0]
 
 
 def test_check_coordinates_is_the_last_step_of_check_gradients(rng: np.random.Generator) -> None:
@@ -113,6 +115,8 @@ def test_check_coordinates_is_the_last_step_of_check_gradients(rng: np.random.Ge
     theta = layout.flatten(params)
     evaluate = LossOnTheta(loss, layout)
     indices = np.array([0, 4, 8])
+    noise = measure_noise(evaluate, theta, loss(params), np.random.default_rng(0))
+    before = evaluate.evaluations
     report = check_coordinates(
         evaluate,
         theta,
@@ -124,14 +128,15 @@ def test_check_coordinates_is_the_last_step_of_check_gradients(rng: np.random.Ge
         thresholds=(1e-6, 1e-4),
         notes=["first"],
         started=time.perf_counter(),
+        noise=noise,
         closing_notes=["last"],
     )
     assert report.checked == 3 and report.total == 9 and report.mode == "sampled"
     assert [entry.name for entry in report.entries] == ["W[0, 0]", "W[1, 1]", "W[2, 2]"]
     assert report.worst(1)[0].name == "W[1, 1]" and report.verdict == "wrong"
     assert report.notes[0] == "first" and report.notes[-1] == "last"
-    # The loss at θ once more, then two values per coordinate.
-    assert report.evaluations == evaluate.evaluations == 1 + 2 * 3
+    # Two values per coordinate (the loss at θ is given).
+    assert report.evaluations == evaluate.evaluations == before + 2 * 3
     # The same coordinates through the public checker give the same numbers.
     full = check_gradients(loss, params, {"W": analytic.reshape(3, 3)})
     for entry in report.entries:

@@ -21,7 +21,12 @@ def table() -> EntryTable:
     numerical = analytic + np.array([0.0, 0.5, 0.0, -0.25, 0.0])
     relative = np.abs(analytic - numerical) / (np.abs(analytic) + np.abs(numerical))
     kink = np.array([False, False, True, False, False])
-    return EntryTable(layout, indices, analytic, numerical, relative, kink)
+    bound = np.array([0.1, 0.1, 0.1, 0.01, 0.1])
+    significance = np.abs(analytic - numerical) / bound
+    codes = np.array([0, 3, 0, 3, 0], dtype=np.int8)
+    return EntryTable(
+        layout, indices, analytic, numerical, relative, kink, numerical, bound, significance, codes
+    )
 
 
 def test_entries_are_named_like_numpy_indexes_them(table: EntryTable) -> None:
@@ -43,13 +48,14 @@ def test_an_entry_carries_its_numbers(table: EntryTable) -> None:
     assert entry.relative_error == float(table.relative_error[1])
     assert table.entry(2).kink and not entry.kink
     assert type(entry.analytic) is float and type(entry.kink) is bool
+    assert (entry.estimate, entry.bound, entry.verdict) == (2.5, 0.1, "wrong")
+    assert entry.significance == pytest.approx(5.0)
 
 
-def test_ranked_entries_are_worst_first_and_stable(table: EntryTable) -> None:
+def test_ranked_entries_are_worst_by_error_over_bound_and_stable(table: EntryTable) -> None:
     order = [entry.name for entry in table.ranked(5)]
-    expected = [table.entry(int(p)).name for p in np.argsort(-table.relative_error, kind="stable")]
-    assert order == expected
-    # b1[1]: 0.25 / (0.5 + 0.25) = 1/3 before W1[1, 1]: 0.5 / (2 + 2.5) = 1/9.
+    # b1[1]: 0.25 over a bound of 0.01 = 25 before W1[1, 1]: 0.5 over 0.1 = 5, although
+    # by relative error alone the order would be the same and by error the reverse.
     assert order[:2] == ["b1[1]", "W1[1, 1]"]
     # Ties (the three exact entries) keep θ order.
     assert order[2:] == ["W1[0, 0]", "W1[2, 3]", "s"]
@@ -58,9 +64,31 @@ def test_ranked_entries_are_worst_first_and_stable(table: EntryTable) -> None:
     assert len(table.ranked(100)) == 5
 
 
+def test_the_only_wrong_entry_ranks_first_among_rounding_quanta() -> None:
+    # The case: vanishing gradients whose numerical values are rounding quanta
+    # have relative errors near 1, yet sit within their bounds; the one 10 % error ranks
+    # first because it is far beyond its own.
+    layout = ParameterLayout.from_params({"w": np.zeros(294)})
+    analytic = np.full(294, 1e-13)
+    numerical = analytic + 2e-13 * np.sign(np.sin(np.arange(294.0)))
+    analytic[200], numerical[200] = 1.1, 1.0
+    bound = np.full(294, 1e-12)
+    relative = np.abs(analytic - numerical) / (np.abs(analytic) + np.abs(numerical))
+    codes = np.where(np.arange(294) == 200, 3, 0).astype(np.int8)
+    table = EntryTable(
+        layout, np.arange(294), analytic, numerical, relative, np.zeros(294, bool),
+        numerical, bound, np.abs(analytic - numerical) / bound, codes,
+    )  # fmt: skip
+    assert int(np.argsort(-relative, kind="stable")[0]) != 200
+    assert table.ranked(1)[0].name == "w[200]"
+
+
 def test_entries_and_rows_are_json(table: EntryTable) -> None:
     data = json.loads(json.dumps(table.entry(0).to_dict()))
     assert data["name"] == "W1[0, 0]" and data["index"] == [0, 0] and data["kink"] is False
+    assert data["verdict"] == "ok" and data["bound"] == 0.1
+    infinite = json.loads(json.dumps(Entry("x", "x", (), 1.0, 1.0, 0.0, 0.0, False).to_dict()))
+    assert infinite["bound"] is None and infinite["estimate"] is None  # strict JSON
     row = ParameterResult("W1", (3, 4), 12, 1e-3, "wrong", 0.5, "W1[1, 1]", 2, "a diagnosis")
     data = json.loads(json.dumps(row.to_dict()))
     assert data == {
@@ -73,6 +101,8 @@ def test_entries_and_rows_are_json(table: EntryTable) -> None:
         "largest_error_at": "W1[1, 1]",
         "kinks": 2,
         "diagnosis": "a diagnosis",
+        "inconclusive": 0,
+        "significance": 0.0,
     }
 
 

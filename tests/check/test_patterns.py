@@ -1,4 +1,4 @@
-"""The error-pattern rules: each pattern is named, in order, and beyond what noise explains."""
+"""The error-pattern rules: each pattern is named, in order, and only where every entry agrees."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gradprobe import check_gradients
+from gradprobe.check.bounds import OK, WRONG
 from gradprobe.check.patterns import diagnose
 
 Params = dict[str, np.ndarray]
@@ -24,12 +25,13 @@ def _diagnose(
     square_shape: tuple[int, int] | None = None,
 ) -> str:
     k = len(analytic)
+    wrong = np.abs(analytic - numerical) > 1e-9 if bad is None else bad
     return diagnose(
         "W",
         analytic,
         numerical,
         np.zeros(k) if values is None else values,
-        np.abs(analytic - numerical) > 1e-9 if bad is None else bad,
+        np.where(wrong, WRONG, OK).astype(np.int8),
         _name,
         np.zeros(k) if noise is None else noise,
         square_shape,
@@ -182,3 +184,51 @@ class TestThroughTheChecker:
         report = check_gradients(loss, {"W": W}, {"W": -np.cos(W)})
         assert report.wrong_parameters == ["W"]
         assert "sign flipped" in str(report.parameter("W").diagnosis)
+
+
+class TestNoPatternBeyondWhatTheEntriesShow:
+    """Issue 11, item 6: the factor rule needs the whole parameter; few entries claim little."""
+
+    def test_a_single_one_percent_entry_is_not_a_constant_factor(
+        self, numerical: np.ndarray
+    ) -> None:
+        analytic = numerical.copy()
+        analytic[5] *= 1.01
+        text = _diagnose(analytic, numerical, noise=np.full(16, 1e-12))
+        assert text.startswith("a single wrong entry in W") and "W[5]" in text
+        assert "constant factor" not in text
+
+    def test_a_missing_l2_term_with_a_small_lambda_is_not_a_factor(
+        self, rng: np.random.Generator, numerical: np.ndarray
+    ) -> None:
+        values = rng.normal(size=16)
+        analytic = numerical - 1e-4 * values
+        text = _diagnose(analytic, numerical, values=values, noise=np.full(16, 1e-12))
+        assert text.startswith("numerical − analytic ≈ 0.0001 × W itself")
+
+    def test_one_entry_shows_no_pattern(self) -> None:
+        text = _diagnose(np.array([3.0]), np.array([1.5]))
+        assert text.startswith("the only checked entry of W is off: analytic 3 = 2.000 ×")
+        assert "one value shows no pattern" in text
+        flipped = _diagnose(np.array([-1.5]), np.array([1.5]))
+        assert flipped.startswith("sign flipped in the only checked entry of W")
+
+    def test_two_entries_show_at_most_one_number(self) -> None:
+        doubled = _diagnose(np.array([2.0, -4.0]), np.array([1.0, -2.0]))
+        assert doubled.startswith("analytic ≈ 2.000 × numerical in every entry of W")
+        assert doubled.endswith("two values show no more than that")
+        one = _diagnose(np.array([2.0, -2.0]), np.array([1.0, -2.0]))
+        assert one.startswith("a single wrong entry in W") and "W[0]" in one
+
+    def test_one_entry_among_vanishing_ones_cannot_tell_entry_from_factor(self) -> None:
+        # The other entries are too small for a factor 2 to show in them.
+        numerical = np.array([1e-14, 0.0, 0.5, -1e-14])
+        analytic = np.array([2e-14, 0.0, 1.0, -2e-14])
+        text = _diagnose(analytic, numerical, noise=np.full(4, 1e-12))
+        assert text.startswith("only W[2] of W is large enough to show the error")
+        assert "single wrong entry" in text and "constant factor" in text
+
+    def test_an_all_zero_gradient_that_is_only_the_l2_term(self, rng: np.random.Generator) -> None:
+        values = rng.normal(size=16)
+        text = _diagnose(np.zeros(16), 0.01 * values, values=values, noise=np.full(16, 1e-12))
+        assert "all zero" in text and "regularization term" in text

@@ -66,13 +66,14 @@ def test_entries_are_every_checked_value_in_theta_order() -> None:
     assert names == flat and list(report.table.indices) == sorted(report.table.indices)
 
 
-def test_worst_is_the_largest_relative_error_first() -> None:
+def test_worst_is_the_largest_error_over_bound_first() -> None:
     report = _wrong_report()
     worst = report.worst(3)
-    errors = [entry.relative_error for entry in report.entries]
-    assert [entry.relative_error for entry in worst] == sorted(errors, reverse=True)[:3]
-    # 3b against 2b: relative error 1/5 in every entry of b.
+    significance = [entry.significance for entry in report.entries]
+    assert [entry.significance for entry in worst] == sorted(significance, reverse=True)[:3]
+    # 3b against 2b: relative error 1/5 in every entry of b, far beyond their bounds.
     assert worst[0].parameter == "b" and worst[0].relative_error == pytest.approx(0.2)
+    assert worst[0].significance > 3 and worst[0].verdict == "wrong"
     assert report.worst(0) == [] and len(report.worst(100)) == 8
 
 
@@ -151,3 +152,31 @@ class TestWorstArgument:
         report = _report()
         with pytest.raises(InvalidArgumentError, match="k: got"):
             report.worst(k)
+
+
+# ------------------------------------------------------------- progress, views, layout
+
+
+def _check(factor: float):  # type: ignore[no-untyped-def]
+    W = np.arange(1.0, 1001.0).reshape(50, 20) / 100
+    return check_gradients(lambda p: float(np.sum(p["W"] ** 2)), {"W": W}, {"W": factor * W})
+
+
+def test_repr_is_one_short_line_however_large_the_check() -> None:
+    text = repr(_check(2.0))
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith("GradCheckReport(verdict='ok'") and "total=1000" in text
+
+
+def test_notebook_view_shows_the_verdict_mark_and_rows() -> None:
+    good, bad = _check(2.0)._repr_html_(), _check(3.0)._repr_html_()
+    assert "✓" in good and "✗" not in good
+    assert "✗" in bad and "<td" in bad and ">wrong<" in bad
+    assert "#1e7f46" in good and "#b42318" in bad  # colours differ with the level
+
+
+def test_summary_names_the_worst_entries_of_a_failing_check() -> None:
+    lines = _check(3.0).summary()
+    assert lines[0].startswith("WRONG, relative difference")
+    assert lines[2].startswith("Worst entries: W[")
+    assert not _check(3.0).partial

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import typer
 from typer.testing import CliRunner
 
-import gradprobe.cli.commands as cli
+import gradprobe.diagnose.pipeline as pipeline
+import gradprobe.nn.sweep as sweep_module
+import gradprobe.report.page as page
 from gradprobe.cli.commands import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,8 +177,11 @@ def test_check_options_reach_the_check(runner: CliRunner) -> None:
     report = json.loads(out)
     assert report["method"] == "forward" and report["eps"] == 1e-4
     assert report["thresholds"] == [1e-12, 1e-10] and report["checked"] < report["total"]
-    # One-sided differences with ε = 1e-4 cannot meet a 1e-10 bound: exit 1.
-    assert code == 1 and report["verdict"] == "wrong"
+    # One-sided differences at ε = 1e-4 miss the 1e-10 band, but every entry is within its
+    # own error bound once re-checked, so the verdict is ok and the note says why.
+    assert report["difference"] > 1e-10
+    assert code == 0 and report["verdict"] == "ok"
+    assert any("within the error bound" in note for note in report["notes"])
 
 
 def _user_file(tmp_path: Path, text: str) -> str:
@@ -243,7 +252,7 @@ def test_check_json_is_strict_and_counts_are_worded(runner: CliRunner, tmp_path:
     )
     target = _user_file(tmp_path, source)
     code, out, _ = run(runner, "check", target)
-    assert code == 0 and "; 1 kink\n" in out and "2 of 2 values" in out
+    assert code == 0 and " 1 kink." in out and "2 of 2 values" in out
     code, out, _ = run(runner, "check", target, "--json")
     assert code == 0 and strict_json(out)["kinks"] == 1  # type: ignore[index]
 
@@ -288,7 +297,7 @@ def test_depth_json_writes_null_for_nan_and_infinity(
     code, out, _ = run(runner, "depth", "--depth", "6", "--width", "16", "--json")
     assert code == 0
     strict_json(out)
-    real_sweep = cli.depth_sweep
+    real_sweep = sweep_module.depth_sweep
 
     def sweep_with_infinities(*args: object, **kwargs: object) -> object:
         sweep = real_sweep(*args, **kwargs)  # type: ignore[arg-type]
@@ -300,7 +309,7 @@ def test_depth_json_writes_null_for_nan_and_infinity(
 
         return Sweep()
 
-    monkeypatch.setattr(cli, "depth_sweep", sweep_with_infinities)
+    monkeypatch.setattr(sweep_module, "depth_sweep", sweep_with_infinities)
     code, out, _ = run(runner, "depth", "--depth", "3", "--width", "8", "--json")
     assert code == 0 and strict_json(out)["rows"] == [{"gradient_ratio": None}]  # type: ignore[index]
 
@@ -474,7 +483,7 @@ def test_diagnose_option_errors(
         raise AssertionError("the options must be checked before the run starts")
 
     # Checked before the progress display and the run, so no blank line precedes the error.
-    monkeypatch.setattr(cli, "run_diagnosis", never)
+    monkeypatch.setattr(pipeline, "run_diagnosis", never)
     result = run(runner, "diagnose", *args, "--out", str(tmp_path / "r"))
     assert_usage_error(*result, fragment)
     assert not (tmp_path / "r").exists()
@@ -496,7 +505,7 @@ def test_diagnose_out_write_failure_names_the_option(
     def full_disk(path: object, content: object) -> None:
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(cli, "write_page", lambda d, out: full_disk(Path(out) / "x", ""))
+    monkeypatch.setattr(page, "write_page", lambda d, out: full_disk(Path(out) / "x", ""))
     result = run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))
     assert_usage_error(
         *result, f"--out: cannot write {tmp_path / 'r' / 'x'} (No space left on device)"
@@ -506,13 +515,13 @@ def test_diagnose_out_write_failure_names_the_option(
 def test_diagnose_summary_time_covers_the_whole_command(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = cli.write_page
+    real_write = page.write_page
 
     def slow_write(*args: Any) -> Any:
         time.sleep(0.5)
         return real_write(*args)
 
-    monkeypatch.setattr(cli, "write_page", slow_write)
+    monkeypatch.setattr(page, "write_page", slow_write)
     code, out, _ = run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))
     assert code == 0
     total, analysis = re.search(r"\((\S+) s, analysis (\S+) s\)", out).groups()  # type: ignore[union-attr]
@@ -525,7 +534,7 @@ def test_interrupted_run_writes_nothing(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_diagnosis", interrupted)
+    monkeypatch.setattr(pipeline, "run_diagnosis", interrupted)
     code, _, err = run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))
     assert code == 130 and "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
@@ -542,3 +551,141 @@ def test_version_and_help(runner: CliRunner) -> None:
     for command in ("diagnose", "check", "depth", "derivative"):
         code, out, _ = run(runner, command, "--help")
         assert code == 0 and "--help" in out and "<bool>" not in out, command
+
+
+# ------------------------------------------------------------------ start-up and options
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "from gradprobe.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "for name in ('diagnose', 'depth', 'derivative', 'check'):\n"
+        "    try:\n        app([name, '--help'])\n    except SystemExit:\n        pass\n"
+        "heavy = ('matplotlib', 'sklearn', 'scipy', 'sympy', 'rich.progress', 'threadpoolctl')\n"
+        "print('heavy:' + ','.join(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), COLUMNS="100")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "heavy:", result.stdout[-300:]
+
+
+def _options(command: str) -> list[Any]:
+    group = typer.main.get_command(app)
+    return list(group.commands[command].params)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", ["diagnose", "check", "depth", "derivative"])
+def test_every_option_has_help_text(command: str) -> None:
+    for param in _options(command):
+        assert getattr(param, "help", None), f"{command} {param.name} has no help"
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "choices"),
+    [
+        ("diagnose", "activation", ["relu", "tanh", "gelu"]),
+        ("diagnose", "optimizer", ["gd", "momentum", "adam"]),
+        ("diagnose", "task", ["classification", "regression"]),
+        ("diagnose", "init", ["auto", "he", "xavier"]),
+        ("depth", "init", ["zeros", "small", "large"]),
+        ("derivative", "method", ["forward", "central", "richardson"]),
+    ],
+)
+def test_options_with_choices_name_them(command: str, option: str, choices: list[str]) -> None:
+    (param,) = [p for p in _options(command) if p.name == option]
+    assert all(choice in param.help for choice in choices), param.help
+
+
+def test_check_help_mentions_pytorch_files_and_the_extra(runner: CliRunner) -> None:
+    code, out, _ = run(runner, "check", "--help")
+    assert code == 0 and "PyTorch" in out and "gradprobe[torch]" in out
+
+
+def test_completion_completes_choices_after_a_comma() -> None:
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT / "src"),
+        _GRADPROBE_COMPLETE="complete_bash",
+        COMP_WORDS="gradprobe depth --init he,xa",
+        COMP_CWORD="3",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gradprobe"], env=env, capture_output=True, text=True
+    )
+    assert result.stdout.split() == ["he,xavier", "he,xavier_normal", "he,xavier_uniform"]
+
+
+def test_depth_takes_a_comma_list_of_inits(runner: CliRunner) -> None:
+    code, out, _ = run(runner, "depth", "--depth", "6", "--width", "16", "--init", "he,xavier")
+    assert code == 0
+    rows = [
+        line.split()[0] for line in out.splitlines() if line.split()[:1] in (["he"], ["xavier"])
+    ]
+    assert rows == ["xavier", "he"] or rows == ["he", "xavier"]
+    assert "zeros" not in out
+
+
+def test_depth_refuses_an_unknown_init_in_one_line(runner: CliRunner) -> None:
+    result = run(runner, "depth", "--depth", "6", "--init", "he,foo")
+    assert_usage_error(*result, "--init: got 'foo'", "separated by commas")
+    assert "callable" not in result[2] and "inits:" not in result[2]
+
+
+def test_derivative_takes_a_comma_list_of_methods(runner: CliRunner) -> None:
+    code, out, _ = run(runner, "derivative", "x**3", "--method", "forward,central", "--json")
+    assert code == 0
+    assert [m["method"] for m in strict_json(out)["methods"]] == ["forward", "central"]  # type: ignore[index]
+
+
+def test_classification_of_a_continuous_target_is_a_usage_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "continuous.csv"
+    rows = "\n".join(f"{a:.4f},{b:.4f},{a + b:.5f}" for a, b in rng.normal(size=(300, 2)))
+    path.write_text("a,b,y\n" + rows + "\n")
+    args = ["diagnose", "--data", str(path), "--target", "y", "--task", "classification"]
+    result = run(runner, *args, "--out", str(tmp_path / "r"))
+    assert_usage_error(*result, "--task: classification needs class labels", "--task regression")
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_summary_says_why_the_task_was_chosen(runner: CliRunner, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "two.csv"
+    X = rng.normal(size=(60, 2))
+    rows = "\n".join(f"{a:.4f};{b:.4f};{int(a > 0)}" for a, b in X)
+    path.write_text("a;b;label\n" + rows + "\n")  # semicolons: sniffed
+    code, out, _ = run(
+        runner,
+        "diagnose",
+        "--data",
+        str(path),
+        "--target",
+        "label",
+        "--epochs",
+        "2",
+        "--layers",
+        "4",
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert code == 0, out
+    assert "inferred: 'label' has 2 distinct integer values" in out.splitlines()[0]
+
+
+def test_piped_output_has_no_trailing_spaces(runner: CliRunner, tmp_path: Path) -> None:
+    outputs = [
+        run(runner, "check", f"{EXAMPLE}:with_planted_bug")[1],
+        run(runner, "depth", "--depth", "6", "--width", "16")[1],
+        run(runner, "derivative", "x**3")[1],
+        run(runner, "diagnose", *SMALL, "--out", str(tmp_path / "r"))[1],
+    ]
+    for out in outputs:
+        assert out.strip()
+        assert all(line == line.rstrip() for line in out.splitlines()), out
+        assert max(len(line) for line in out.splitlines()) <= 100

@@ -75,7 +75,7 @@ def test_ctrl_c_exits_130_and_says_nothing_was_written(capsys: pytest.CaptureFix
     with pytest.raises(typer.Exit) as caught, exit_codes(debug=False):
         raise KeyboardInterrupt
     assert caught.value.exit_code == EXIT_INTERRUPTED
-    assert capsys.readouterr().err == "gradprobe: interrupted; no report was written\n"
+    assert capsys.readouterr().err == "gradprobe: interrupted (Ctrl-C); nothing was written\n"
 
 
 def test_other_errors_are_bugs_and_pass_through(capsys: pytest.CaptureFixture[str]) -> None:

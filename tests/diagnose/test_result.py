@@ -113,3 +113,25 @@ def test_a_diverged_run_has_no_test_metric_in_the_data(diagnosis: Diagnosis) -> 
     assert data["inputs"]["raw"]["diverged_at"] == 2
     assert data["result"]["test_without_normalization"] is None
     validate_report(data)
+
+
+# ------------------------------------------------------------- progress, views, layout
+
+
+@pytest.fixture(scope="module")
+def moons_diagnosis():  # type: ignore[no-untyped-def]
+    return run_diagnosis(bundled("moons"), DiagnoseConfig(layers=(5,), epochs=10, depth=5, width=8))
+
+
+def test_the_diagnosis_shows_itself_in_a_notebook(moons_diagnosis) -> None:  # type: ignore[no-untyped-def]
+    text = repr(moons_diagnosis)
+    assert "\n" not in text and text.startswith("Diagnosis(data='moons'")
+    card = moons_diagnosis._repr_html_()
+    assert card.count("<tr>") == len(moons_diagnosis.findings) + 1
+
+
+def test_the_pictures_travel_with_the_diagnosis(moons_diagnosis) -> None:  # type: ignore[no-untyped-def]
+    assert moons_diagnosis.surface.raw.shape == moons_diagnosis.surface.normalized.shape
+    assert moons_diagnosis.step_errors.coordinate.startswith("W1[")
+    assert [result.w for result in moons_diagnosis.deep_linear] == [1.5, 0.5]
+    assert {result.depth for result in moons_diagnosis.deep_linear} == {5}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradprobe import init
+from gradprobe import init, recommend_scale
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 
 FAN_OUT, FAN_IN = 300, 700
@@ -115,3 +115,46 @@ def test_bad_arguments() -> None:
         init.he((2, 3), None)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="scale: got -1"):
         init.normal((2, 3), 0, scale=-1)
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "linear", "selu"])
+def test_gains_match_torch_calculate_gain_where_it_has_them(name: str) -> None:
+    import torch
+
+    assert init.gain(name) == pytest.approx(torch.nn.init.calculate_gain(name), rel=1e-12)
+
+
+def test_leaky_gain_matches_torch_for_its_slope() -> None:
+    import torch
+
+    assert init.gain("leaky_relu", slope=0.2) == pytest.approx(
+        torch.nn.init.calculate_gain("leaky_relu", 0.2), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("name", ["gelu", "silu", "elu", "softplus", "mish"])
+def test_gains_torch_lacks_come_from_the_recommended_forward_scale(name: str) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    with pytest.raises(ValueError, match="Unsupported nonlinearity"):
+        torch.nn.init.calculate_gain(name)  # type: ignore[arg-type]
+    # The independent route: PyTorch's own function, integrated by recommend_scale through
+    # autograd (gelu here is its tanh form, as in the NumPy table).
+    functions = {
+        "gelu": lambda z: F.gelu(z, approximate="tanh"),
+        "silu": F.silu,
+        "elu": F.elu,
+        "softplus": F.softplus,
+        "mish": F.mish,
+    }
+    expected = np.sqrt(recommend_scale(functions[name]).forward)
+    assert init.gain(name) == pytest.approx(expected, rel=1e-9)
+    assert 1.0 < init.gain(name) < 1.8
+
+
+def test_gain_for_an_unknown_name_is_an_error_listing_the_names() -> None:
+    with pytest.raises(InvalidArgumentError, match="expected one of relu, .*mish"):
+        init.gain("swish")
+    with pytest.raises(InvalidArgumentError, match="activation: got 3"):
+        init.gain(3)  # type: ignore[arg-type]

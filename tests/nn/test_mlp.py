@@ -122,7 +122,7 @@ def test_losses_match_sklearn(rng: np.random.Generator) -> None:
     X = rng.normal(size=(20, 3))
     binary = MLP([3, 4, 1], seed=0).eval()
     y2 = rng.integers(0, 2, 20)
-    assert binary.loss(X, y2) == pytest.approx(log_loss(y2, binary.predict_proba(X)[:, 0]))
+    assert binary.loss(X, y2) == pytest.approx(log_loss(y2, binary.predict_proba(X)[:, 1]))
     multi = MLP([3, 4, 3], seed=0).eval()
     y3 = rng.integers(0, 3, 20)
     assert multi.loss(X, y3) == pytest.approx(log_loss(y3, multi.predict_proba(X)), rel=1e-10)
@@ -149,7 +149,7 @@ def test_predict_and_score(rng: np.random.Generator) -> None:
     y2 = rng.integers(0, 2, 30)
     predicted = binary.predict(X)
     assert predicted.shape == (30,)
-    np.testing.assert_array_equal(predicted, (binary.predict_proba(X)[:, 0] >= 0.5).astype(int))
+    np.testing.assert_array_equal(predicted, (binary.predict_proba(X)[:, 1] >= 0.5).astype(int))
     assert binary.score(X, y2) == pytest.approx(accuracy_score(y2, predicted))
     multi = MLP([3, 4, 3], seed=1)
     y3 = rng.integers(0, 3, 30)
@@ -263,3 +263,18 @@ def test_bad_inputs(data: tuple[np.ndarray, np.ndarray]) -> None:
         MLP([4, 1]).loss(X, np.full(7, 2.0))
     with pytest.raises(ShapeMismatchError, match="params: 'W1' has shape"):
         net.forward(X, {**net.params, "W1": np.ones((2, 2))})
+
+
+def test_predict_proba_has_one_column_per_class_as_in_scikit_learn(
+    rng: np.random.Generator,
+) -> None:
+    X = rng.normal(size=(25, 3))
+    y2 = rng.integers(0, 2, 25)
+    binary = MLP([3, 5, 1], seed=3).eval()
+    probabilities = binary.predict_proba(X)
+    assert probabilities.shape == (25, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    # scikit-learn's log_loss reads the full (m, n_classes) matrix, as for its classifiers.
+    assert binary.loss(X, y2) == pytest.approx(log_loss(y2, probabilities), rel=1e-10)
+    multi = MLP([3, 5, 4], seed=3).eval()
+    assert multi.predict_proba(X).shape == (25, 4)

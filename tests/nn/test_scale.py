@@ -9,6 +9,7 @@ from gradprobe import recommend_scale
 from gradprobe.errors import (
     InvalidArgumentError,
     InvalidTypeError,
+    LossEvaluationError,
     NonFiniteError,
     ShapeMismatchError,
 )
@@ -168,3 +169,123 @@ def test_activation_whose_second_moment_overflows_is_rejected_by_name():
         recommend_scale(lambda z: 1e-160 * z)
     # exp itself is fine: E[exp(2z)] = e², so σ_w² = e⁻².
     assert recommend_scale(np.exp).forward == pytest.approx(math.exp(-2), rel=1e-10)
+
+
+# -- PyTorch activations ----------------------------------------------------------------
+
+
+def test_torch_relu_identity_and_selu_modules():
+    import torch
+    from torch import nn
+
+    assert recommend_scale(nn.ReLU()).forward == pytest.approx(2.0, rel=1e-10)
+    assert recommend_scale(nn.ReLU()).backward == pytest.approx(2.0, rel=1e-10)
+    assert recommend_scale(nn.Identity()).forward == pytest.approx(1.0, rel=1e-10)
+    # SELU's constants are chosen so that E[selu(z)²] = 1 for z ~ N(0, 1) (Klambauer et al.).
+    selu = recommend_scale(nn.SELU())
+    assert selu.forward == pytest.approx(1.0, abs=1e-3)
+    assert selu.activation == "selu"
+    # The same numbers by adaptive quadrature of PyTorch's own values at floats.
+    with warnings.catch_warnings():  # float32 values: quad cannot reach its 1e-13 target
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        expected = 1 / _quad_expectation(lambda z: float(torch.selu(torch.tensor(z))) ** 2)
+    assert selu.forward == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "rel"),
+    [
+        ("SiLU", "silu", 1e-9),
+        ("ELU", "elu", 1e-9),
+        ("Softplus", "softplus", 1e-9),
+        ("Tanh", "tanh", 1e-9),
+        ("GELU-tanh", "gelu", 1e-9),
+        # PyTorch's default GELU is the erf form; the NumPy table has the tanh form.
+        ("GELU", "gelu", 1e-3),
+    ],
+)
+def test_torch_modules_agree_with_the_named_numpy_versions(module, name, rel):
+    from torch import nn
+
+    instance = nn.GELU(approximate="tanh") if module == "GELU-tanh" else getattr(nn, module)()
+    torch_scale, named = recommend_scale(instance), recommend_scale(name)
+    assert torch_scale.forward == pytest.approx(named.forward, rel=rel)
+    assert torch_scale.backward == pytest.approx(named.backward, rel=rel)
+
+
+def test_torch_gelu_erf_matches_adaptive_quadrature_of_scipy_erf():
+    from torch import nn
+
+    scale = recommend_scale(nn.GELU())
+    assert scale.forward == pytest.approx(1 / _quad_expectation(lambda z: gelu(z) ** 2), rel=1e-9)
+    assert scale.activation == "gelu (erf)"
+
+
+def test_torch_functions_and_a_users_module_and_a_tensor_only_lambda():
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    def mish(z):
+        return z * math.tanh(np.logaddexp(0.0, z))
+
+    scale = recommend_scale(F.mish)
+    assert scale.forward == pytest.approx(1 / _quad_expectation(lambda z: mish(z) ** 2), rel=1e-9)
+    assert scale.activation == "mish"
+    assert recommend_scale(nn.Mish()).forward == pytest.approx(scale.forward, rel=1e-12)
+
+    class Swish(nn.Module):
+        def forward(self, x):
+            return x * torch.sigmoid(1.702 * x)
+
+    swish = recommend_scale(Swish())
+    numpy_swish = recommend_scale(lambda z: z * special.expit(1.702 * z))
+    assert swish.forward == pytest.approx(numpy_swish.forward, rel=1e-9)
+    assert swish.backward == pytest.approx(numpy_swish.backward, rel=1e-6)
+    assert swish.activation == "Swish"
+    assert recommend_scale(lambda z: torch.relu(z) * 2).forward == pytest.approx(0.5, rel=1e-10)
+
+
+def test_torch_activations_leave_grad_mode_and_modules_unchanged():
+    import torch
+    from torch import nn
+
+    prelu = nn.PReLU(init=0.25)
+    with torch.no_grad():
+        scale = recommend_scale(prelu)
+    assert torch.is_grad_enabled()  # the no_grad block ended; inside it autograd still ran
+    assert prelu.weight.grad is None and float(prelu.weight.detach()) == 0.25
+    assert scale.forward == pytest.approx(2 / (1 + 0.25**2), rel=1e-6)
+
+
+def test_torch_activations_that_misbehave_are_rejected():
+    import torch
+    from torch import nn
+
+    class Pool(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=0, keepdim=True)
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("no")
+
+    with pytest.raises(ShapeMismatchError, match="activation: Pool returned"):
+        recommend_scale(Pool())
+    with pytest.raises(LossEvaluationError, match="activation: Broken raised RuntimeError"):
+        recommend_scale(Broken())
+    with pytest.raises(NonFiniteError):
+        recommend_scale(lambda z: torch.exp(z) * torch.inf)
+
+
+def test_importing_the_numpy_kit_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gradprobe.nn.scale, gradprobe.nn.initializers\nprint('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

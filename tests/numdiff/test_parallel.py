@@ -12,6 +12,7 @@ from gradprobe import check_gradients
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.nn.check import check_model
 from gradprobe.nn.mlp import MLP
+from gradprobe.numdiff.parallel import executor_capacity, task_count
 
 DATA = np.random.default_rng(11).normal(size=(10, 3))
 
@@ -89,6 +90,41 @@ def test_a_dask_cluster_runs_the_check_with_no_extra_code() -> None:
         report = check_gradients(function, PARAMS, grads, executor=client.get_executor())
     assert _numbers(report) == _numbers(serial)
     assert report.wrong_parameters == ["b"]
+
+
+class _Submissions(ThreadPoolExecutor):
+    """A real thread pool that counts the tasks it is given."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.submitted = 0
+
+    def submit(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def, override]
+        self.submitted += 1
+        return super().submit(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_tasks_follow_the_pool_size_not_this_machine() -> None:
+    function = partial(loss, data=DATA)
+    for workers in (1, 3):
+        with _Submissions(workers) as pool:
+            check_gradients(function, PARAMS, grads, executor=pool)
+        # 16 values: 32 perturbed evaluations in the full check, 4 tasks per worker.
+        assert executor_capacity(pool) == workers
+        assert task_count(pool, 32) == 4 * workers
+        assert pool.submitted >= 4 * workers
+
+
+def test_a_dask_cluster_counts_its_workers_threads() -> None:
+    import distributed
+
+    with distributed.Client(
+        processes=False, n_workers=2, threads_per_worker=3, dashboard_address=None
+    ) as client:
+        executor = client.get_executor()
+        assert executor_capacity(executor) == 6  # 2 workers x 3 threads, whatever this machine
+        assert task_count(executor, 1000) == 24
+        assert task_count(executor, 5) == 5
 
 
 def test_executor_arguments_are_checked() -> None:

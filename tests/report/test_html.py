@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-from pathlib import Path
 
-import pytest
-
-import gradprobe.report._atomic as atomic
-from gradprobe.report._atomic import write_atomic
 from gradprobe.report.html import (
     Figure,
     Findings,
     Page,
     Paragraph,
     Section,
+    Summary,
     Table,
     render_html,
 )
-from gradprobe.report.jsonout import to_json
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -63,58 +57,44 @@ def test_figures_are_embedded_and_nothing_is_fetched() -> None:
 def test_highlighted_rows_and_findings_levels() -> None:
     text = render_html(_page())
     assert text.count('<tr class="highlight">') == 1
-    assert '<li class="bad">x</li>' in text
+    assert '<li class="bad"><span class="mark bad">✗</span><span>x</span></li>' in text
 
 
-def test_json_has_no_nan() -> None:
-    assert to_json({"a": [float("nan"), float("inf"), 1.5]}) == (
-        '{\n  "a": [\n    null,\n    null,\n    1.5\n  ]\n}\n'
+def test_the_summary_card_comes_before_every_section_with_marks() -> None:
+    summary = Summary(
+        "warn", "1 of 2 <findings>", [("ok", "Inputs", "fine"), ("warn", "Depth", "hm")]
     )
+    text = render_html(Page("t", "s", _page().sections, summary=summary))
+    assert text.index('id="summary"') < text.index("<h2>")
+    assert '<section class="card warn" id="summary">' in text and "1 of 2 &lt;findings&gt;" in text
+    assert '<span class="mark ok">✓</span><span class="topic">Inputs</span>' in text
+    assert '<span class="mark warn">!</span><span class="topic">Depth</span>' in text
 
 
-def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "out.txt"
-    write_atomic(target, "one")
-    write_atomic(target, b"two")
-    assert target.read_text() == "two"
-    assert os.listdir(target.parent) == ["out.txt"]
-    assert target.stat().st_mode & 0o777 == 0o644
+def _rules(text: str) -> dict[str, str]:
+    style = text[text.index("<style>") + 7 : text.index("</style>")]
+    return {selector.strip(): body for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", style)}
 
 
-def test_atomic_write_interrupted_keeps_the_old_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "out.txt"
-    target.write_text("old")
+def test_each_level_colours_its_findings_after_the_plain_rule() -> None:
+    # The plain rule sets a grey edge; each level's rule is as specific and comes later,
+    # so it wins (the old page had `ul.findings li {border-left: 4px solid}` win over `li.ok`).
+    text = render_html(_page())
+    style = text[text.index("<style>") :]
+    rules = _rules(text)
+    plain = style.index("ul.findings li {")
+    colours = set()
+    for level in ("ok", "warn", "bad"):
+        selector = f"ul.findings li.{level}"
+        assert style.index(selector + " {") > plain
+        colours.add(re.search(r"border-left-color: (#\w+)", rules[selector]).group(1))  # type: ignore[union-attr]
+    assert len(colours) == 3
 
-    def interrupted(source: object, destination: object) -> None:
-        raise KeyboardInterrupt
 
-    monkeypatch.setattr(atomic.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        write_atomic(target, "new " * 1000)
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["out.txt"]
-
-
-def test_files_written_together_are_all_staged_before_any_is_replaced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    html, data = tmp_path / "report.html", tmp_path / "report.json"
-    html.write_text("old html")
-    data.write_text("old json")
-    real_fdopen = atomic.os.fdopen
-    opened: list[int] = []
-
-    def fdopen_then_interrupt(handle: int, mode: str) -> object:
-        opened.append(handle)
-        if len(opened) == 2:  # the second file's staging is interrupted
-            raise KeyboardInterrupt
-        return real_fdopen(handle, mode)
-
-    monkeypatch.setattr(atomic.os, "fdopen", fdopen_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        atomic.write_together({html: "new html", data: "new json"})
-    # The first file was fully staged but not renamed: both old files stand, no temporaries.
-    assert html.read_text() == "old html" and data.read_text() == "old json"
-    assert sorted(os.listdir(tmp_path)) == ["report.html", "report.json"]
+def test_wide_content_scrolls_in_its_own_box() -> None:
+    text = render_html(_page())
+    assert '<div class="scroll"><table>' in text
+    rules = _rules(text)
+    assert "overflow-x: auto" in rules[".scroll"]
+    assert "max-width: 100%" in rules["figure img"]
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text

@@ -12,7 +12,14 @@ import pytest
 
 from gradprobe.diagnose.pipeline import DiagnoseConfig, run_diagnosis
 from gradprobe.diagnose.tabular import bundled
-from gradprobe.report.jsonout import SCHEMA_NAME, load_schema, to_json, validate_report
+from gradprobe.numdiff.derivative import derivative
+from gradprobe.report.jsonout import (
+    SCHEMA_NAME,
+    derivative_data,
+    load_schema,
+    to_json,
+    validate_report,
+)
 
 
 def strict(text: str) -> Any:
@@ -104,3 +111,20 @@ def test_broken_reports_are_rejected(report_data: dict[str, Any], breakage: str)
         broken["gradient_check"]["at_initialization"]["verdict"] = "great"
     with pytest.raises(jsonschema.ValidationError):
         validate_report(broken)
+
+
+# ------------------------------------------------------------- progress, views, layout
+
+
+def test_json_has_no_nan() -> None:
+    assert to_json({"a": [float("nan"), float("inf"), 1.5]}) == (
+        '{\n  "a": [\n    null,\n    null,\n    1.5\n  ]\n}\n'
+    )
+
+
+def test_derivative_rows_carry_the_error_against_the_exact_value() -> None:
+    result = derivative(lambda x: x**3, 1.0, eps=0.01, method="forward", full_output=True)
+    row = derivative_data("forward", result, 3.0)
+    assert row["error"] == abs(result.value - 3.0) and row["step"] == result.step
+    assert json.loads(to_json(row))["method"] == "forward"
+    assert derivative_data("complex", "not analytic", 3.0)["not_available"] == "not analytic"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from gradprobe import check_gradients, depth_sweep
 from gradprobe.diagnose.pipeline import DiagnoseConfig, run_diagnosis
 from gradprobe.diagnose.result import Diagnosis
 from gradprobe.diagnose.tabular import bundled
-from gradprobe.report.html import Figure, Findings, Page, Paragraph, Table
+from gradprobe.report.html import Figure, Findings, Page, Paragraph, Summary, Table, render_html
 from gradprobe.report.jsonout import to_json
 from gradprobe.report.page import SECTION_TITLES, diagnosis_page, write_depth_plot, write_page
 
@@ -45,7 +46,7 @@ def test_the_page_has_the_four_sections_in_order(page: Page) -> None:
     assert page.subtitle.startswith("circles: classification, ")
     assert "Network 2-5-1, relu, init 'auto'" in page.subtitle and "seed 1." in page.subtitle
     figures = _blocks(page, Figure)
-    assert len(figures["Inputs"]) == 1 and len(figures["Depth and initialization"]) == 1
+    assert [len(figures[title]) for title in SECTION_TITLES] == [2, 3, 2, 1]
     assert all(figure.png.startswith(PNG_MAGIC) for f in figures.values() for figure in f)
 
 
@@ -61,16 +62,19 @@ def test_features_are_listed_largest_spread_first(diagnosis: Diagnosis) -> None:
     assert table.caption == "The largest spread is 80× the smallest."
 
 
-def test_each_finding_appears_under_its_topic_and_all_under_the_result(
+def test_each_finding_appears_under_its_topic_and_all_in_the_summary(
     diagnosis: Diagnosis, page: Page
 ) -> None:
     findings = _blocks(page, Findings)
-    for section, topic in zip(SECTION_TITLES[:3], ("inputs", "depth", "gradients"), strict=True):
+    topics = ("inputs", "depth", "gradients", "result")
+    for section, topic in zip(SECTION_TITLES, topics, strict=True):
         [block] = findings[section]
         expected = [(f["level"], f["text"]) for f in diagnosis.findings if f["topic"] == topic]
         assert list(block.items) == expected
-    [everything] = findings["Result"]
-    assert len(everything.items) == len(diagnosis.findings)
+    assert page.summary is not None
+    assert [(level, text) for level, _, text in page.summary.findings] == [
+        (f["level"], f["text"]) for f in diagnosis.findings
+    ]
 
 
 def test_the_check_tables_highlight_what_is_not_ok(diagnosis: Diagnosis) -> None:
@@ -126,3 +130,37 @@ def test_write_depth_plot_writes_a_png(tmp_path: Path) -> None:
     assert path == tmp_path / "plots" / "sweep.png"
     assert path.read_bytes().startswith(PNG_MAGIC)
     assert os.listdir(path.parent) == ["sweep.png"]
+
+
+# ------------------------------------------------------------- progress, views, layout
+
+
+@pytest.fixture(scope="module")
+def circles_diagnosis():  # type: ignore[no-untyped-def]
+    config = DiagnoseConfig(layers=(6,), epochs=15, depth=6, width=16)
+    return run_diagnosis(bundled("circles"), config)
+
+
+def test_the_summary_lists_every_finding_with_its_level(circles_diagnosis) -> None:  # type: ignore[no-untyped-def]
+    page = diagnosis_page(circles_diagnosis)
+    assert isinstance(page.summary, Summary)
+    assert [level for level, _, _ in page.summary.findings] == [
+        f["level"] for f in circles_diagnosis.findings
+    ]
+    levels = {f["level"] for f in circles_diagnosis.findings}
+    expected = "bad" if "bad" in levels else "warn" if "warn" in levels else "ok"
+    assert page.summary.level == expected
+
+
+def test_every_section_has_a_figure(circles_diagnosis) -> None:  # type: ignore[no-untyped-def]
+    page = diagnosis_page(circles_diagnosis)
+    assert [section.title for section in page.sections] == list(SECTION_TITLES)
+    counts = [sum(isinstance(b, Figure) for b in section.blocks) for section in page.sections]
+    assert counts == [2, 3, 2, 1]
+
+
+def test_the_check_table_has_no_empty_diagnosis_column(circles_diagnosis) -> None:  # type: ignore[no-untyped-def]
+    text = render_html(diagnosis_page(circles_diagnosis))
+    assert circles_diagnosis.check_initial.passed
+    assert "<th>circles_diagnosis</th>" not in text
+    assert re.search(r'id="summary".*<h2>1\. Inputs', text, re.S)

@@ -39,7 +39,7 @@ def test_depth_sweep_figure(sweep, tmp_path):
     assert forward.get_xlabel() and forward.get_ylabel() and backward.get_ylabel()
     labels = [text.get_text() for text in forward.get_legend().get_texts()]
     assert [label.split(":")[0] for label in labels] == list(sweep.reports)
-    assert "(zero)" in labels[0]  # zeros: nothing to show on a log axis, and the legend says so
+    assert "(all 0: no line on a log scale)" in labels[0]  # zeros: the legend says why
     he = sweep.reports["he"]
     np.testing.assert_allclose(forward.lines[-1].get_ydata(), he.column("std"))
     np.testing.assert_allclose(backward.lines[-1].get_ydata(), he.column("gradient_norm"))
@@ -81,3 +81,53 @@ def test_figures_need_result_objects():
         plot_deep_linear([])
     with pytest.raises(InvalidTypeError, match="report: got int"):
         plot_propagation(3)  # type: ignore[arg-type]
+
+
+# -- PyTorch models ------------------------------------------------------------------------
+
+
+def _torch_reports():
+    import torch
+    from torch import nn
+
+    from gradprobe.torch import init_sweep, rescale_
+
+    generator = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(*[nn.Sequential(nn.Linear(16, 16), nn.ReLU()) for _ in range(15)])
+    x = torch.randn(64, 16, generator=generator)
+    return init_sweep(model, x, ["default", "he"]), rescale_(model, x)
+
+
+def test_torch_figures_name_the_layers(tmp_path):
+    from gradprobe.report.plots import plot_comparison, plot_init_sweep, plot_rescale
+
+    sweep, result = _torch_reports()
+    path = tmp_path / "sweep.png"
+    figure = plot_init_sweep(sweep, path, size=(8.0, 3.0), dpi=50)
+    assert _png_size(path) == (400, 150)
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert labels == ["default: vanishing", "he: healthy"]
+    ticks = [text.get_text() for text in figure.axes[0].get_xticklabels()]
+    assert ticks[0] == "0.0" and len(ticks) <= 12
+    figure = plot_rescale(result, tmp_path / "rescale.png")
+    labels = [text.get_text() for text in figure.axes[1].get_legend().get_texts()]
+    assert labels == ["before rescale_: vanishing", "after rescale_: healthy"]
+    figure = plot_comparison({"a": result.before, "b": result.after}, title="t")
+    assert figure.get_suptitle() == "t"
+
+
+def test_torch_figures_need_result_objects():
+    from gradprobe.report.plots import plot_comparison, plot_init_sweep, plot_rescale
+
+    sweep, result = _torch_reports()
+    with pytest.raises(InvalidTypeError, match="sweep: got DepthSweep"):
+        plot_init_sweep(depth_sweep(3, 4))  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="result: got InitSweep"):
+        plot_rescale(sweep)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="reports: expected"):
+        plot_comparison({})
+    with pytest.raises(InvalidTypeError, match="the same architecture"):
+        small = propagation(MLP([4, 4, 2]), np.ones((3, 4)))
+        plot_comparison({"a": small, "b": result.after})

@@ -126,3 +126,13 @@ def test_the_input_is_neither_changed_nor_allowed_to_be_zero() -> None:
         deep_linear(3.0, 4, width=2, x=[1.0, np.inf])
     with pytest.raises(InvalidTypeError, match="w: got str"):
         deep_linear("2", 4)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("w", "verdict"), [(1.5, "exploding"), (0.5, "vanishing"), (1.0, "healthy")]
+)
+def test_powers_of_w(w, verdict):
+    result = deep_linear(w, 30)
+    assert result.verdict == verdict
+    assert result.activation[-1] == pytest.approx(abs(w) ** 30)
+    assert np.allclose(result.weight_gradient, abs(w) ** 29)

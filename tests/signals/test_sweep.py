@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from gradprobe import depth_sweep
+from gradprobe import MLP, depth_sweep, propagation
 from gradprobe.signals.propagation import LayerStatistics, PropagationReport, assess
-from gradprobe.signals.sweep import DepthSweep
+from gradprobe.signals.sweep import DepthSweep, InitSweep
 
 DEPTH = 8
 
@@ -64,6 +64,7 @@ def test_rows_are_read_from_the_first_and_last_layers() -> None:
         "init": "a",
         "verdict": "healthy",
         "trouble_layer": None,
+        "trouble_name": None,
         "first_std": 1.0,
         "last_std": 0.25,
         "gradient_ratio": 4.0,
@@ -72,6 +73,7 @@ def test_rows_are_read_from_the_first_and_last_layers() -> None:
     assert math.isnan(b["gradient_ratio"])
     assert sweep.data["a"] == {
         "layer": [1, 2, 3],
+        "name": ["1", "2", "3"],
         "activation_std": [1.0, 0.5, 0.25],
         "second_moment": [1.0, 0.25, 0.0625],
         "gradient_norm": [8.0, 4.0, 2.0],
@@ -93,3 +95,16 @@ def test_the_trouble_layer_is_shown_when_there_is_one(sweep: DepthSweep) -> None
             assert len(fields) == 5
         else:
             assert fields[2] == str(row["trouble_layer"])
+
+
+def test_both_sweeps_share_rows_data_and_table():
+    X = np.random.default_rng(0).standard_normal((32, 8))
+    reports = {
+        "he": propagation(MLP([8] * 6, init="he", output="linear"), X),
+        "small": propagation(MLP([8] * 6, init="normal", output="linear"), X),
+    }
+    depth, init = DepthSweep(5, 8, "relu", reports), InitSweep("MLP", reports)
+    assert depth.rows == init.rows and depth.data == init.data
+    assert [row["trouble_name"] for row in init.rows] == [None, "1"]
+    assert str(init).splitlines()[1:] == str(depth).splitlines()[1:]
+    assert init.to_dict()["model"] == "MLP" and set(init.to_dict()["reports"]) == {"he", "small"}

@@ -261,7 +261,6 @@ def test_module_with_a_buggy_custom_layer_names_the_parameter() -> None:
     assert report.wrong_parameters == ["out"]
     assert report.worst(1)[0].name.startswith("out[")
     assert "constant factor" in (report.parameter("out").diagnosis or "")
-    assert any("one at a time" in note for note in report.notes)  # vmap fell back to a loop
     assert report.parameter("input0").verdict == "ok"
     data = json.loads(json.dumps(report.to_dict()))
     assert data["wrong_parameters"] == ["out"] and data["worst"][0]["name"].startswith("out[")
@@ -365,7 +364,7 @@ def test_bad_arguments_are_named() -> None:
         check_module(nn.Linear(3, 2), torch.randn(4, 3), lambda out: out)
     with pytest.raises(InvalidArgumentError, match="mode: got 'fast'"):
         check_module(nn.Linear(3, 2), torch.randn(4, 3), mode="fast")
-    with pytest.raises(InvalidArgumentError, match="defines no inputs"):
+    with pytest.raises(InvalidArgumentError, match="defines no input tensor"):
         check_namespace({"module": nn.Linear(3, 2)})
 
 
@@ -380,7 +379,10 @@ def test_check_namespace_runs_a_files_module() -> None:
     assert report.verdict == "ok" and report.checked == 5
 
 
-DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: the CUDA route is not run"
+)
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
 class _DeviceProbe(nn.Module):
@@ -437,3 +439,49 @@ def test_gradprobe_imports_torch_only_when_used() -> None:
         "import gradprobe.torch; assert 'torch' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class BatchCentering(nn.Module):
+    """Subtracts the batch mean in training mode (identity in eval), with its own backward."""
+
+    def __init__(self, planted: bool) -> None:
+        super().__init__()
+        self.planted = planted
+
+    def forward(self, x: Any) -> Any:
+        if not self.training:
+            return x
+        planted = self.planted
+
+        class Center(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, v: Any) -> Any:
+                return v - v.mean(0, keepdim=True)
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                # The mean's own gradient, −mean(grad), forgotten when planted.
+                return grad if planted else grad - grad.mean(0, keepdim=True)
+
+        return Center.apply(x)
+
+
+@pytest.mark.parametrize("planted", [False, True])
+def test_train_mode_checks_a_layer_that_only_exists_with_batch_statistics(planted: bool) -> None:
+    module = nn.Sequential(nn.Linear(3, 4), BatchCentering(planted), nn.Tanh(), nn.Linear(4, 2))
+    module.eval()
+    x, y = torch.randn(6, 3), torch.randint(0, 2, (6,))
+    snapshot = _snapshot(module)
+    evaluated = check_module(module, x, F.cross_entropy, y)
+    assert evaluated.verdict == "ok"  # in eval mode the layer is the identity: nothing to see
+    trained = check_module(module, x, F.cross_entropy, y, train_mode=True)
+    assert trained.verdict == ("wrong" if planted else "ok"), str(trained)
+    if planted:
+        assert trained.wrong_parameters == ["0.weight", "0.bias"]  # the layers before it
+        assert trained.parameter("3.weight").verdict == "ok"
+    assert any("depend on the whole batch" in note for note in trained.notes)
+    _assert_unchanged(module, snapshot)
+    with_batchnorm = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    before = {k: v.clone() for k, v in with_batchnorm.state_dict().items()}
+    assert check_module(with_batchnorm, x, F.cross_entropy, y, train_mode=True).verdict == "ok"
+    assert all(torch.equal(before[k], v) for k, v in with_batchnorm.state_dict().items())

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gradprobe.cli.commands import app
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
@@ -34,3 +39,104 @@ def test_planted_bug_exits_1_naming_the_parameter() -> None:
     assert process.returncode == 1, process.stdout + process.stderr
     assert '"wrong_parameters": [\n    "hidden.bias"\n  ]' in process.stdout
     assert '"name": "hidden.bias[' in process.stdout
+
+
+# ------------------------------------------------- an ordinary PyTorch file, in process
+
+SCRIPT = """
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+
+
+class Scale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return x * weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        return grad * weight, (grad * x).sum(0) * FACTOR
+
+
+class Scaled(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n) + 0.1 * torch.randn(n))
+
+    def forward(self, x):
+        return Scale.apply(x, self.weight)
+
+
+FACTOR = {factor}
+net = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), Scaled(6), nn.Linear(6, 3))
+loss_fn = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+inputs = torch.randn(8, 4)
+labels = torch.randint(0, 3, (8,))
+targets = labels
+"""
+
+
+def _script(tmp_path: Path, factor: float, name: str = "train.py") -> str:
+    path = tmp_path / name
+    path.write_text(SCRIPT.format(factor=factor))
+    return str(path)
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_an_ordinary_training_script_is_checked_and_says_what_it_took(tmp_path: Path) -> None:
+    code, out, err = invoke("check", _script(tmp_path, 1.0))
+    assert code == 0, out + err
+    first = out.splitlines()[0]
+    assert first == (
+        "PyTorch file: took module = net (Sequential), inputs = inputs, loss = loss_fn, "
+        "targets = targets"
+    )
+    assert "gradient check: OK" in out
+
+
+def test_a_planted_bug_in_the_script_exits_1_naming_the_parameter(tmp_path: Path) -> None:
+    code, out, _ = invoke("check", _script(tmp_path, 2.0), "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["wrong_parameters"] == ["2.weight"]
+    assert report["notes"][0].startswith("took module = net")
+
+
+def test_names_include_mode_and_workers_reach_the_check(tmp_path: Path) -> None:
+    script = _script(tmp_path, 2.0)
+    code, out, _ = invoke(
+        "check",
+        script,
+        "--json",
+        "--targets",
+        "labels",
+        "--include",
+        "0.*",
+        "--mode",
+        "full",
+        "--workers",
+        "1",
+    )
+    report = json.loads(out)
+    assert code == 0 and [row["name"] for row in report["parameters"]] == ["0.weight", "0.bias"]
+    assert "targets = labels" in report["notes"][0] and report["mode"] == "full"
+    code, out, _ = invoke("check", script, "--json", "--mode", "localize")
+    assert code == 1 and json.loads(out)["mode"] == "localize"
+    code, _, err = invoke("check", script, "--module", "optimizer")
+    assert code == 2 and "--module: optimizer is a SGD" in err
+
+
+def test_pytorch_options_on_a_numpy_file_are_usage_errors(tmp_path: Path) -> None:
+    code, _, err = invoke("check", str(ROOT / "examples" / "two_layer_net.py"), "--include", "W1")
+    assert code == 2 and "--include: applies to a PyTorch file" in err

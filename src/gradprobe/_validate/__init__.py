@@ -28,7 +28,7 @@ from gradprobe._validate.arrays import (
     check_shape,
     check_unique,
 )
-from gradprobe._validate.calls import loss_value, unless_interrupt
+from gradprobe._validate.calls import check_progress, loss_value, unless_interrupt
 from gradprobe._validate.numbers import (
     LIMITS,
     check_argnums,
@@ -69,6 +69,7 @@ __all__ = [
     "check_magnitude",
     "check_memory",
     "check_modes",
+    "check_progress",
     "check_notes",
     "check_positive",
     "check_rate",

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from gradprobe._validate.numbers import kind
-from gradprobe.errors import LossEvaluationError
+from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
-__all__ = ["loss_value", "unless_interrupt"]
+__all__ = ["check_progress", "loss_value", "unless_interrupt"]
 
 _RAISES = {dis.opmap["RAISE_VARARGS"], dis.opmap.get("RERAISE", -1)}
 
@@ -91,3 +91,19 @@ def loss_value(value: Any, where: str, argument: str = "the function") -> float:
     if not math.isfinite(number):
         raise LossEvaluationError(f"{argument} returned {number} {where}, expected a finite value")
     return number
+
+
+def check_progress(progress: object) -> object:
+    """Return a progress hook as given: None, a callable ``(done, total)`` or an ``update(n)`` bar.
+
+    Examples
+    --------
+    >>> check_progress(None) is None
+    True
+    """
+    if progress is None or callable(progress) or callable(getattr(progress, "update", None)):
+        return progress
+    raise InvalidTypeError(
+        f"progress: got {type(progress).__name__}, expected a callable progress(done, total), "
+        "an object with update(n) such as tqdm.auto.tqdm(), or None"
+    )

@@ -6,21 +6,29 @@ gradient into dθ, compute ``dθ_approx[i] = (J(θ + εeᵢ) − J(θ − εeᵢ
 
     ‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂)
 
-≈1e-7 is great, ≈1e-5 suspicious, ≈1e-3 wrong. :func:`check_gradients` does that
-and then the part the notes leave to the user: it reports the difference for
-every named parameter, the worst entries by name (``W2[1, 3]``), a plain-words
-diagnosis of each failing parameter, kinks (a ReLU crossing zero inside ±ε), and
-it refuses a loss that is random (dropout) instead of reporting noise.
+≈1e-7 is great, ≈1e-5 suspicious, ≈1e-3 wrong. :func:`check_gradients` reports
+that number, and backs every verdict by a bound it measured: the loss's computational
+noise at θ (:mod:`gradprobe.numdiff.noise`), each entry's rounding and truncation
+error (:mod:`gradprobe.check.bounds`), re-checks at further steps for the entries
+that are not yet clear (:mod:`gradprobe.check.escalate`). An entry is wrong only
+beyond three bounds; rows and the headline follow from the entries, so the verdict
+is never better than its worst row; "inconclusive" says, with what to try, that some
+entries could be told neither right nor wrong. It names the worst entries
+(``W2[1, 3]``) by error over bound, diagnoses each failing parameter in plain words,
+reports kinks (a ReLU crossing at θ or within ±ε), and refuses a loss that is random
+(dropout) instead of reporting noise.
 
-Cost: 2N + 4 loss evaluations for N checked values (plus two per entry that
-looks like a kink), one value at a time, or in blocks with ``batched=True``, or
-spread over an executor. ``sample=K`` checks K values per parameter; above
-100,000 values the check localizes wrong values by group testing instead
-(``mode="localize"``, see :mod:`gradprobe.check.localize`).
+Cost: 2N loss evaluations for N checked values, plus 3 at θ, 24 to 96 for the noise,
+and a few per entry that the first step leaves unclear (typically well under 1 %),
+one value at a time, or in blocks with ``batched=True``, or spread over an executor.
+``sample=K`` checks K values per parameter; above 100,000 values the check localizes
+wrong values by group testing instead (``mode="localize"``, see
+:mod:`gradprobe.check.localize`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -54,8 +62,10 @@ from gradprobe.errors import (
     NondeterministicLossError,
 )
 from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
+from gradprobe.numdiff.noise import NoiseEstimate, direction_rng, measure_noise
 from gradprobe.numdiff.parallel import resolve_executor
 from gradprobe.numdiff.perturbation import LossOnTheta
+from gradprobe.numdiff.progress import as_callback
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -110,16 +120,19 @@ def _analytic(
     return layout.align(grads)
 
 
-def _refuse_randomness(evaluate: LossOnTheta, theta: NDArray[np.float64]) -> float:
+def _refuse_randomness(
+    evaluate: LossOnTheta, theta: NDArray[np.float64], nondet_tol: float = 0.0
+) -> tuple[float, float]:
+    """Return the loss at θ and the spread of repeated values, or refuse a random loss."""
     values = [evaluate(theta) for _ in range(_REPEATS)]
     spread = max(values) - min(values)
-    if spread > 8 * np.finfo(np.float64).eps * max(abs(v) for v in values):
+    if spread > max(8 * np.finfo(np.float64).eps * max(abs(v) for v in values), nondet_tol):
         raise NondeterministicLossError(
             f"loss: returned {', '.join(f'{v:.10g}' for v in values)} for the same parameters, "
             "expected the same value every time. A gradient check cannot work with a random "
             "loss: switch dropout off (net.eval()), or fix the random seed inside the loss"
         )
-    return values[0]
+    return values[0], spread
 
 
 def check_gradients(
@@ -138,6 +151,7 @@ def check_gradients(
     executor: Executor | None = None,
     workers: int | None = None,
     memory: int = DEFAULT_MEMORY,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Check analytic gradients against numerical ones and say which are wrong.
 
@@ -154,8 +168,9 @@ def check_gradients(
         The analytic gradients dθ, keyed like ``params`` (``"dW1"`` is accepted for
         ``"W1"``), or ``grads(params)`` returning them.
     eps : float, optional
-        The step ε, used exactly as given; by default ``∛u·max(1, |θᵢ|)`` for central
-        differences (``u`` the machine epsilon of the loss's precision).
+        The first step ε, used exactly as given; by default ``∛u·max(1, |θᵢ|)`` for
+        central differences (``u`` the machine epsilon of the loss's precision). Entries
+        it leaves unclear are re-checked at other steps, chosen from the measured noise.
     method : {"central", "forward", "backward", "complex", "richardson"}, default="central"
         The difference formula (see :func:`gradprobe.derivative`). Kinks are found with
         central differences only.
@@ -185,12 +200,18 @@ def check_gradients(
         Shortcut for a local process pool of this many workers.
     memory : int, default=256 MiB
         Bytes allowed for one block of perturbed parameter vectors.
+    progress : callable or tqdm-like, optional
+        Told how the value-by-value part advances: a callable ``progress(done, total)``
+        or an object with ``update(n)`` such as ``tqdm.auto.tqdm()`` (its ``total`` is set).
 
     Returns
     -------
     GradCheckReport
-        ``report.verdict``, ``report.difference``, ``report.parameters`` (one row per
-        parameter with its diagnosis), ``report.worst(k)``; ``print(report)`` shows a table.
+        ``report.verdict`` ("ok", "inconclusive", "suspicious" or "wrong"),
+        ``report.difference``, ``report.parameters`` (one row per parameter with its
+        diagnosis), ``report.worst(k)``, ``report.noise``, ``report.advice``;
+        ``print(report)`` shows a table. After Ctrl-C, a partial one
+        (``report.partial``, never "ok"); a ``workers=N`` pool is stopped at once.
 
     Raises
     ------
@@ -236,6 +257,7 @@ def check_gradients(
             mode=setup.mode,
             notes=notes,
             started=started,
+            progress=progress,
         )
 
 
@@ -321,6 +343,9 @@ def run_check(
     mode: str = "full",
     notes: Sequence[str] = (),
     started: float | None = None,
+    noise: NoiseEstimate | None = None,
+    nondet_tol: float = 0.0,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Run a check with a prepared loss on θ: the engine behind :func:`check_gradients`.
 
@@ -345,17 +370,34 @@ def run_check(
         Every value (or the sample), or group-testing localization.
     started : float, optional
         ``time.perf_counter()`` when the caller's check began.
+    noise : NoiseEstimate, optional
+        The loss's noise at θ, when the caller measured it; by default it is measured
+        here (:func:`~gradprobe.numdiff.noise.measure_noise`, 24 to 96 evaluations along
+        three random directions drawn from ``seed``).
+    nondet_tol : float, default=0.0
+        How much repeated losses at θ may differ beyond rounding (a nondeterministic
+        kernel's last digits) before the loss is refused as random; the spread seen is
+        then taken as the noise of every value, if larger than the measured one.
+    progress : callable or tqdm-like, optional
+        As for :func:`check_gradients`.
 
     Returns
     -------
     GradCheckReport
+        Partial after Ctrl-C, as for :func:`check_gradients`.
     """
+    callback = as_callback(progress)
     started = time.perf_counter() if started is None else started
     layout = evaluate.layout
     check_steps(theta, eps, method, "θᵢ")
     notes = check_notes(notes)
-    center = _refuse_randomness(evaluate, theta)
+    center, spread = _refuse_randomness(evaluate, theta, nondet_tol)
     analytic_all = _analytic(grads, layout, theta)
+    if noise is None:
+        noise = measure_noise(evaluate, theta, center, direction_rng(seed))
+    if spread > noise.sigma:  # a forward allowed to vary (nondet_tol) is that noisy at least
+        relative = spread / abs(center) if center else float("inf")
+        noise = dataclasses.replace(noise, sigma=spread, relative=relative)
     if mode == "localize":
         return localize_check(
             evaluate,
@@ -368,6 +410,7 @@ def run_check(
             seed=seed,
             notes=notes,
             started=started,
+            noise=noise,
         )
     indices = _choose_indices(layout, sample, seed)
     return check_coordinates(
@@ -381,6 +424,8 @@ def run_check(
         thresholds=thresholds,
         notes=notes,
         started=started,
+        noise=noise,
+        progress=callback,
     )
 
 
@@ -404,8 +449,13 @@ def assert_gradients(
     GradientCheckError
         When the check does not pass; ``str(error)`` is the readable report and
         ``error.report`` the report itself.
+    KeyboardInterrupt
+        On Ctrl-C: a test run stops rather than fail on a partial check.
     """
+    __tracebackhide__ = True  # pytest shows the report, not gradprobe's frames
     report = check_gradients(loss, params, grads, **options)
+    if report.partial:
+        raise KeyboardInterrupt(report.notes[-1])
     if not report.passed:
         raise GradientCheckError(report)
     return report

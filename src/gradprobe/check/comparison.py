@@ -1,13 +1,15 @@
-"""Compare analytic with numerical derivatives: relative differences, noise, verdicts.
+"""Compare analytic with numerical derivatives: relative differences, rows, verdicts.
 
 The course notes' measure is the relative difference
 
     ‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂)
 
-banded by :func:`verdict_for`: ≈1e-7 is great, ≈1e-5 suspicious, ≈1e-3 wrong. A
-numerical derivative also carries rounding noise (:func:`rounding_noise`), and an
-error within a few times that noise is not held against a gradient.
-:func:`assemble_report` applies both to the checked values of θ and builds the
+banded by :func:`verdict_for`: ≈1e-7 is great, ≈1e-5 suspicious, ≈1e-3 wrong. It stays
+the headline number of every report, per parameter and overall. The verdicts,
+though, follow from the entries, each judged against its own error bound
+(:mod:`gradprobe.check.bounds`): a parameter's row takes the worst verdict of its
+entries, and the report the worst of its rows, so a check never reads "ok" over a
+failing row. :func:`assemble_report` builds the
 :class:`~gradprobe.check.report.GradCheckReport`, whichever way the numerical values
 were obtained.
 """
@@ -15,12 +17,14 @@ were obtained.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
+from gradprobe.check.bounds import INCONCLUSIVE, VERDICTS
 from gradprobe.check.entries import EntryTable, GroupTest, ParameterResult
 from gradprobe.check.patterns import diagnose
 from gradprobe.check.report import GradCheckReport
@@ -28,20 +32,14 @@ from gradprobe.check.report import GradCheckReport
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "VERDICTS",
+    "Judged",
     "assemble_report",
     "relative_difference",
-    "rounding_noise",
     "verdict_for",
 ]
 
-VERDICTS = ("ok", "suspicious", "wrong")
 DEFAULT_THRESHOLDS = (1e-6, 1e-4)
 """``(ok_below, suspicious_below)``: geometric midpoints of the notes' 1e-7, 1e-5, 1e-3."""
-# An error within this many times the rounding noise of the difference quotient is noise.
-# The noise estimate is itself a bound (4u·|J|, several times the typical rounding), so a
-# small margin suffices; a larger one would excuse real errors in gradients that are
-# small next to the loss value.
-_NOISE_MARGIN = 2.0
 
 
 def verdict_for(difference: float, thresholds: tuple[float, float] = DEFAULT_THRESHOLDS) -> str:
@@ -85,32 +83,47 @@ def relative_difference(numerical: NDArray[np.float64], analytic: NDArray[np.flo
     return float(np.linalg.norm(numerical - analytic)) / denominator
 
 
-def rounding_noise(center: float, steps: NDArray[np.float64], method: str) -> NDArray[np.float64]:
-    """Return the rounding noise of difference quotients with the given steps.
+@dataclass(frozen=True)
+class Judged:
+    """Every checked entry of θ with its numerical values, bound and verdict.
 
-    Each loss value carries a relative rounding error of a few machine epsilons,
-    so a quotient ``(f₊ − f₋) / (x₊ − x₋)`` carries about ``4u·|f| / (x₊ − x₋)``.
-    The complex step subtracts nothing and has none to speak of.
+    Attributes
+    ----------
+    indices : ndarray of int, shape (k,)
+        The checked coordinates of θ, increasing.
+    analytic : ndarray of float64, shape (k,)
+        The analytic derivatives.
+    numerical : ndarray of float64, shape (k,)
+        The notes' ``dθ_approx`` at the check's step (refined where a kink or a jump of
+        the noise within the step was resolved).
+    estimate, bound, significance : ndarray of float64, shape (k,)
+        The value each verdict rests on, a bound of its error, and error over bound.
+    codes : ndarray of int8, shape (k,)
+        Verdicts as positions in :data:`VERDICTS`.
+    kink, excused : ndarray of bool, shape (k,)
+        Entries at a kink, and those whose analytic value is a valid one-sided slope.
+    at_theta : ndarray of bool, shape (k,)
+        Entries at a kink at θ itself, judged against the one-sided slopes.
     """
-    unit = np.finfo(np.float64).eps
-    if method == "complex":
-        return np.zeros_like(steps)
-    width = steps if method in ("forward", "backward") else 2 * steps
-    noise: NDArray[np.float64] = 4 * unit * max(abs(center), np.finfo(float).tiny) / width
-    return noise
+
+    indices: NDArray[np.intp]
+    analytic: NDArray[np.float64]
+    numerical: NDArray[np.float64]
+    estimate: NDArray[np.float64]
+    bound: NDArray[np.float64]
+    significance: NDArray[np.float64]
+    codes: NDArray[np.int8]
+    kink: NDArray[np.bool_]
+    excused: NDArray[np.bool_]
+    at_theta: NDArray[np.bool_]
 
 
 def assemble_report(
     layout: ParameterLayout,
-    indices: NDArray[np.intp],
-    analytic: NDArray[np.float64],
-    numerical: NDArray[np.float64],
+    judged: Judged,
     *,
     theta: NDArray[np.float64],
-    noise: NDArray[np.float64],
     thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
-    kink: NDArray[np.bool_] | None = None,
-    excused: NDArray[np.bool_] | None = None,
     method: str = "central",
     eps: float | None = None,
     steps: NDArray[np.float64] | None = None,
@@ -119,66 +132,56 @@ def assemble_report(
     mode: str | None = None,
     notes: Sequence[str] = (),
     groups: Sequence[GroupTest] = (),
+    noise: float = 0.0,
+    advice: Sequence[str] = (),
 ) -> GradCheckReport:
-    """Compare analytic and numerical derivatives over checked coordinates and build the report.
+    """Build the report from judged entries: rows, the headline, diagnoses.
 
-    The one place where differences, verdicts, diagnoses and entries are computed;
-    every way of obtaining numerical derivatives (one coordinate at a time, batched,
-    structure-aware, PyTorch) ends here.
+    The one place where differences, row verdicts, diagnoses and entries are put
+    together; every way of obtaining numerical derivatives (one coordinate at a time,
+    batched, structure-aware, PyTorch) ends here.
 
     Parameters
     ----------
     layout : ParameterLayout
         The layout of θ.
-    indices : ndarray of int, shape (k,)
-        The checked coordinates of θ, increasing.
-    analytic, numerical : ndarray of float64, shape (k,)
-        The two derivatives at those coordinates.
+    judged : Judged
+        The checked entries.
     theta : ndarray of float64, shape (size,)
         The point of the check.
-    noise : ndarray of float64, shape (k,)
-        The rounding noise of each numerical value; errors within a few times it
-        are not counted against a parameter.
     thresholds : tuple of float, default=(1e-6, 1e-4)
         The verdict bands.
-    kink, excused : ndarray of bool, shape (k,), optional
-        Entries at a kink, and those whose analytic value is a valid one-sided slope
-        (they count as matching).
-    method, eps, steps, evaluations, seconds, mode, notes
+    method, eps, steps, evaluations, seconds, mode, notes, noise, advice
         Recorded in the report as they are.
     groups : sequence of GroupTest, default=()
         Group tests of a localization. A parameter with no checked coordinate gets its
-        row from its whole-parameter tests, and the report's difference and verdict
-        are then the worst of its rows.
+        row from its whole-parameter tests.
 
     Returns
     -------
     GradCheckReport
     """
+    indices, analytic, kink, excused = judged.indices, judged.analytic, judged.kink, judged.excused
     count = len(indices)
-    kink = np.zeros(count, dtype=bool) if kink is None else kink
-    excused = np.zeros(count, dtype=bool) if excused is None else excused
-    compared = np.where(excused, analytic, numerical)
+    compared = np.where(excused, analytic, judged.numerical)
     error = np.abs(analytic - compared)
-    relative = error / (np.abs(analytic) + np.abs(compared) + noise + np.finfo(float).tiny)
-    bad = (relative > thresholds[1]) & (error > _NOISE_MARGIN * noise)
+    relative = error / (np.abs(analytic) + np.abs(compared) + np.finfo(float).tiny)
     owner = np.searchsorted(layout.offsets, indices, side="right") - 1
     rows = []
-    at_noise_floor = []
+    within_noise = []
     for k, name in enumerate(layout.names):
         mine = owner == k
         if not np.any(mine):
             continue
-        a, n, noise_k = analytic[mine], compared[mine], noise[mine]
+        a, n, codes = analytic[mine], compared[mine], judged.codes[mine]
         difference = relative_difference(n, a)
-        verdict = verdict_for(difference, thresholds)
-        if verdict != "ok" and np.linalg.norm(a - n) <= _NOISE_MARGIN * np.linalg.norm(noise_k):
-            verdict = "ok"
-            at_noise_floor.append(name)
+        verdict = VERDICTS[int(np.max(codes))]
+        if verdict == "ok" and verdict_for(difference, thresholds) != "ok":
+            within_noise.append(name)
         worst = int(np.argmax(error[mine]))
         local = indices[mine] - layout.offsets[k]
         diagnosis = None
-        if verdict != "ok":
+        if verdict in ("suspicious", "wrong"):
             shape = layout.shapes[k]
             full_square = (
                 len(shape) == 2 and shape[0] == shape[1] and len(local) == int(np.prod(shape))
@@ -186,12 +189,13 @@ def assemble_report(
             diagnosis = diagnose(
                 name,
                 a,
-                n,
+                np.where(excused[mine], a, judged.estimate[mine]),
                 theta[indices[mine]],
-                bad[mine],
+                codes,
                 partial(_coordinate_name, layout, layout.offsets[k], local),
-                _NOISE_MARGIN * noise_k,
+                judged.bound[mine],
                 (shape[0], shape[1]) if full_square else None,
+                judged.at_theta[mine],
             )
         rows.append(
             ParameterResult(
@@ -204,23 +208,23 @@ def assemble_report(
                 largest_error_at=layout.coordinate_name(int(indices[mine][worst])),
                 kinks=int(np.count_nonzero(kink[mine])),
                 diagnosis=diagnosis,
+                inconclusive=int(np.count_nonzero(codes == INCONCLUSIVE)),
+                significance=float(np.max(judged.significance[mine])),
             )
         )
     difference = relative_difference(compared, analytic)
-    verdict = verdict_for(difference, thresholds)
-    if verdict != "ok" and all(row.verdict == "ok" for row in rows):
-        verdict = "ok"  # every parameter's error is rounding noise
     if groups:
         rows = _group_rows(layout, rows, groups)
         difference = max(row.difference for row in rows)
-        verdict = max((row.verdict for row in rows), key=VERDICTS.index)
+    verdict = max((row.verdict for row in rows), key=VERDICTS.index)
     all_notes = list(notes)
-    if at_noise_floor:
+    if within_noise:
         all_notes.append(
-            f"{', '.join(at_noise_floor)}: the differences there are within the rounding noise "
-            f"of the loss (about {float(np.median(noise)):.1e} per value), so their ratio says "
-            "nothing and they count as ok; subtract any large constant from the loss, or "
-            "check further from a minimum, for a sharper test"
+            f"{', '.join(within_noise)}: the relative difference there is large, but every "
+            "entry is within the error bound of its numerical value (the loss's rounding "
+            f"noise, measured at {noise:.1e} per value, over the step), so they count as "
+            "ok; subtract any large constant from the loss, or check further from a "
+            "minimum, for a sharper test"
         )
     promoted = sorted({str(d) for d in layout.dtypes if d != np.float64})
     if promoted:
@@ -228,8 +232,9 @@ def assemble_report(
     if np.any(kink):
         all_notes.append(
             f"{int(np.count_nonzero(kink))} entries sit at a kink of the loss (a ReLU or max "
-            f"crossing within ±ε); {int(np.count_nonzero(excused))} of them have an analytic "
-            "value between the one-sided slopes and count as matching"
+            f"crossing at θ, or within ±ε and resolved by smaller steps); "
+            f"{int(np.count_nonzero(excused))} of them are exactly at it, with an analytic "
+            "value between the one-sided slopes, and count as matching"
         )
     if steps is None or len(steps) == 0:
         steps = np.zeros(1)
@@ -252,11 +257,17 @@ def assemble_report(
             layout=layout,
             indices=np.asarray(indices, dtype=np.intp),
             analytic=np.asarray(analytic, dtype=np.float64),
-            numerical=np.asarray(numerical, dtype=np.float64),
+            numerical=np.asarray(judged.numerical, dtype=np.float64),
             relative_error=np.where(excused, 0.0, relative),
             kink=np.asarray(kink, dtype=bool),
+            estimate=np.asarray(judged.estimate, dtype=np.float64),
+            bound=np.asarray(judged.bound, dtype=np.float64),
+            significance=np.where(excused, 0.0, judged.significance),
+            codes=np.asarray(judged.codes, dtype=np.int8),
         ),
         groups=tuple(groups),
+        noise=float(noise),
+        advice=tuple(advice),
     )
 
 

@@ -1,32 +1,54 @@
-"""Check chosen coordinates of θ value by value, telling kinks from wrong gradients.
+"""Check chosen coordinates of θ value by value, each against its own error bound.
 
 The last step of every check, whichever way it chose the coordinates (all of θ, a
-sample, or the values group testing pinned): differentiate them numerically,
-refine the entries whose one-sided slopes disagree (:func:`refine_kinks`) and hand
-everything to :func:`~gradprobe.check.comparison.assemble_report`. A loss computed in low
-precision has a higher noise floor (:func:`value_noise`), and the report says so
-(:func:`precision_notes`).
+sample, or the values group testing pinned):
+
+1. differentiate them numerically at ``eps``, or at the documented default step
+   (:func:`~gradprobe.numdiff.rules.default_step`);
+2. bound each first value's rounding error from the measured noise
+   (:func:`~gradprobe.check.bounds.first_bounds`) and judge it
+   (:func:`~gradprobe.check.bounds.judge`): most entries are clear here;
+3. re-check the entries that are not (:func:`~gradprobe.check.escalate.recheck`):
+   second steps and Richardson for truncation, smaller steps past kinks, and for
+   rounding the larger step that the measured noise and curvature predict to be
+   sharpest (as Moré & Wild 2012 choose steps for noisy functions); the complex step
+   when the loss takes it;
+4. hand everything to :func:`~gradprobe.check.comparison.assemble_report`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe.check.comparison import assemble_report, rounding_noise
-from gradprobe.check.entries import GroupTest
-from gradprobe.check.report import GradCheckReport
-from gradprobe.numdiff.perturbation import (
-    Differences,
-    LossOnTheta,
-    coordinate_steps,
-    evaluate_differences,
+from gradprobe.check.bounds import (
+    FAR,
+    INCONCLUSIVE,
+    OK,
+    TRUNCATION_SAFETY,
+    UNCLEAR,
+    first_bounds,
+    judge,
 )
+from gradprobe.check.comparison import Judged, assemble_report
+from gradprobe.check.entries import GroupTest
+from gradprobe.check.escalate import NOISE_LIMITED, STEP_LIMITED, recheck
+from gradprobe.check.report import GradCheckReport
+from gradprobe.numdiff.noise import NoiseEstimate
+from gradprobe.numdiff.perturbation import LossOnTheta, coordinate_steps, evaluate_differences
+from gradprobe.numdiff.progress import Callback, Interrupted
 
-__all__ = ["check_coordinates", "precision_notes", "refine_kinks", "value_noise"]
+__all__ = [
+    "check_coordinates",
+    "interrupted_note",
+    "interrupted_report",
+    "noise_notes",
+    "precision_notes",
+]
 
 
 def check_coordinates(
@@ -41,15 +63,13 @@ def check_coordinates(
     thresholds: tuple[float, float],
     notes: Sequence[str],
     started: float,
+    noise: NoiseEstimate,
     mode: str | None = None,
     groups: Sequence[GroupTest] = (),
     closing_notes: Sequence[str] = (),
+    progress: Callback | None = None,
 ) -> GradCheckReport:
-    """Differentiate the coordinates ``indices`` of θ, tell kinks apart and build the report.
-
-    The last step of every check, whichever way it chose the coordinates: every
-    value or a sample (:func:`run_check`), or the values group testing pinned
-    (:func:`gradprobe.check.localize.localize_check`).
+    """Differentiate the coordinates ``indices`` of θ, judge each entry and build the report.
 
     Parameters
     ----------
@@ -70,116 +90,210 @@ def check_coordinates(
         PyTorch loss that ``torch.vmap`` cannot batch says so).
     started : float
         ``time.perf_counter()`` when the check began.
+    noise : NoiseEstimate
+        The loss's noise measured at θ (:func:`~gradprobe.numdiff.noise.measure_noise`).
     mode, groups
         As for :func:`~gradprobe.check.comparison.assemble_report`.
     closing_notes : sequence of str, default=()
         Notes that follow ``notes`` and the low-precision warning, such as how the
         coordinates were chosen.
+    progress : callable, optional
+        ``progress(done, k)`` as coordinates are differentiated.
 
     Returns
     -------
     GradCheckReport
+        After Ctrl-C, a partial one (:func:`interrupted_report`) when some coordinates
+        were done.
     """
-    steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    differences = evaluate_differences(
-        evaluate, evaluate.layout, theta, indices, None, method, steps
-    )
-    noise = value_noise(evaluate, center, steps, method)
-    tolerance = thresholds[0] * (np.abs(analytic) + np.abs(differences.gradient)) + noise
-    numerical, kink, excused = refine_kinks(evaluate, theta, differences, analytic, tolerance)
-    return assemble_report(
-        evaluate.layout,
-        indices,
-        analytic,
-        numerical,
-        theta=theta,
-        noise=noise,
-        thresholds=thresholds,
+    dtype = evaluate.value_dtype
+    unit = float(np.finfo(dtype).eps)
+    steps = coordinate_steps(method, theta, indices, eps, dtype)
+    try:
+        differences = evaluate_differences(
+            evaluate, evaluate.layout, theta, indices, None, method, steps, center=center,
+            progress=progress,
+        )  # fmt: skip
+    except Interrupted as stop:
+        if not stop.done:
+            raise
+        differences = stop.partial
+        indices, analytic, steps = indices[: stop.done], analytic[: stop.done], steps[: stop.done]
+        mode = "partial"
+        closing_notes = [*closing_notes, interrupted_note(stop.done, stop.total)]
+    numerical = differences.gradient.copy()
+    bound, reach = first_bounds(differences, theta[indices], analytic, noise.sigma, unit, method)
+    if method == "complex":
+        bound = bound + _complex_truncation(evaluate, theta, indices, steps, differences.gradient)
+        reach = bound
+    codes, significance = judge(analytic, numerical, bound, thresholds)
+    error = np.abs(analytic - numerical)
+    scale = np.abs(analytic) + np.abs(numerical)
+    # Beyond the rounding bound is not yet beyond truncation: only far beyond both is clear.
+    far = (codes > OK) & (error > FAR * reach)
+    # Within a bound wider than the first band, one draw of the noise could hide a bug the
+    # size of the bound: such agreement is confirmed at a sharper step.
+    loose = (codes == OK) & (error > thresholds[0] * scale) & (bound > thresholds[0] * scale)
+    unsure = ((codes > OK) & ~far) | loose
+    codes = np.where(unsure, UNCLEAR, codes).astype(np.int8)
+    # A far entry is not re-checked: its bound allows for truncation as large as the
+    # one-sided slopes' disagreement (a diagnosis compares entries within their bounds).
+    bound = np.where(far, reach, bound)
+    estimate = numerical.copy()
+    kink = np.zeros(len(indices), dtype=bool)
+    excused = np.zeros(len(indices), dtype=bool)
+    at_theta = np.zeros(len(indices), dtype=bool)
+    advice: list[str] = []
+    # After Ctrl-C the report comes at once: nothing is re-checked.
+    rows = np.flatnonzero(codes == UNCLEAR) if mode != "partial" else np.empty(0, np.intp)
+    rechecked = 0
+    used_complex = False
+    if len(rows):
+        trusted = np.flatnonzero((codes == OK) & (error < thresholds[0] * scale) & (analytic != 0))
+        found = recheck(
+            evaluate,
+            theta,
+            differences,
+            rows,
+            analytic[rows],
+            sigma=noise.sigma,
+            unit=unit,
+            thresholds=thresholds,
+            central_steps=coordinate_steps("central", theta, indices[rows], None, dtype),
+            method=method,
+            trusted=trusted,
+        )
+        estimate[rows], bound[rows], codes[rows] = found.estimate, found.bound, found.codes
+        significance[rows] = found.significance
+        kink[rows], excused[rows], at_theta[rows] = found.kink, found.excused, found.at_theta
+        numerical[rows[found.refined]] = found.estimate[found.refined]
+        rechecked, used_complex = len(rows), found.complex_step
+        advice = _advice(found.reason[found.codes == INCONCLUSIVE], dtype, method)
+    judged = Judged(
+        indices=indices,
+        analytic=analytic,
+        numerical=numerical,
+        estimate=estimate,
+        bound=bound,
+        significance=significance,
+        codes=codes,
         kink=kink,
         excused=excused,
+        at_theta=at_theta,
+    )
+    escalation = []
+    if rechecked:
+        escalation.append(
+            f"{rechecked} of {len(indices)} entries were not clear at the first step and were "
+            "re-checked at further steps (Richardson over two steps, smaller steps past kinks, "
+            "larger ones past rounding" + (", the complex step" if used_complex else "") + ")"
+        )
+    report = assemble_report(
+        evaluate.layout,
+        judged,
+        theta=theta,
+        thresholds=thresholds,
         method=method,
         eps=eps,
         steps=steps,
         evaluations=evaluate.evaluations,
         seconds=time.perf_counter() - started,
         mode=mode,
-        notes=[*precision_notes(evaluate, notes), *closing_notes],
+        notes=[
+            *precision_notes(evaluate, notes),
+            *noise_notes(noise, center, unit),
+            *escalation,
+            *closing_notes,
+        ],
         groups=groups,
+        noise=noise.sigma,
+        advice=advice,
+    )
+    return interrupted_report(report) if mode == "partial" else report
+
+
+def interrupted_note(done: int, total: int) -> str:
+    """Say that Ctrl-C stopped a check after ``done`` of ``total`` coordinates."""
+    return (
+        f"interrupted (Ctrl-C) after {done:,} of {total:,} values: the verdict and the "
+        "difference cover those only; run the check again to finish it"
     )
 
 
-def refine_kinks(
+def interrupted_report(report: GradCheckReport) -> GradCheckReport:
+    """Return a partial report whose verdict is never "ok": the rest was not checked.
+
+    What the checked values show stands ("wrong" stays wrong); a partial check that
+    found nothing is "inconclusive", so ``report.passed`` is False either way.
+    """
+    if report.verdict != "ok":
+        return report
+    return replace(report, verdict="inconclusive")
+
+
+def _complex_truncation(
     evaluate: LossOnTheta,
     theta: NDArray[np.float64],
-    differences: Differences,
-    analytic: NDArray[np.float64],
-    tolerance: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
-    """Tell kinks from wrong gradients where the one-sided slopes disagree.
-
-    For a smooth loss the one-sided slopes differ by ``ε·f''``; at a kink they differ
-    by the jump in slope, whatever ε. So entries whose analytic value fails and
-    whose one-sided slopes disagree by more than that failure are differentiated
-    again with ε/4: if the disagreement stays, the loss has a kink at θ itself and
-    the analytic value is accepted when it lies between the one-sided slopes (a
-    valid subgradient; each slope taken both at ε/4 and extrapolated to ε → 0, so
-    their O(ε) truncation error does not reject a correct one-sided value); if it
-    vanishes, the kink was crossed inside ±ε and the ε/4 central difference replaces
-    the numerical value.
-
-    Returns
-    -------
-    numerical : ndarray of float64, shape (k,)
-        The numerical values, refined where a crossed kink was found.
-    kink : ndarray of bool, shape (k,)
-        Entries at or near a kink.
-    excused : ndarray of bool, shape (k,)
-        Kink entries whose analytic value is a valid one-sided choice.
-    """
-    numerical = differences.gradient.copy()
-    kink = np.zeros(len(numerical), dtype=bool)
-    excused = np.zeros(len(numerical), dtype=bool)
-    if differences.forward is None or differences.backward is None:
-        return numerical, kink, excused
-    forward, backward = differences.forward, differences.backward
-    error = np.abs(analytic - numerical)
-    spread = np.abs(forward - backward)
-    candidates = np.flatnonzero((error > tolerance) & (spread > error))
-    center = differences.center
-    for j in candidates.tolist():
-        index = int(differences.indices[j])
-        original = float(theta[index])
-        h = float(differences.steps[j]) / 4
-        upper, lower = original + h, original - h
-        above, below = evaluate.at(theta, index, upper), evaluate.at(theta, index, lower)
-        fine_forward = (above - center) / (upper - original)
-        fine_backward = (center - below) / (original - lower)
-        fine_spread = abs(fine_forward - fine_backward)
-        if fine_spread > 0.6 * spread[j]:
-            kink[j] = True
-            # Each one-sided slope still carries an O(ε) truncation error; extrapolating
-            # the two steps removes it, and the hull of both estimates bounds what is left.
-            slopes = (
-                fine_forward,
-                fine_backward,
-                (4 * fine_forward - forward[j]) / 3,
-                (4 * fine_backward - backward[j]) / 3,
-            )
-            excused[j] = min(slopes) - tolerance[j] <= analytic[j] <= max(slopes) + tolerance[j]
-        elif fine_spread < 0.1 * spread[j]:
-            kink[j] = True
-            numerical[j] = (above - below) / (upper - lower)
-    return numerical, kink, excused
-
-
-def value_noise(
-    evaluate: LossOnTheta, center: float, steps: NDArray[np.float64], method: str
+    indices: NDArray[np.intp],
+    steps: NDArray[np.float64],
+    slopes: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Return :func:`rounding_noise`, scaled up when the loss computes in low precision."""
-    noise = rounding_noise(center, steps, method)
-    if evaluate.value_dtype != np.float64:
-        noise = noise * float(np.finfo(evaluate.value_dtype).eps / np.finfo(np.float64).eps)
-    return noise
+    """Bound the complex step's own truncation, ``ε²·f‴/6``, where ε is not tiny.
+
+    At the default ε = 1e-20 it vanishes; for a given ε above 1e-6 of the coordinate's
+    scale a second complex step at ε/2 measures it (the error shrinks by 4).
+    """
+    large = np.flatnonzero(steps > 1e-6 * np.maximum(1.0, np.abs(theta[indices])))
+    truncation = np.zeros(len(indices))
+    if len(large):
+        halved = evaluate_differences(
+            evaluate, evaluate.layout, theta, indices[large], None, "complex", steps[large] / 2,
+            center=0.0,
+        )  # fmt: skip
+        truncation[large] = TRUNCATION_SAFETY * np.abs(slopes[large] - halved.gradient) / 3
+    return truncation
+
+
+def _advice(reasons: NDArray[np.int8], dtype: np.dtype[np.floating], method: str) -> list[str]:
+    """Say what to try when some entries stayed inconclusive, by why they did."""
+    if len(reasons) == 0:
+        return []
+    lines = [
+        f"{len(reasons)} entries could be told neither right nor wrong: their error is "
+        "between 1 and 3 times its bound at every step tried"
+    ]
+    if np.any(reasons == NOISE_LIMITED):
+        lines.append(
+            "rounding noise limits them: try a larger eps, "
+            + ("compute the loss in float64, " if dtype != np.float64 else "")
+            + "subtract any large constant from the loss, or method='complex' if the loss "
+            "accepts complex input"
+        )
+    if np.any(reasons == STEP_LIMITED):
+        lines.append(
+            "a kink or strong curvature limits them: try a smaller eps, a point away from "
+            "ReLU crossings, or method='complex' if the loss accepts complex input"
+            + ("" if method == "central" else ", or method='central'")
+        )
+    return lines
+
+
+def noise_notes(noise: NoiseEstimate, center: float, unit: float) -> list[str]:
+    """Say what the noise measurement found when it matters for reading the report."""
+    if noise.status != "measured":
+        return [
+            "the loss's noise could not be measured at θ (ECnoise: "
+            f"{noise.status}); bounds assume rounding of one unit in the last place"
+        ]
+    typical = unit * max(abs(center), np.finfo(float).tiny)
+    if noise.sigma > 8 * typical:
+        return [
+            f"the loss's computational noise measured at θ is {noise.sigma:.1e} per value, "
+            f"{noise.sigma / typical:.0f}× its rounding in {unit:.1e} precision (a value "
+            "computed with cancellation, such as log(1 − a) with a near 1); steps and "
+            "bounds were chosen for it"
+        ]
+    return []
 
 
 def precision_notes(evaluate: LossOnTheta, notes: Sequence[str]) -> list[str]:

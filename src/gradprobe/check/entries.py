@@ -9,8 +9,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, format_index
+from gradprobe.check.bounds import VERDICTS
 
-__all__ = ["Entry", "EntryTable", "GroupTest", "ParameterResult"]
+__all__ = ["Entry", "EntryTable", "GroupTest", "ParameterResult", "finite_or_none"]
+
+
+def finite_or_none(value: float) -> float | None:
+    """Return ``value``, or None when it is NaN or infinite (JSON has no such numbers)."""
+    return float(value) if np.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -30,9 +36,23 @@ class Entry:
     error : float
         ``|analytic − numerical|``.
     relative_error : float
-        ``error / (|analytic| + |numerical|)``, with the rounding noise added below.
+        ``error / (|analytic| + |numerical|)``.
     kink : bool
-        The one-sided slopes disagree: the loss has a kink within ±ε of θ here.
+        The check established a kink of the loss here: at θ, or crossed within ±ε.
+    estimate : float
+        The numerical value the verdict rests on: ``numerical`` itself, or a sharper one
+        from the re-checks (Richardson over two steps, a step past a kink, the complex
+        step); NaN if none.
+    bound : float
+        A bound of ``|estimate − true derivative|``: rounding (from the loss's measured
+        noise) plus truncation (measured from a second step where it matters).
+    significance : float
+        ``|analytic − estimate| / bound``, the error over its bound (0 for a kink whose
+        analytic value is a valid one-sided slope); :meth:`GradCheckReport.worst` ranks by it.
+    verdict : {"ok", "inconclusive", "suspicious", "wrong"}
+        The entry's verdict: "ok" within its bound or the first threshold, "suspicious"
+        or "wrong" (by the thresholds) only beyond 3 bounds, "inconclusive" in between
+        after every re-check.
     """
 
     name: str
@@ -43,6 +63,10 @@ class Entry:
     error: float
     relative_error: float
     kink: bool
+    estimate: float = float("nan")
+    bound: float = float("inf")
+    significance: float = 0.0
+    verdict: str = "ok"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the entry as JSON-serializable data."""
@@ -55,6 +79,10 @@ class Entry:
             "error": self.error,
             "relative_error": self.relative_error,
             "kink": self.kink,
+            "estimate": finite_or_none(self.estimate),
+            "bound": finite_or_none(self.bound),
+            "significance": finite_or_none(self.significance),
+            "verdict": self.verdict,
         }
 
 
@@ -78,6 +106,11 @@ class EntryTable:
         As in :class:`Entry` (0 for kinks whose analytic value is a valid one-sided slope).
     kink : ndarray of bool, shape (k,)
         Entries at a kink of the loss.
+    estimate, bound, significance : ndarray of float64, shape (k,)
+        As in :class:`Entry`.
+    codes : ndarray of int8, shape (k,)
+        Each entry's verdict as its position in
+        :data:`~gradprobe.check.bounds.VERDICTS`.
     """
 
     layout: ParameterLayout
@@ -86,6 +119,10 @@ class EntryTable:
     numerical: NDArray[np.float64]
     relative_error: NDArray[np.float64]
     kink: NDArray[np.bool_]
+    estimate: NDArray[np.float64]
+    bound: NDArray[np.float64]
+    significance: NDArray[np.float64]
+    codes: NDArray[np.int8]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -103,11 +140,19 @@ class EntryTable:
             error=abs(analytic - numerical),
             relative_error=float(self.relative_error[position]),
             kink=bool(self.kink[position]),
+            estimate=float(self.estimate[position]),
+            bound=float(self.bound[position]),
+            significance=float(self.significance[position]),
+            verdict=VERDICTS[int(self.codes[position])],
         )
 
     def ranked(self, k: int) -> list[Entry]:
-        """Return the ``k`` entries with the largest relative error, worst first (stable)."""
-        order = np.argsort(-self.relative_error, kind="stable")[: max(0, int(k))]
+        """Return the ``k`` entries with the largest error over bound, worst first.
+
+        Ties (entries that agree exactly have significance 0) are broken by the
+        relative error, then by position.
+        """
+        order = np.lexsort((-self.relative_error, -self.significance))[: max(0, int(k))]
         return [self.entry(int(position)) for position in order]
 
 
@@ -125,8 +170,9 @@ class ParameterResult:
         How many of its values were checked (all of them unless sampled).
     difference : float
         The seed's relative difference over its checked values.
-    verdict : {"ok", "suspicious", "wrong"}
-        The band of ``difference`` (or "ok" when the error is rounding noise).
+    verdict : {"ok", "inconclusive", "suspicious", "wrong"}
+        The worst verdict of its entries (or, for a parameter that passed a
+        localization's group tests as a whole, "ok").
     largest_error : float
         The largest ``|analytic − numerical|`` among its entries.
     largest_error_at : str
@@ -134,7 +180,11 @@ class ParameterResult:
     kinks : int
         Entries where the loss has a kink within ±ε.
     diagnosis : str or None
-        For a parameter that is not ok, what the error pattern suggests.
+        For a suspicious or wrong parameter, what the error pattern suggests.
+    inconclusive : int, default=0
+        Entries that stayed inconclusive after every re-check.
+    significance : float, default=0.0
+        The largest error over bound among its entries.
     """
 
     name: str
@@ -146,6 +196,8 @@ class ParameterResult:
     largest_error_at: str
     kinks: int
     diagnosis: str | None
+    inconclusive: int = 0
+    significance: float = 0.0
 
     @property
     def size(self) -> int:
@@ -164,6 +216,8 @@ class ParameterResult:
             "largest_error_at": self.largest_error_at,
             "kinks": self.kinks,
             "diagnosis": self.diagnosis,
+            "inconclusive": self.inconclusive,
+            "significance": finite_or_none(self.significance),
         }
 
 

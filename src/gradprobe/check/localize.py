@@ -44,11 +44,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe.check.bounds import DEVIATIONS, value_noise
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.coordinates import check_coordinates
 from gradprobe.check.entries import GroupTest
 from gradprobe.check.report import GradCheckReport
 from gradprobe.numdiff.batched import segment_values
+from gradprobe.numdiff.noise import NoiseEstimate, direction_rng, measure_noise
 from gradprobe.numdiff.perturbation import LossOnTheta
 from gradprobe.numdiff.rules import default_step
 
@@ -89,8 +91,10 @@ class _Search:
         eps: float | None,
         thresholds: tuple[float, float],
         rng: np.random.Generator,
+        sigma: float = 0.0,
     ) -> None:
         self.evaluate, self.theta, self.analytic = evaluate, theta, analytic
+        self.sigma = sigma
         self.center, self.thresholds = center, thresholds
         layout = evaluate.layout
         self.signs = rng.integers(0, 2, size=(_DRAWS, layout.size), dtype=np.int8) * 2 - 1
@@ -124,7 +128,8 @@ class _Search:
     def rounding(self, node: _Node, scale: float) -> float:
         """Return the rounding noise of a measured ``Σ sᵢgᵢ`` on the node at ``scale·h``."""
         h = scale * self.reach[node.parameter] / np.sqrt(node.stop - node.start)
-        return float(4 * self.unit * max(abs(self.center), np.finfo(float).tiny) / (2 * h))
+        noise = value_noise(self.sigma, self.unit, self.center, self.center)
+        return float(DEVIATIONS * np.sqrt(2) * noise / (2 * h))
 
     def judge(
         self, node: _Node, predicted: NDArray[Any], measured: NDArray[Any], inferred: bool
@@ -203,6 +208,7 @@ def localize_check(
     seed: int | np.random.Generator = 0,
     notes: Sequence[str] = (),
     started: float | None = None,
+    noise: NoiseEstimate | None = None,
 ) -> GradCheckReport:
     """Localize the wrong values of ``analytic`` by group testing and report them.
 
@@ -234,6 +240,8 @@ def localize_check(
         Lines copied into the report.
     started : float, optional
         ``time.perf_counter()`` when the check began.
+    noise : NoiseEstimate, optional
+        The loss's noise at θ; measured here when not given.
 
     Returns
     -------
@@ -258,7 +266,9 @@ def localize_check(
     started = time.perf_counter() if started is None else started
     rng = np.random.default_rng(seed)
     layout = evaluate.layout
-    search = _Search(evaluate, theta, analytic, center, eps, thresholds, rng)
+    if noise is None:
+        noise = measure_noise(evaluate, theta, center, direction_rng(seed))
+    search = _Search(evaluate, theta, analytic, center, eps, thresholds, rng, noise.sigma)
     chosen: list[NDArray[np.intp]] = []
     whole: list[str] = []
     unresolved: list[str] = []
@@ -320,4 +330,5 @@ def localize_check(
         mode="localize",
         groups=search.records,
         closing_notes=search_notes,
+        noise=noise,
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe._text import WIDTH, plural
+from gradprobe._text import WIDTH, html_card, level_of, plural
 from gradprobe.check.entries import Entry, EntryTable, GroupTest, ParameterResult
 from gradprobe.errors import InvalidArgumentError
 
@@ -29,9 +29,14 @@ class GradCheckReport:
     ----------
     difference : float
         The course notes' ``‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂)`` over all checked values
-        (kinks where the analytic value lies between the one-sided slopes excluded).
-    verdict : {"ok", "suspicious", "wrong"}
-        ``difference`` banded by ``thresholds`` (:func:`~gradprobe.check.comparison.verdict_for`).
+        (kinks where the analytic value lies between the one-sided slopes excluded), the
+        headline number; :func:`~gradprobe.check.comparison.verdict_for` bands it as the
+        notes do.
+    verdict : {"ok", "inconclusive", "suspicious", "wrong"}
+        The worst verdict of the rows, never better than any of them: every row follows
+        from its entries, each judged against its own error bound (see
+        :mod:`gradprobe.check.bounds`). "inconclusive" when some entries could be told
+        neither right nor wrong even after re-checks; ``advice`` says what to try.
     thresholds : tuple of float
         ``(ok_below, suspicious_below)``.
     parameters : tuple of ParameterResult
@@ -60,6 +65,11 @@ class GradCheckReport:
         Every value checked one by one, as arrays; :attr:`entries` names them.
     groups : tuple of GroupTest
         With ``mode="localize"``, every random-sign group test, in the order made.
+    noise : float
+        The standard deviation of the loss's computational noise measured at θ (the
+        ECnoise method, see :mod:`gradprobe.numdiff.noise`); 0 when not measured.
+    advice : tuple of str
+        For an inconclusive check, what to try.
     """
 
     difference: float
@@ -78,6 +88,8 @@ class GradCheckReport:
     notes: tuple[str, ...]
     table: EntryTable = field(repr=False)
     groups: tuple[GroupTest, ...] = field(default=(), repr=False)
+    noise: float = 0.0
+    advice: tuple[str, ...] = ()
 
     @cached_property
     def entries(self) -> tuple[Entry, ...]:
@@ -86,8 +98,8 @@ class GradCheckReport:
 
     @property
     def passed(self) -> bool:
-        """True when the verdict is "ok"."""
-        return self.verdict == "ok"
+        """True when the verdict is "ok": every row is ok."""
+        return self.verdict == "ok" and all(row.verdict == "ok" for row in self.parameters)
 
     @property
     def sampled(self) -> bool:
@@ -101,8 +113,13 @@ class GradCheckReport:
 
     @property
     def wrong_parameters(self) -> list[str]:
-        """Names of the parameters whose verdict is not "ok"."""
-        return [row.name for row in self.parameters if row.verdict != "ok"]
+        """Names of the parameters found wrong or suspicious."""
+        return [row.name for row in self.parameters if row.verdict in ("suspicious", "wrong")]
+
+    @property
+    def inconclusive_parameters(self) -> list[str]:
+        """Names of the parameters whose check stayed inconclusive."""
+        return [row.name for row in self.parameters if row.verdict == "inconclusive"]
 
     def parameter(self, name: str) -> ParameterResult:
         """Return the row of parameter ``name``."""
@@ -114,7 +131,7 @@ class GradCheckReport:
         )
 
     def worst(self, k: int = 5) -> list[Entry]:
-        """Return the ``k`` checked entries with the largest relative error, worst first."""
+        """Return the ``k`` checked entries with the largest error over bound, worst first."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
             raise InvalidArgumentError(f"k: got {k!r}, expected a non-negative int")
         return self.table.ranked(k)
@@ -139,6 +156,9 @@ class GradCheckReport:
             "kinks": self.kinks,
             "notes": list(self.notes),
             "wrong_parameters": self.wrong_parameters,
+            "inconclusive_parameters": self.inconclusive_parameters,
+            "noise": self.noise,
+            "advice": list(self.advice),
             "parameters": [row.to_dict() for row in self.parameters],
             "worst": [entry.to_dict() for entry in self.worst(10)],
         }
@@ -146,9 +166,67 @@ class GradCheckReport:
     def __str__(self) -> str:
         return format_table(self)
 
+    @property
+    def partial(self) -> bool:
+        """True when Ctrl-C stopped the check before every chosen value was differentiated."""
+        return self.mode == "partial"
+
+    def __repr__(self) -> str:
+        return (
+            f"GradCheckReport(verdict={self.verdict!r}, difference={self.difference:.2e}, "
+            f"checked={self.checked}, total={self.total}, mode={self.mode!r}, "
+            f"wrong_parameters={self.wrong_parameters!r})"
+        )
+
+    def summary(self, notes: bool = True) -> list[str]:
+        """Return the report's headline as a few sentences, for every renderer.
+
+        The verdict and difference against the bands, what was checked and how, the
+        worst entries of a partial or failing check, then (with ``notes``) the notes.
+        """
+        ok, suspicious = self.thresholds
+        lines = [
+            f"{self.verdict.upper()}, relative difference {self.difference:.2e} (ok below "
+            f"{ok:.0e}, wrong above {suspicious:.0e}).",
+            f"Checked {self.checked:,} of {plural(self.total, 'value')} ({self.mode}) with "
+            f"{self.method} differences: {plural(self.evaluations, 'loss evaluation')}, "
+            f"{self.seconds:.2f} s, {plural(self.kinks, 'kink')}.",
+        ]
+        if self.partial and self.checked:
+            worst = self.worst(1)[0]
+            lines.append(
+                f"Interrupted: checked {self.checked:,} of {self.total:,}; worst so far "
+                f"{worst.name}, relative error {worst.relative_error:.1e}."
+            )
+        elif not self.passed and self.checked:
+            names = ", ".join(entry.name for entry in self.worst(3))
+            lines.append(f"Worst entries: {names}.")
+        return lines + [note[:1].upper() + note[1:] + "." for note in self.notes if notes]
+
+    def _repr_html_(self) -> str:
+        """Show the report in a notebook: the verdict, then one row per parameter."""
+        rows = [
+            [row.name, _shape(row.shape), f"{row.checked:,}", f"{row.difference:.2e}", row.verdict]
+            for row in self.parameters
+        ]
+        return html_card(
+            "gradient check",
+            level_of(self.verdict),
+            self.summary(),
+            ["parameter", "shape", "checked", "difference", "verdict"],
+            rows,
+        )
+
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _times(significance: float) -> str:
+    """Write an error over bound in words: ``"3.2e+02×"``, ``"≤1×"``."""
+    if not np.isfinite(significance):
+        return "∞×"
+    return "≤1×" if significance <= 1 else f"{significance:.1e}×"
 
 
 def _wrap(text: str, indent: str, continuation: str = "    ") -> list[str]:
@@ -171,8 +249,9 @@ def format_table(report: GradCheckReport) -> str:
     """
     ok, suspicious = report.thresholds
     eps = "auto" if report.eps is None else f"{report.eps:.3g}"
-    # Pytree names (params['dense_1']['kernel']) are long: the name column grows to fit them.
-    width = min(40, max([16, *(len(row.name) for row in report.parameters)]))
+    # Pytree names (params['dense_1']['kernel']) are long: the name column grows to fit them,
+    # as far as the 100 columns allow.
+    width = min(WIDTH - 67, max([16, *(len(row.name) for row in report.parameters)]))
     lines = [
         f"gradient check: {report.verdict.upper()}   difference {report.difference:.2e}   "
         f"(ok < {ok:.0e}, suspicious < {suspicious:.0e})",
@@ -194,18 +273,23 @@ def format_table(report: GradCheckReport) -> str:
     if not report.passed:
         lines += ["", "worst entries:"]
         worst = report.worst(5)
-        entry_width = min(48, max([24, *(len(entry.name) for entry in worst)]))
+        # The numbers take 78 columns (a kink mark included); names get the rest.
+        entry_width = min(WIDTH - 78, max([16, *(len(entry.name) for entry in worst)]))
         for entry in worst:
             lines.append(
-                f"  {entry.name[:entry_width]:<{entry_width}} analytic {entry.analytic:>12.5g}"
-                f"  numerical {entry.numerical:>12.5g}  relative error {entry.relative_error:.1e}"
-                + ("  kink" if entry.kink else "")
+                f"  {entry.name[:entry_width]:<{entry_width}} analytic {entry.analytic:>11.5g}"
+                f" numerical {entry.numerical:>11.5g} relative {entry.relative_error:.1e} "
+                f"{_times(entry.significance)} bound" + ("  kink" if entry.kink else "")
             )
         diagnosed = [row for row in report.parameters if row.diagnosis]
         if diagnosed:
             lines += ["", "diagnosis:"]
             for row in diagnosed:
                 lines += _wrap(f"{row.name}: {row.diagnosis}", "  ")
+    if report.advice:
+        lines += ["", "what to try:"]
+        for line in report.advice:
+            lines += _wrap(line, "  - ")
     if report.notes:
         lines += ["", "notes:"]
         for note in report.notes:

@@ -35,6 +35,7 @@ __all__ = [
     "Command",
     "Debug",
     "Group",
+    "Quiet",
     "check_out",
     "console",
     "error_console",
@@ -107,6 +108,14 @@ class Group(OneLineErrors, TyperGroup):
         """Return the ``--help`` option without a type label."""
         return _without_type(super().get_help_option(ctx))
 
+    def get_params(self, ctx: Any) -> Any:
+        """Return the options, the shell-completion flags typer adds without a type label."""
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                _without_type(param)
+        return params
+
 
 class Command(TyperCommand):
     """A ``gradprobe`` command, whose ``--help`` shows no ``<bool>``."""
@@ -123,6 +132,18 @@ Debug = Annotated[
     bool,
     typer.Option(
         "--debug", help="Show the full traceback of an error.", show_default=False, metavar=""
+    ),
+]
+
+
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Show no progress bars (they are off anyway when stderr is not a terminal).",
+        show_default=False,
+        metavar="",
     ),
 ]
 
@@ -149,7 +170,7 @@ def exit_codes(debug: bool) -> Iterator[None]:
         error_console().print(f"gradprobe: error: {message}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
-        error_console().print("gradprobe: interrupted; no report was written", markup=False)
+        error_console().print("gradprobe: interrupted (Ctrl-C); nothing was written", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 

@@ -1,33 +1,36 @@
 """The ``gradprobe`` command line: ``diagnose``, ``check``, ``depth`` and ``derivative``.
 
 Each command reads its options, calls the library and prints; exit codes and error
-lines come from :mod:`gradprobe.cli._runtime`.
+lines come from :mod:`gradprobe.cli._runtime`. Libraries that are slow to import
+(matplotlib, scikit-learn, sympy, rich's progress bars) are imported by the command
+that uses them, so ``gradprobe --help`` and shell completion answer at once.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from gradprobe._validate import finite_real
 from gradprobe._version import __version__
-from gradprobe.check.checker import check_gradients
-from gradprobe.check.comparison import DEFAULT_THRESHOLDS
+from gradprobe.cli._check import check_command
+from gradprobe.cli._options import (
+    NETWORK_INITS,
+    SWEEP_INITS,
+    TASKS,
+    choice,
+    choices,
+    completer,
+    parse_names,
+)
 from gradprobe.cli._runtime import (
-    EXIT_FAILED,
     Command,
     Debug,
     Group,
+    Quiet,
     check_out,
     console,
     error_console,
@@ -35,21 +38,18 @@ from gradprobe.cli._runtime import (
     state,
     writing,
 )
-from gradprobe.cli.usercode import load_problem
-from gradprobe.diagnose.pipeline import DiagnoseConfig, parse_layers, run_diagnosis
-from gradprobe.diagnose.tabular import DATASETS, bundled, load_csv
+from gradprobe.diagnose.result import DiagnoseConfig
+from gradprobe.diagnose.tabular import DATASETS
 from gradprobe.errors import GradprobeError, InvalidArgumentError, LossEvaluationError
-from gradprobe.nn.scale import recommend_scale
-from gradprobe.nn.sweep import depth_sweep
-from gradprobe.numdiff.derivative import METHODS, Derivative, derivative
-from gradprobe.report.jsonout import to_json
-from gradprobe.report.page import write_depth_plot, write_page
-from gradprobe.report.terminal import (
-    ProgressBars,
-    print_depth_sweep,
-    print_derivatives,
-    print_diagnosis,
-)
+from gradprobe.nn.activations import ACTIVATIONS
+from gradprobe.nn.initializers import INITIALIZERS
+from gradprobe.nn.sweep import DEFAULT_INITS
+from gradprobe.nn.train import OPTIMIZERS
+from gradprobe.numdiff.derivative import METHODS
+from gradprobe.report.jsonout import derivative_data, to_json
+
+if TYPE_CHECKING:
+    from gradprobe.numdiff.derivative import Derivative
 
 __all__ = ["app", "main"]
 
@@ -58,7 +58,7 @@ app = typer.Typer(
     cls=Group,
     help="Make deep networks trainable and correct: diagnose, check gradients, sweep depth.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -82,7 +82,7 @@ def _root(
 ) -> None:
     """Make deep networks trainable and correct.
 
-    Exit codes: 0 ok, 1 a gradient check failed, 2 usage or input error.
+    Exit codes: 0 ok, 1 a gradient check failed, 2 usage or input error, 130 interrupted.
     """
     state["debug"] = debug
 
@@ -99,6 +99,7 @@ def _derivative_rows(
     the reason instead of a result; only when every method fails is that an error.
     """
     from gradprobe.cli._expression import parse_expression  # sympy is slow to import
+    from gradprobe.numdiff.derivative import derivative
 
     expression = parse_expression(text, variable)
     value = expression(at)
@@ -142,15 +143,18 @@ def derivative_command(
     expression: Annotated[
         str, typer.Argument(help="A formula in one variable, e.g. 'x**3' or 'tanh(2*x)'.")
     ],
-    at: Annotated[float, typer.Option("--at", help="The point x.")] = 1.0,
+    at: Annotated[float, typer.Option("--at", help="The point where f' is wanted.")] = 1.0,
     eps: Annotated[
-        float | None, typer.Option("--eps", help="The step ε (default: each method's own).")
+        float | None,
+        typer.Option("--eps", help="The step ε (default: each method's own best step)."),
     ] = None,
     method: Annotated[
         list[str] | None,
-        typer.Option("--method", "-m", help=f"Methods to compare: {', '.join(METHODS)}."),
+        choice("--method", "Methods to compare (default: all), separated by commas", METHODS, "-m"),
     ] = None,
-    variable: Annotated[str, typer.Option("--var", help="The variable's name.")] = "x",
+    variable: Annotated[
+        str, typer.Option("--var", help="The name of the formula's variable.")
+    ] = "x",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the results as JSON.", metavar="")
     ] = False,
@@ -163,12 +167,7 @@ def derivative_command(
     the exact derivative comes from sympy.
     """
     with exit_codes(debug):
-        methods = method or list(METHODS)
-        for name in methods:
-            if name not in METHODS:
-                raise InvalidArgumentError(
-                    f"--method: got {name!r}, expected one of {', '.join(METHODS)}"
-                )
+        methods = parse_names(method, "--method", METHODS) or list(METHODS)
         if eps is not None and not eps > 0:
             raise InvalidArgumentError(f"--eps: got {eps}, expected a positive step")
         slope, exact, results = _derivative_rows(expression, at, eps, methods, variable)
@@ -178,89 +177,18 @@ def derivative_command(
             "at": at,
             "derivative": slope,
             "exact": exact,
-            "methods": [_method_data(method, result, exact) for method, result in results],
+            "methods": [derivative_data(method, result, exact) for method, result in results],
         }
         typer.echo(to_json(payload), nl=False)
         return
+    from gradprobe.report.terminal import print_derivatives
+
     print_derivatives(console(), expression, variable, slope, at, exact, results)
-
-
-def _method_data(method: str, result: Derivative | str, exact: float) -> dict[str, object]:
-    if isinstance(result, str):
-        return {"method": method, "value": None, "error": None, "not_available": result}
-    return {
-        "method": method,
-        "step": result.step,
-        "value": result.value,
-        "error": abs(result.value - exact),
-        "error_estimate": result.error,
-        "evaluations": result.evaluations,
-    }
 
 
 # --------------------------------------------------------------------------------- check
 
-
-@app.command("check", cls=Command)
-def check_command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            metavar="FILE.py[:NAME]",
-            help="A file defining params, loss(params), grads(params); or NAME() returning "
-            "(loss, params, grads).",
-        ),
-    ],
-    eps: Annotated[
-        float | None, typer.Option("--eps", help="The step ε (default: chosen per value).")
-    ] = None,
-    method: Annotated[
-        str, typer.Option("--method", "-m", help=f"One of {', '.join(METHODS)}.")
-    ] = "central",
-    sample: Annotated[
-        int | None,
-        typer.Option("--sample", help="Check this many random values of each parameter."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampled values.")] = 0,
-    thresholds: Annotated[
-        tuple[float, float],
-        typer.Option(
-            "--thresholds",
-            help="OK and WRONG bounds on the relative difference.",
-            show_default=True,
-        ),
-    ] = DEFAULT_THRESHOLDS,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the report as JSON.", metavar="")
-    ] = False,
-    debug: Debug = False,
-) -> None:
-    """Check the gradients of your own code; exit 0 when ok, 1 when suspicious or wrong."""
-    with exit_codes(debug):
-        problem = load_problem(target)
-        if isinstance(problem, dict):
-            from gradprobe.torch import check_namespace
-
-            options = {"eps": eps, "thresholds": thresholds, "sample": sample, "seed": seed}
-            report = check_namespace(problem, method=method, **options)
-        else:
-            loss, params, grads = problem
-            report = check_gradients(
-                loss,
-                params,
-                grads,
-                eps=eps,
-                method=method,
-                thresholds=thresholds,
-                sample=sample,
-                seed=seed,
-            )
-    if as_json:
-        typer.echo(to_json(report.to_dict()), nl=False)
-    else:
-        typer.echo(str(report))
-    if not report.passed:
-        raise typer.Exit(EXIT_FAILED)
+app.command("check", cls=Command)(check_command)
 
 
 # ------------------------------------------------------------------------------ diagnose
@@ -269,43 +197,83 @@ def check_command(
 @app.command("diagnose", cls=Command)
 def diagnose_command(
     dataset: Annotated[
-        str, typer.Option("--dataset", help="A bundled data set: " + ", ".join(DATASETS) + ".")
+        str,
+        choice("--dataset", "A bundled data set", DATASETS),
     ] = "breast_cancer",
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Your own CSV file (header row, numeric features)."),
+        typer.Option(
+            "--data",
+            help="Your own CSV file: a header row, numeric features; the delimiter "
+            "(comma, semicolon, tab) is detected.",
+        ),
     ] = None,
     target: Annotated[
         str | None, typer.Option("--target", help="The CSV column to predict.")
     ] = None,
     task: Annotated[
         str | None,
-        typer.Option("--task", help="classification or regression (default: inferred)."),
+        typer.Option(
+            "--task",
+            help=f"{' or '.join(TASKS)} (default: inferred from the target column; "
+            "the summary says how).",
+            autocompletion=completer(TASKS),
+        ),
     ] = None,
-    layers: Annotated[str, typer.Option("--layers", help="Hidden-layer widths.")] = ",".join(
-        map(str, DiagnoseConfig.layers)
-    ),
-    activation: Annotated[str, typer.Option("--activation")] = DiagnoseConfig.activation,
+    layers: Annotated[
+        str, typer.Option("--layers", help="Hidden-layer widths, separated by commas.")
+    ] = ",".join(map(str, DiagnoseConfig.layers)),
+    activation: Annotated[
+        str,
+        choice("--activation", "The hidden layers' activation", list(ACTIVATIONS)),
+    ] = DiagnoseConfig.activation,
     init: Annotated[
-        str, typer.Option("--init", help="auto, he, xavier, ...")
+        str,
+        typer.Option(
+            "--init",
+            help="The weights' initialization: auto (He for ReLU-like activations, Xavier "
+            f"otherwise) or one of {choices(INITIALIZERS)}.",
+            autocompletion=completer(NETWORK_INITS),
+        ),
     ] = DiagnoseConfig.init,
-    l2: Annotated[float, typer.Option("--l2", help="L2 strength λ.")] = DiagnoseConfig.l2,
-    dropout: Annotated[float, typer.Option("--dropout")] = DiagnoseConfig.dropout,
-    epochs: Annotated[int, typer.Option("--epochs")] = DiagnoseConfig.epochs,
+    l2: Annotated[
+        float, typer.Option("--l2", help="L2 regularization strength λ (0 for none).")
+    ] = DiagnoseConfig.l2,
+    dropout: Annotated[
+        float,
+        typer.Option(
+            "--dropout",
+            help="Probability of dropping a hidden unit while training, in [0, 1) (checks "
+            "switch it off).",
+        ),
+    ] = DiagnoseConfig.dropout,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Passes over the training split, each run.")
+    ] = DiagnoseConfig.epochs,
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = DiagnoseConfig.lr,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="gd, momentum or adam.")] = (
-        DiagnoseConfig.optimizer
-    ),
-    seed: Annotated[int, typer.Option("--seed")] = DiagnoseConfig.seed,
+    optimizer: Annotated[
+        str,
+        choice("--optimizer", "The update rule", list(OPTIMIZERS)),
+    ] = DiagnoseConfig.optimizer,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="Seeds the split, the initial weights and the sampled checks."),
+    ] = DiagnoseConfig.seed,
     out: Annotated[Path, typer.Option("--out", help="Folder for report.html and report.json.")] = (
         Path("gradprobe-report")
     ),
+    quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Walk the course notes' steps on a data set: inputs, depth and init, gradient check, result.
 
     Writes OUT/report.html (self-contained, opens offline) and OUT/report.json.
     """
+    from gradprobe.diagnose.pipeline import parse_layers, run_diagnosis
+    from gradprobe.diagnose.tabular import bundled, load_csv
+    from gradprobe.report.page import write_page
+    from gradprobe.report.terminal import print_diagnosis, progress_bars
+
     started = time.perf_counter()
     with exit_codes(debug):
         config = DiagnoseConfig(
@@ -330,18 +298,8 @@ def diagnose_command(
             raise InvalidArgumentError("--target needs --data: give the CSV file with --data")
         else:
             chosen = bundled(dataset, seed=seed, task=task)
-        stderr = error_console()
-        # Off when stderr is a file or a pipe: there the bars would only leave a blank line.
-        with Progress(
-            TextColumn("{task.description:<32}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,
-        ) as bars:
-            diagnosis = run_diagnosis(chosen, config, ProgressBars(bars))
+        with progress_bars(error_console(), enabled=not quiet) as bars:
+            diagnosis = run_diagnosis(chosen, config, bars)
         with writing("--out", "a writable folder"):
             paths = write_page(diagnosis, out)
     print_diagnosis(console(), diagnosis, paths, time.perf_counter() - started)
@@ -353,19 +311,25 @@ def diagnose_command(
 @app.command("depth", cls=Command)
 def depth_command(
     activation: Annotated[
-        str, typer.Option("--activation", help="The hidden activation.")
+        str,
+        choice("--activation", "The hidden activation", list(ACTIVATIONS)),
     ] = "relu",
     depth: Annotated[int, typer.Option("--depth", help="Number of layers.")] = 50,
     width: Annotated[int, typer.Option("--width", help="Units per layer.")] = 256,
     init: Annotated[
         list[str] | None,
         typer.Option(
-            "--init", help="Initializations to compare (default: zeros, small, large, xavier, he)."
+            "--init",
+            help="Initializations to compare, separated by commas (default: "
+            f"{','.join(DEFAULT_INITS)}); also auto and {choices(INITIALIZERS)}.",
+            autocompletion=completer(SWEEP_INITS),
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seeds the weights and the probe inputs.")
+    ] = 0,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Save the figure to this PNG.")
+        Path | None, typer.Option("--plot", help="Save the figure to this PNG file.")
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the sweep as JSON.", metavar="")
@@ -373,15 +337,23 @@ def depth_command(
     debug: Debug = False,
 ) -> None:
     """Sweep initializations through a deep network to see whether signals vanish or explode."""
+    from gradprobe.nn.scale import recommend_scale
+    from gradprobe.nn.sweep import depth_sweep
+
     with exit_codes(debug):
-        sweep = depth_sweep(depth, width, activation, inits=init or None, seed=seed)
+        inits = parse_names(init, "--init", SWEEP_INITS)
+        sweep = depth_sweep(depth, width, activation, inits=inits, seed=seed)
         scale = recommend_scale(activation)
         if plot is not None:
+            from gradprobe.report.page import write_depth_plot
+
             with writing("--plot", "a writable path for a PNG file"):
                 write_depth_plot(sweep, plot)
     if as_json:
         typer.echo(to_json({**sweep.to_dict(), "recommendation": scale.to_dict()}), nl=False)
         return
+    from gradprobe.report.terminal import print_depth_sweep
+
     print_depth_sweep(console(), sweep, scale, activation, seed, plot)
 
 

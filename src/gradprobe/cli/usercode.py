@@ -2,8 +2,11 @@
 
 The protocol: the file defines ``params``, ``loss(params)`` and ``grads(params)``;
 or ``FILE.py:NAME`` names a function ``NAME()`` returning ``(loss, params, grads)``;
-or, for PyTorch, the file defines ``module`` and ``inputs`` (optionally ``loss_fn``
-and ``targets``) and its namespace is handed to :func:`gradprobe.torch.check_namespace`.
+or it is an ordinary PyTorch file, one that defines an ``nn.Module`` instance (``model``,
+``net``, ``module`` or the only one), its inputs (``x``, ``inputs``) and optionally a
+criterion (``criterion``, ``loss_fn``) and targets (``y``, ``targets``): its namespace is
+handed to :func:`gradprobe.torch.check_namespace`, which finds those names. The file is
+imported as a registered module, so that its functions can be pickled for ``--workers``.
 Whatever the user's code raises becomes a :class:`UserCodeError` that says what to fix.
 """
 
@@ -18,7 +21,7 @@ from typing import Any
 
 from gradprobe.errors import InvalidArgumentError
 
-__all__ = ["UserCodeError", "load_problem"]
+__all__ = ["UserCodeError", "is_torch_file", "load_problem"]
 
 
 class UserCodeError(InvalidArgumentError):
@@ -29,7 +32,8 @@ class UserCodeError(InvalidArgumentError):
 _PROTOCOL = (
     "a file that defines params = {'W': array, ...}, loss(params) -> float and "
     "grads(params) -> {'W': array, ...}; or FILE.py:NAME with NAME() returning "
-    "(loss, params, grads); or, for PyTorch, module and inputs"
+    "(loss, params, grads); or, for PyTorch, a model (an nn.Module instance) and its "
+    "inputs x, optionally a criterion and targets y"
 )
 
 
@@ -45,11 +49,14 @@ def _import_file(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
+    # Registered so that pickle finds the file's functions (a process pool's workers do).
+    sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # noqa: BLE001 - user code may raise anything, SystemExit too
+        sys.modules.pop(spec.name, None)
         raise UserCodeError(
             f"{path} raised {type(error).__name__} on import: {_first_line(error)}; fix the "
             "file (run it with python to see where) or use --debug for the traceback"
@@ -67,7 +74,7 @@ def _first_line(error: BaseException) -> str:
 def load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str, Any]:
     """Return ``(loss, params, grads)`` from ``FILE.py`` or ``FILE.py:NAME``.
 
-    A file that defines a PyTorch ``module`` (and ``inputs``) instead gives its namespace.
+    An ordinary PyTorch file (see :func:`is_torch_file`) gives its namespace instead.
     """
     file_part, _, name = target.rpartition(":") if _has_name(target) else (target, "", "")
     path = Path(file_part)
@@ -96,8 +103,8 @@ def load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str,
             )
         loss, params, grads = produced
     else:
-        if hasattr(module, "module") and not hasattr(module, "loss"):
-            return vars(module)
+        if is_torch_file(vars(module)):
+            return dict(vars(module))
         missing = [key for key in ("params", "loss", "grads") if not hasattr(module, key)]
         if missing:
             raise UserCodeError(f"{path} defines no {', '.join(missing)}, expected {_PROTOCOL}")
@@ -105,6 +112,21 @@ def load_problem(target: str) -> tuple[Callable[..., Any], Any, Any] | dict[str,
     if not callable(loss):
         raise UserCodeError(f"loss in {path} is {type(loss).__name__}, expected a function")
     return loss, params, grads
+
+
+def is_torch_file(namespace: dict[str, Any]) -> bool:
+    """Tell a PyTorch file from a NumPy one: it defines an ``nn.Module`` instance.
+
+    A file with the NumPy protocol's ``params``, ``loss`` and ``grads`` is a NumPy file
+    whatever else it holds. torch is looked for only where the file imported it, so a
+    NumPy file never pays for importing it.
+    """
+    if all(name in namespace for name in ("params", "loss", "grads")):
+        return False
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    return any(isinstance(value, torch.nn.Module) for value in namespace.values())
 
 
 def _has_name(target: str) -> bool:

@@ -1,7 +1,7 @@
 """The ``gradprobe diagnose`` pipeline: the course notes' steps on one data set, as data.
 
 1. **Inputs**: per-feature mean and spread of the training split; a
-   :class:`~gradprobe.nn.Normalizer` fitted on the training split only and applied
+   :class:`~gradprobe.nn.InputNormalizer` fitted on the training split only and applied
    to the test split; the same network trained on raw and on normalized inputs.
 2. **Depth and initialization**: :func:`gradprobe.propagation` of the chosen
    network, a :func:`gradprobe.depth_sweep` for its activation and the scale
@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from gradprobe.check.report import GradCheckReport
 from gradprobe.diagnose.findings import findings
+from gradprobe.diagnose.illustrations import cost_surface, step_errors
 from gradprobe.diagnose.result import DiagnoseConfig, Diagnosis, Training
 from gradprobe.diagnose.tabular import Dataset, feature_statistics
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
-from gradprobe.nn import MLP, History, Normalizer
+from gradprobe.nn import MLP, History
 from gradprobe.nn.check import check_model
 
 __all__ = [
@@ -130,10 +130,18 @@ def _train(
     return Training(label, history, metric if math.isfinite(metric) else None, None)
 
 
+def _check_rows(X: Array, seed: int) -> NDArray[np.intp]:
+    """Return the seeded examples the gradient check looks at."""
+    return np.random.default_rng(seed).permutation(X.shape[0])[:_CHECK_EXAMPLES]
+
+
 def _check(net: MLP, X: Array, y: NDArray[Any], seed: int) -> GradCheckReport:
     """Check the network's backprop on a few examples: L2 included, dropout off."""
-    rows = np.random.default_rng(seed).permutation(X.shape[0])[:_CHECK_EXAMPLES]
-    return check_model(net, X[rows], y[rows], sample=_CHECK_SAMPLE, seed=seed)
+    rows = _check_rows(X, seed)
+    report = check_model(net, X[rows], y[rows], sample=_CHECK_SAMPLE, seed=seed)
+    if report.partial:  # Ctrl-C: stop the whole run, not just the check
+        raise KeyboardInterrupt
+    return report
 
 
 def _network(config: DiagnoseConfig, dataset: Dataset) -> MLP:
@@ -170,6 +178,8 @@ def run_diagnosis(
     -------
     Diagnosis
     """
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
     # Every matrix here is at most a few hundred wide: BLAS threads only add
     # synchronization, and on a busy two-core machine they made a run ten times slower.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -180,10 +190,13 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
     from gradprobe.nn.probe import propagation
     from gradprobe.nn.scale import recommend_scale
     from gradprobe.nn.sweep import depth_sweep
+    from gradprobe.signals.deep_linear import deep_linear
 
     started = time.perf_counter()
     report = progress or (lambda stage, done, total: None)
-    normalizer = Normalizer().fit(dataset.X_train)
+    from gradprobe.nn.normalization import InputNormalizer
+
+    normalizer = InputNormalizer().fit(dataset.X_train)
     scaled = (normalizer.transform(dataset.X_train), normalizer.transform(dataset.X_test))
     raw_net = _network(config, dataset)
     net = _network(config, dataset)
@@ -199,6 +212,11 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
     report(stages[2], 0, 2)
     check_initial = _check(net, scaled[0], dataset.y_train, config.seed)
     report(stages[2], 1, 2)
+    rows = _check_rows(scaled[0], config.seed)
+    errors = step_errors(net, scaled[0][rows], dataset.y_train[rows])
+    surface = cost_surface(
+        net, (dataset.X_train, dataset.y_train), scaled[0], dataset.feature_names
+    )
     raw = _train(
         "training on raw inputs",
         raw_net,
@@ -230,6 +248,9 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
         recommendation=recommend_scale(config.activation),
         check_initial=check_initial,
         check_trained=check_trained,
+        surface=surface,
+        step_errors=errors,
+        deep_linear=(deep_linear(1.5, config.depth), deep_linear(0.5, config.depth)),
     )
     diagnosis.findings = findings(diagnosis)
     diagnosis.seconds = time.perf_counter() - started

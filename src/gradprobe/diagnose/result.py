@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._text import LEVELS, MARKS, html_card
 from gradprobe._validate import check_count
 from gradprobe._version import __version__
 from gradprobe.check.report import GradCheckReport
 from gradprobe.diagnose.tabular import Dataset
 from gradprobe.errors import GradprobeError, InvalidArgumentError
-from gradprobe.nn import MLP, History, Normalizer
+from gradprobe.nn import MLP, History
 
 __all__ = ["DiagnoseConfig", "Diagnosis", "Training"]
 
@@ -108,7 +109,7 @@ class Diagnosis:
         "accuracy" or "r2".
     features : list of dict
         Per-feature statistics of the raw training split.
-    normalizer : Normalizer
+    normalizer : InputNormalizer
         Fitted on the training split only.
     raw, normalized : Training
         The same network trained without and with normalization.
@@ -121,6 +122,11 @@ class Diagnosis:
         ``{"level": "ok" | "warn" | "bad", "topic": str, "text": str}``.
     seconds : float
         Wall time of the whole run.
+    surface, step_errors : object
+        The notes' pictures on this network at initialization
+        (:mod:`gradprobe.diagnose.illustrations`).
+    deep_linear : tuple of DeepLinearResult
+        The notes' deep linear example at the sweep's depth, w = 1.5 and w = 0.5.
     """
 
     config: DiagnoseConfig
@@ -129,7 +135,7 @@ class Diagnosis:
     output: str
     metric_name: str
     features: list[dict[str, Any]]
-    normalizer: Normalizer
+    normalizer: Any
     raw: Training
     normalized: Training
     propagation: Any
@@ -139,6 +145,9 @@ class Diagnosis:
     check_trained: GradCheckReport
     findings: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    surface: Any = None
+    step_errors: Any = None
+    deep_linear: tuple[Any, ...] = ()
 
     @property
     def test_metric(self) -> float | None:
@@ -205,6 +214,27 @@ class Diagnosis:
                 "findings": list(self.findings),
             },
         }
+
+    def __repr__(self) -> str:
+        levels = [f["level"] for f in self.findings]
+        counts = ", ".join(f"{levels.count(level)} {level}" for level in LEVELS)
+        return (
+            f"Diagnosis(data={self.dataset.name!r}, network={self.layer_sizes}, "
+            f"test {self.metric_name}={self.test_metric}, findings: {counts})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the findings in a notebook, worst level first in the card's colour."""
+        levels = [f["level"] for f in self.findings]
+        worst = max(levels, key=LEVELS.index) if levels else "ok"
+        rows = [[MARKS[f["level"]], f["topic"], f["text"]] for f in self.findings]
+        return html_card(
+            f"gradprobe diagnose: {self.dataset.name}",
+            worst,
+            [f"network {'-'.join(map(str, self.layer_sizes))}, {self.config.activation}"],
+            ["", "topic", "finding"],
+            rows,
+        )
 
 
 def _as_data(result: Any) -> dict[str, Any]:

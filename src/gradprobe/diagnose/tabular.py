@@ -1,7 +1,8 @@
 """Tabular data for ``gradprobe diagnose``: a CSV file or a bundled set, as a train/test split.
 
-:func:`load_csv` reads a CSV with a header row, infers classification or regression
-from the target column and splits the rows with a seed; :func:`bundled` wraps the
+:func:`load_csv` reads a CSV with a header row (its delimiter sniffed), infers
+classification or regression from the target column and says why, and splits the
+rows with a seed, stratified by class; :func:`bundled` wraps the
 data sets of :mod:`gradprobe.nn.datasets` the same way. Both return a :class:`Dataset`.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import check_magnitude, check_seed, check_unique
+from gradprobe._text import plural
+from gradprobe._validate import check_seed
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
 
 __all__ = ["DATASETS", "Dataset", "bundled", "feature_statistics", "load_csv"]
@@ -44,6 +47,8 @@ class Dataset:
         Integer class labels in ``[0, k)`` or real targets.
     classes : list of str
         The class labels as given (empty for regression).
+    task_reason : str
+        Why the task is what it is ("inferred: 'label' has 2 distinct integer values").
     """
 
     name: str
@@ -54,6 +59,7 @@ class Dataset:
     y_train: NDArray[Any]
     y_test: NDArray[Any]
     classes: list[str] = field(default_factory=list)
+    task_reason: str = ""
 
 
 def load_csv(
@@ -63,7 +69,11 @@ def load_csv(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> Dataset:
-    """Read a CSV with a header row into a seeded train/test split.
+    """Read a CSV with a header row into a seeded, stratified train/test split.
+
+    The delimiter (comma, semicolon, tab or bar) is sniffed from the file's start
+    (:class:`csv.Sniffer`); the numbers are read by :func:`numpy.loadtxt`. When that
+    fails, the file is read again cell by cell to say which line and column are wrong.
 
     Parameters
     ----------
@@ -73,9 +83,12 @@ def load_csv(
         The column to predict.
     task : {"classification", "regression"}, optional
         By default a target with at most 20 distinct integer values, or any
-        non-numeric target, is classification; anything else regression.
+        non-numeric target, is classification; anything else regression. A target of
+        continuous values is refused for classification.
     test_fraction : float, default=0.2
-        The share of rows held out for testing.
+        The share of rows held out for testing; for classification each class keeps
+        its share in both splits (:func:`sklearn.model_selection.train_test_split`
+        with ``stratify``) when every class has at least two rows.
     seed : int, default=0
         Seeds the shuffle before the split.
 
@@ -87,64 +100,137 @@ def load_csv(
     ------
     InvalidArgumentError
         For a missing or unreadable file, a missing target column, a non-numeric or
-        missing feature value, too few rows or a negative seed; the message says where
-        and what to do.
+        missing feature value, too few rows, a negative seed, or a continuous target
+        with ``task="classification"``; the message says where and what to do.
     """
     check_seed(seed)
+    if task not in (None, "classification", "regression"):
+        raise InvalidArgumentError(
+            f"--task: got {task!r}, expected 'classification' or 'regression'"
+        )
     file = Path(path)
     if not file.is_file():
         raise InvalidArgumentError(f"--data: {file}: no such file; give the path of a CSV file")
     try:
         with file.open(newline="", encoding="utf-8-sig") as stream:
-            rows = list(csv.reader(stream))
+            delimiter = _sniff(stream.read(_SNIFF_CHARACTERS))
+            stream.seek(0)
+            header = [name.strip() for name in next(csv.reader(stream, delimiter=delimiter), [])]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise InvalidArgumentError(
             f"--data: {file} cannot be read as a UTF-8 CSV file ({error}); save it as CSV "
             "with a header row"
         ) from error
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if len(rows) < 2:
-        raise InvalidArgumentError(
-            f"--data: {file} has {max(len(rows) - 1, 0)} data rows, expected a header row "
-            "and at least 10 rows of data"
-        )
-    header = [name.strip() for name in rows[0]]
-    check_unique(header, f"--data: {file}")
     if target not in header:
         raise InvalidArgumentError(
             f"--target: no column {target!r} in {file}; its columns are {', '.join(header)}"
         )
     column = header.index(target)
-    body = rows[1:]
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise InvalidArgumentError(
-                f"--data: line {number} of {file} has {len(row)} fields, expected "
-                f"{len(header)} as in the header"
-            )
-    if len(body) < 10:
-        raise InvalidArgumentError(f"--data: {file} has {len(body)} rows, expected at least 10")
     names = [name for i, name in enumerate(header) if i != column]
     if not names:
         raise InvalidArgumentError(f"--data: {file} has no feature columns besides {target!r}")
-    X = np.empty((len(body), len(names)))
-    for number, row in enumerate(body, start=2):
-        cells = [cell for i, cell in enumerate(row) if i != column]
-        for j, cell in enumerate(cells):
-            X[number - 2, j] = _number(cell, file, number, names[j])
-    check_magnitude(X, f"--data: {file}", names, first_line=2)
+    read = _fast_read(file, delimiter, header, column)
+    X, labels = read if read is not None else _careful_read(file, delimiter, header, column)
+    if len(labels) < 10:
+        raise InvalidArgumentError(
+            f"--data: {file} has {plural(len(labels), 'data row')} after the header, expected "
+            "at least 10"
+        )
     if np.all(X == X[0]):
         raise InvalidArgumentError(
             f"--data: every feature column of {file} is constant ({', '.join(names[:5])}"
             f"{', …' if len(names) > 5 else ''}), expected at least one that varies: there "
             "is nothing to learn from"
         )
-    labels = [row[column].strip() for row in body]
-    y, classes, task = _targets(labels, task, file, target)
-    order = np.random.default_rng(seed).permutation(len(body))
-    n_test = max(1, int(round(test_fraction * len(body))))
-    test, train = order[:n_test], order[n_test:]
-    return Dataset(file.name, task, names, X[train], X[test], y[train], y[test], classes)
+    y, classes, task, reason = _targets(labels, task, file, target)
+    train, test = _split(len(labels), y if task == "classification" else None, test_fraction, seed)
+    return Dataset(
+        file.name, task, names, X[train], X[test], y[train], y[test], classes, task_reason=reason
+    )
+
+
+# Characters read to guess the delimiter, and the delimiters it may be.
+_SNIFF_CHARACTERS = 64 * 1024
+_DELIMITERS = ",;\t|"
+
+
+def _sniff(sample: str) -> str:
+    """Return the delimiter of a CSV from its first lines; a comma when unsure."""
+    header = sample.splitlines()[0] if sample else ""
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        found = ","
+    # A lone column has no delimiter to find: never split a header on one it lacks.
+    return found if found in header else ","
+
+
+def _fast_read(
+    file: Path, delimiter: str, header: list[str], column: int
+) -> tuple[Array, list[str]] | None:
+    """Read the features with NumPy's loader, or return None to read cell by cell."""
+    features = [i for i in range(len(header)) if i != column]
+    options: dict[str, Any] = {
+        "delimiter": delimiter,
+        "skiprows": 1,
+        "encoding": "utf-8-sig",
+        "comments": None,
+        "quotechar": '"',
+        "ndmin": 2,
+    }
+    try:
+        with warnings.catch_warnings():  # NumPy notes that blank lines are skipped
+            warnings.simplefilter("ignore", UserWarning)
+            X = np.loadtxt(file, usecols=features, dtype=np.float64, **options)
+            labels = np.loadtxt(file, usecols=[column], dtype=str, **options)[:, 0]
+    except (ValueError, IndexError):
+        return None
+    if X.shape[0] != len(labels) or not np.all(np.isfinite(X)):
+        return None  # NaN or infinity: the careful reader says where
+    return X, [label.strip() for label in labels.tolist()]
+
+
+def _careful_read(
+    file: Path, delimiter: str, header: list[str], column: int
+) -> tuple[Array, list[str]]:
+    """Read cell by cell: slower, but every error names its line and column."""
+    with file.open(newline="", encoding="utf-8-sig") as stream:
+        rows = list(csv.reader(stream, delimiter=delimiter))
+    body = [
+        (number, row) for number, row in enumerate(rows[1:], start=2) if any(c.strip() for c in row)
+    ]
+    for number, row in body:
+        if len(row) != len(header):
+            raise InvalidArgumentError(
+                f"--data: line {number} of {file} has {len(row)} fields, expected "
+                f"{len(header)} as in the header"
+            )
+    names = [name for i, name in enumerate(header) if i != column]
+    X = np.empty((len(body), len(names)))
+    for position, (number, row) in enumerate(body):
+        cells = [cell for i, cell in enumerate(row) if i != column]
+        for j, cell in enumerate(cells):
+            X[position, j] = _number(cell, file, number, names[j])
+    return X, [row[column].strip() for _, row in body]
+
+
+def _split(
+    count: int, classes: NDArray[Any] | None, test_fraction: float, seed: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Return seeded train and test rows, stratified by class when every class allows it."""
+    from sklearn.model_selection import train_test_split  # slow to import: only for CSVs
+
+    n_test = max(1, int(round(test_fraction * count)))
+    stratify = None
+    if classes is not None:
+        counts = np.bincount(np.asarray(classes, dtype=np.int64))
+        counts = counts[counts > 0]
+        if counts.min() >= 2 and len(counts) <= min(n_test, count - n_test):
+            stratify = classes
+    train, test = train_test_split(
+        np.arange(count), test_size=n_test, random_state=seed, stratify=stratify
+    )
+    return np.sort(train), np.sort(test)
 
 
 def _number(cell: str, file: Path, line: int, name: str) -> float:
@@ -170,12 +256,8 @@ def _number(cell: str, file: Path, line: int, name: str) -> float:
 
 def _targets(
     labels: list[str], task: str | None, file: Path, target: str
-) -> tuple[NDArray[Any], list[str], str]:
-    """Turn the target column into class indices or real values, inferring the task."""
-    if task not in (None, "classification", "regression"):
-        raise InvalidArgumentError(
-            f"--task: got {task!r}, expected 'classification' or 'regression'"
-        )
+) -> tuple[NDArray[Any], list[str], str, str]:
+    """Turn the target column into class indices or real values; infer and explain the task."""
     if any(not label or label.lower() == "nan" for label in labels):
         raise NonFiniteError(
             f"--target: column {target!r} of {file} has missing values; drop those rows"
@@ -185,21 +267,33 @@ def _targets(
         numeric = bool(np.all(np.isfinite(values)))
     except ValueError:
         numeric = False
+    distinct = len(np.unique(values)) if numeric else len(set(labels))
+    integral = numeric and bool(np.all(values == np.round(values)))
     if task is None:
-        distinct = np.unique(values) if numeric else np.unique(labels)
-        integral = numeric and bool(np.all(values == np.round(values)))
-        task = (
-            "classification"
-            if not numeric or (integral and len(distinct) <= _MAX_CLASSES)
-            else "regression"
-        )
+        if not numeric:
+            task, reason = "classification", f"inferred: {target!r} holds labels, not numbers"
+        elif integral and distinct <= _MAX_CLASSES:
+            task = "classification"
+            reason = f"inferred: {target!r} has {distinct} distinct integer values"
+        else:
+            task = "regression"
+            kind = "integer " if integral else ""
+            reason = f"inferred: {target!r} has {distinct:,} distinct {kind}values"
+    else:
+        reason = "as given by --task"
     if task == "regression":
         if not numeric:
             raise InvalidArgumentError(
                 f"--target: column {target!r} of {file} is not numeric, expected numbers for "
                 "regression; use --task classification"
             )
-        return values, [], task
+        return values, [], task, reason
+    if numeric and (not integral or distinct > max(_MAX_CLASSES, len(labels) // 2)):
+        raise InvalidArgumentError(
+            f"--task: classification needs class labels, but column {target!r} of {file} "
+            f"holds {distinct:,} distinct {'integer' if integral else 'continuous'} values in "
+            f"{len(labels):,} rows; use --task regression, or leave --task out"
+        )
     classes = sorted(
         set(labels), key=lambda label: (not numeric, float(label) if numeric else 0, label)
     )
@@ -208,7 +302,7 @@ def _targets(
             f"--target: column {target!r} of {file} has one class, expected at least two"
         )
     index = {label: position for position, label in enumerate(classes)}
-    return np.array([index[label] for label in labels]), classes, task
+    return np.array([index[label] for label in labels]), classes, task, reason
 
 
 def feature_statistics(dataset: Dataset) -> list[dict[str, Any]]:
@@ -264,4 +358,5 @@ def bundled(name: str, seed: int = 0, task: str | None = None) -> Dataset:
         y_train=split.y_train,
         y_test=split.y_test,
         classes=[str(label) for label in classes],
+        task_reason="",
     )

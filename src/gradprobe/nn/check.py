@@ -43,6 +43,7 @@ def check_model(
     executor: Executor | None = None,
     workers: int | None = None,
     memory: int = DEFAULT_MEMORY,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Check the network's backprop against numerical gradients of its own loss.
 
@@ -58,8 +59,9 @@ def check_model(
         A few examples: the check costs two loss evaluations per parameter value.
     y : array_like
         Their labels, as for :meth:`MLP.loss`.
-    eps, method, thresholds, sample, seed, mode, executor, workers, memory
-        As for :func:`gradprobe.check_gradients`. The full check is structure-aware
+    eps, method, thresholds, sample, seed, mode, executor, workers, memory, progress
+        As for :func:`gradprobe.check_gradients` (Ctrl-C returns a partial report too).
+        The full check is structure-aware
         (:mod:`gradprobe.nn.fastcheck`): one cached forward pass, a rank-1 update per
         perturbed weight, perturbations batched through the remaining layers.
 
@@ -129,6 +131,7 @@ def check_model(
                 seed=setup.seed,
                 mode=setup.mode,
                 notes=notes,
+                progress=progress,
             )
     finally:
         net.training = was_training

@@ -154,6 +154,10 @@ class MLPEvaluator(ThetaEvaluator):
         """Always: the point of this evaluator is to answer many values at once."""
         return True
 
+    #: The check measures this evaluator's noise along coordinates, which it moves by
+    #: rank-1 updates, rather than along a random direction, which costs a forward pass.
+    noise_along_coordinates = True
+
     def serial(self) -> MLPEvaluator:
         """Return this evaluator without its executor, to run inside a worker."""
         twin = MLPEvaluator.__new__(MLPEvaluator)

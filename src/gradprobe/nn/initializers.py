@@ -45,8 +45,6 @@ from gradprobe.nn.scale import recommend_scale
 
 # A scale or slope beyond this overflows float64 once squared (a variance, an L2 term).
 _LARGEST_SCALE = 1e150
-# The activations with a standard gain (torch.nn.init.calculate_gain's).
-_GAINS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 
 __all__ = [
     "auto_initializer",
@@ -55,6 +53,7 @@ __all__ = [
     "default_for",
     "fans",
     "gain",
+    "GAIN_NAMES",
     "get",
     "he",
     "he_normal",
@@ -290,33 +289,62 @@ def get(name: str, **options: float) -> Initializer:
     return partial(function, **options) if options else function
 
 
+def _mish(z: Array) -> Array:
+    result: Array = z * np.tanh(np.logaddexp(0.0, z))
+    return result
+
+
+# The activations gain() knows beyond the MLP's table, as functions for recommend_scale.
+_EXTRA_ACTIVATIONS = {"mish": _mish}
+GAIN_NAMES = (
+    *("relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu"),
+    *("gelu", "silu", "elu", "softplus", "mish"),
+)
+"""The activations :func:`gain` knows: PyTorch's table first, then those it lacks."""
+
+
 def gain(activation: str, slope: float = LEAKY_SLOPE) -> float:
     """Return the factor by which an activation's output std should be scaled up.
 
-    These are the standard gains (as in ``torch.nn.init.calculate_gain``): √2 for
-    ReLU, √(2/(1+slope²)) for leaky ReLU, 5/3 for tanh, 1 for sigmoid and linear.
+    For the names ``torch.nn.init.calculate_gain`` knows, its values: √2 for ReLU,
+    √(2/(1+slope²)) for leaky ReLU, 5/3 for tanh, 1 for sigmoid and linear, 3/4 for
+    SELU (PyTorch's choice for gradient flow; self-normalizing networks want 1, i.e.
+    ``"linear"``). For those it has no answer for, ``√σ_w²`` with ``σ_w²`` from
+    :func:`gradprobe.recommend_scale` (the forward scale, which gives √2 for ReLU):
+    ≈ 1.534 for gelu (tanh form), 1.677 for silu, 1.487 for mish, and elu and softplus.
 
     Parameters
     ----------
-    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "linear"}
-        The activation.
+    activation : str
+        One of relu, leaky_relu, tanh, sigmoid, linear, selu, gelu, silu, elu, softplus,
+        mish.
     slope : float, default=0.01
         The negative slope of ``leaky_relu``; ignored otherwise.
 
+    Raises
+    ------
+    InvalidArgumentError
+        For another name; the message lists these.
+
     Examples
     --------
-    >>> round(gain("relu"), 6)
-    1.414214
+    >>> round(gain("relu"), 6), round(gain("gelu"), 3)
+    (1.414214, 1.534)
     """
-    check_choice(get_activation(activation).name, "activation", _GAINS)
+    check_choice(activation, "activation", GAIN_NAMES)
     negative = _check_scale(slope, "slope")
-    return {
+    tabulated = {
         "relu": float(np.sqrt(2.0)),
         "leaky_relu": float(np.sqrt(2.0 / (1.0 + negative**2))),
         "tanh": 5.0 / 3.0,
         "sigmoid": 1.0,
         "linear": 1.0,
-    }[activation]
+        "selu": 3.0 / 4.0,
+    }
+    if activation in tabulated:
+        return tabulated[activation]
+    function = _EXTRA_ACTIVATIONS.get(activation)
+    return float(np.sqrt(recommend_scale(function or activation).forward))
 
 
 def default_for(activation: str) -> str:

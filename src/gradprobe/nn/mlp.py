@@ -361,17 +361,22 @@ class MLP:
     # -- using the network ----------------------------------------------------------------
 
     def predict_proba(self, X: Any) -> Array:
-        """Return the output probabilities, shape ``(m, n_L)``, without dropout.
+        """Return the class probabilities without dropout, shape ``(m, n_classes)``.
 
-        For a sigmoid output each column is P(label = 1); for softmax, row ``i`` is the
-        distribution over classes.
+        As in scikit-learn: row ``i`` is the distribution over the classes, so a
+        one-unit sigmoid gives two columns, ``[1 − p, p]`` with ``p`` = P(label = 1);
+        softmax gives its ``n_L`` columns. A sigmoid of several units (independent
+        labels) gives P(label_j = 1) in column ``j``, shape ``(m, n_L)``.
         """
         if self.output == "linear":
             raise InvalidArgumentError(
                 "predict_proba: got a network with output='linear', expected a sigmoid or "
                 "softmax output; use predict for regression values"
             )
-        return self._forward(self.features(X), self.params, False).A[self.n_layers]
+        output = self._forward(self.features(X), self.params, False).A[self.n_layers]
+        if self.output == "sigmoid" and output.shape[1] == 1:
+            return np.hstack([1.0 - output, output])
+        return output
 
     def predict(self, X: Any) -> NDArray[Any]:
         """Return predictions without dropout.

@@ -4,10 +4,27 @@ The course notes' advice: subtract the mean and divide by the standard deviation
 every feature has mean 0 and variance 1 and the cost is easier to optimize. The
 statistics come from the training set *only*, and the test set is transformed
 with those same numbers, or the network sees test inputs on another scale.
+
+:class:`InputNormalizer` is a scikit-learn transformer (``BaseEstimator``,
+``TransformerMixin``, ``OneToOneFeatureMixin``): it works in a ``Pipeline``, with
+``clone``, ``get_params``, ``set_output`` and feature names, and passes
+:func:`sklearn.utils.estimator_checks.check_estimator`. scikit-learn takes a second
+to import, so the class is built on first use (``import gradprobe`` stays fast);
+``Normalizer`` is its old name, kept as an alias. (scikit-learn's own ``Normalizer``
+is something else: it scales each *row* to unit norm.)
+
+>>> import numpy as np
+>>> from gradprobe import InputNormalizer
+>>> normalizer = InputNormalizer().fit(np.array([[1.0, 5.0], [3.0, 5.0]]))
+>>> normalizer.transform(np.array([[2.0, 7.0]]))
+array([[0., 2.]])
+>>> normalizer.constant_features_
+array([1])
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -16,147 +33,126 @@ from numpy.typing import NDArray
 from gradprobe._validate import as_feature_matrix
 from gradprobe.errors import NotFittedError
 
-__all__ = ["Normalizer"]
+# The two names are made by the module's __getattr__, on first use.
+__all__ = ["InputNormalizer", "Normalizer", "standardization"]  # noqa: F822
+
+Array = NDArray[np.float64]
 
 
-class Normalizer:
-    """Standardize features to mean 0 and variance 1 with statistics learned by ``fit``.
+def standardization(
+    data: NDArray[np.floating[Any]],
+) -> tuple[Array, Array, Array, NDArray[np.intp]]:
+    """Return the mean, spread, divisor and constant columns of ``data``, shape (m, n).
 
-    Follows scikit-learn's conventions: ``__init__`` takes no data, ``fit`` learns
-    the attributes ending in ``_`` and returns ``self``. The statistics are computed
-    in float64 by two passes (mean, then the mean squared deviation with a rounding
-    correction), so features around 10⁹ with unit spread and float32 input keep full
-    accuracy. The result matches :class:`sklearn.preprocessing.StandardScaler`.
+    The statistics are computed in float64 by two passes (mean, then the mean squared
+    deviation with a rounding correction), so features around 10⁹ with unit spread
+    and float32 input keep full accuracy; a constant column (zero variance up to
+    rounding) gets divisor 1 and is centred on its refined mean, so it becomes 0.
 
-    Attributes
-    ----------
-    mean_ : ndarray of float64, shape (n_features,)
-        The per-feature mean of the training set.
-    std_ : ndarray of float64, shape (n_features,)
-        The per-feature population standard deviation (``ddof=0``); 0 for a constant feature.
-    scale_ : ndarray of float64, shape (n_features,)
-        What ``transform`` divides by: ``std_``, with 1 for constant features.
-    constant_features_ : ndarray of int, shape (n_constant,)
-        The columns whose variance is zero up to rounding; they are centred and left
-        with scale 1 instead of being divided by zero.
-    n_features_in_ : int
-        The number of features seen by ``fit``.
-    n_samples_seen_ : int
-        The number of training examples.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> X_train = np.array([[1.0, 5.0], [3.0, 5.0]])
-    >>> normalizer = Normalizer().fit(X_train)
-    >>> normalizer.transform(np.array([[2.0, 7.0]]))
-    array([[0., 2.]])
-    >>> normalizer.constant_features_
-    array([1])
+    Returns
+    -------
+    mean, std, scale : ndarray of float64, shape (n,)
+    constant : ndarray of int, shape (n_constant,)
     """
+    m = data.shape[0]
+    mean = data.sum(axis=0, dtype=np.float64) / m
+    deviation = data.astype(np.float64) - mean
+    # The deviations' own mean is the rounding error left in the mean: subtracting its
+    # square corrects the variance (the corrected two-pass algorithm, as scikit-learn's).
+    correction = deviation.sum(axis=0) / m
+    variance = np.maximum(np.einsum("ij,ij->j", deviation, deviation) / m - correction**2, 0.0)
+    # The variance of a constant column is pure rounding of at most this size.
+    u = np.finfo(np.float64).eps
+    constant = variance <= m * u * variance + (m * mean * u) ** 2
+    std: Array = np.where(constant, 0.0, np.sqrt(variance))
+    centre: Array = np.where(constant, mean + correction, mean)
+    scale: Array = np.where(constant, 1.0, std)
+    return centre, std, scale, np.flatnonzero(constant)
 
-    mean_: NDArray[np.float64]
-    std_: NDArray[np.float64]
-    scale_: NDArray[np.float64]
-    constant_features_: NDArray[np.intp]
-    n_features_in_: int
-    n_samples_seen_: int
 
-    def __init__(self) -> None:
-        pass
+@cache
+def _estimator_class() -> type:
+    """Build :class:`InputNormalizer` on scikit-learn's base classes (imported here)."""
+    from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+    from sklearn.utils.validation import validate_data
 
-    def __repr__(self) -> str:
-        return "Normalizer()"
+    class InputNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
+        """Standardize features to mean 0 and variance 1 with statistics learned by ``fit``.
 
-    def fit(self, X: Any, y: Any = None) -> Normalizer:
-        """Learn the per-feature mean and standard deviation of the training set.
+        ``__init__`` takes no data, ``fit`` learns the attributes ending in ``_`` and
+        returns ``self``. The result matches :class:`sklearn.preprocessing.StandardScaler`
+        (see :func:`standardization` for how the statistics are computed).
 
-        Parameters
+        Attributes
         ----------
-        X : array_like of shape (m, n_features)
-            The training examples; not modified.
-        y : ignored
-            Accepted for pipeline compatibility.
-
-        Returns
-        -------
-        Normalizer
-            ``self``, fitted.
-
-        Raises
-        ------
-        InvalidArgumentError
-            For 1-D input or an empty ``X``.
-        NonFiniteError
-            For NaN or infinity (the message names the column).
+        mean_ : ndarray of float64, shape (n_features,)
+            The per-feature mean of the training set.
+        std_ : ndarray of float64, shape (n_features,)
+            The per-feature population standard deviation (``ddof=0``); 0 for a
+            constant feature.
+        scale_ : ndarray of float64, shape (n_features,)
+            What ``transform`` divides by: ``std_``, with 1 for constant features.
+        constant_features_ : ndarray of int, shape (n_constant,)
+            The columns whose variance is zero up to rounding.
+        n_features_in_ : int
+            The number of features seen by ``fit``.
+        feature_names_in_ : ndarray of str, shape (n_features,)
+            The column names, when ``fit`` was given a data frame.
+        n_samples_seen_ : int
+            The number of training examples.
         """
-        data = as_feature_matrix(X, bounded=True)
-        m = data.shape[0]
-        mean = data.sum(axis=0, dtype=np.float64) / m
-        deviation = data.astype(np.float64) - mean
-        # The deviations' own mean is the rounding error left in the mean: subtracting its
-        # square corrects the variance (the corrected two-pass algorithm, as scikit-learn's).
-        correction = deviation.sum(axis=0) / m
-        variance = np.maximum(np.einsum("ij,ij->j", deviation, deviation) / m - correction**2, 0.0)
-        # The variance of a constant column is pure rounding of at most this size.
-        u = np.finfo(np.float64).eps
-        constant = variance <= m * u * variance + (m * mean * u) ** 2
-        std = np.where(constant, 0.0, np.sqrt(variance))
-        # A constant column is centred on its refined mean, its value, so it becomes exactly 0.
-        self.mean_ = np.where(constant, mean + correction, mean)
-        self.std_ = std
-        self.scale_ = np.where(constant, 1.0, std)
-        self.constant_features_ = np.flatnonzero(constant)
-        self.n_features_in_ = int(data.shape[1])
-        self.n_samples_seen_ = int(m)
-        return self
 
-    def transform(self, X: Any) -> NDArray[np.floating[Any]]:
-        """Standardize ``X`` with the statistics learned by ``fit``.
+        def __init__(self) -> None:
+            pass
 
-        Parameters
-        ----------
-        X : array_like of shape (m, n_features)
-            Examples to transform (training or test); not modified.
+        def fit(self, X: Any, y: Any = None) -> Any:
+            """Learn the per-feature mean and standard deviation of ``X``, shape (m, n).
 
-        Returns
-        -------
-        ndarray of shape (m, n_features)
-            ``(X − mean_) / scale_``, float32 for float32 input, float64 otherwise.
+            ``y`` is ignored. Returns ``self``. Raises a
+            :class:`~gradprobe.errors.GradprobeError` (also a ``ValueError`` or
+            ``TypeError``) for 1-D, empty, complex or non-finite input; the message
+            names the column.
+            """
+            data = self._features(X, reset=True)
+            self.mean_, self.std_, self.scale_, self.constant_features_ = standardization(data)
+            self.n_samples_seen_ = int(data.shape[0])
+            return self
 
-        Raises
-        ------
-        NotFittedError
-            When ``fit`` has not been called.
-        ShapeMismatchError
-            When ``X`` has a different number of features than the training set.
-        """
-        data = self._check_input(X, "transform")
-        return ((data.astype(np.float64) - self.mean_) / self.scale_).astype(data.dtype)
+        def transform(self, X: Any) -> NDArray[np.floating[Any]]:
+            """Return ``(X − mean_) / scale_``, float32 for float32 input, float64 otherwise."""
+            data = self._features(X, reset=False)
+            return ((data.astype(np.float64) - self.mean_) / self.scale_).astype(data.dtype)
 
-    def fit_transform(self, X: Any, y: Any = None) -> NDArray[np.floating[Any]]:
-        """Fit on ``X`` and return ``X`` standardized; same as ``fit(X).transform(X)``."""
-        return self.fit(X).transform(X)
+        def inverse_transform(self, X: Any) -> NDArray[np.floating[Any]]:
+            """Map standardized values back to the original units: ``X·scale_ + mean_``."""
+            data = self._features(X, reset=False)
+            return (data.astype(np.float64) * self.scale_ + self.mean_).astype(data.dtype)
 
-    def inverse_transform(self, X: Any) -> NDArray[np.floating[Any]]:
-        """Map standardized values back to the original units: ``X·scale_ + mean_``.
-
-        Parameters
-        ----------
-        X : array_like of shape (m, n_features)
-            Standardized values; not modified.
-
-        Returns
-        -------
-        ndarray of shape (m, n_features)
-        """
-        data = self._check_input(X, "inverse_transform")
-        return (data.astype(np.float64) * self.scale_ + self.mean_).astype(data.dtype)
-
-    def _check_input(self, X: Any, method: str) -> NDArray[np.floating[Any]]:
-        if not hasattr(self, "mean_"):
-            raise NotFittedError(
-                f"this Normalizer is not fitted yet, so {method} has no statistics to apply; "
-                "call fit(X_train) first (or fit_transform)"
+        def _features(self, X: Any, reset: bool) -> NDArray[np.floating[Any]]:
+            if not reset and not hasattr(self, "mean_"):
+                raise NotFittedError(
+                    f"this {type(self).__name__} is not fitted yet, so it has no statistics "
+                    "to apply; call fit(X_train) first (or fit_transform), then transform"
+                )
+            # scikit-learn's checks keep n_features_in_ and the feature names and word
+            # shape errors as its tools expect; gradprobe's then name a non-finite column.
+            data = validate_data(
+                self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False
             )
-        return as_feature_matrix(X, n_features=self.n_features_in_, bounded=True)
+            return as_feature_matrix(data)
+
+        def __sklearn_tags__(self) -> Any:
+            tags = super().__sklearn_tags__()
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+            return tags
+
+    # Found by pickle as gradprobe.nn.normalization.InputNormalizer (the module's __getattr__).
+    InputNormalizer.__module__ = __name__
+    InputNormalizer.__qualname__ = "InputNormalizer"
+    return InputNormalizer
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("InputNormalizer", "Normalizer"):
+        return _estimator_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,10 @@ Expectations are Gauss–Hermite quadratures split at 0: each half-line has its 
 Gauss rule for the weight e^(−z²/2) on [0, ∞), so an activation with a kink at 0
 (ReLU, leaky ReLU, ELU) is integrated as fast as a smooth one, and ReLU comes out
 exact to rounding. There is no sampling noise. Derivatives of a user's callable come
-from central differences with the step of :func:`gradprobe.numdiff.rules.default_step`.
+from central differences with the step of :func:`gradprobe.numdiff.rules.default_step`;
+a PyTorch activation (a module such as ``nn.GELU()`` or a function such as ``F.mish``) is
+evaluated by PyTorch in float64 and differentiated by autograd, exactly. torch is imported
+only when such an activation is given.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._text import html_card
 from gradprobe._validate import check_fraction, unless_interrupt
 from gradprobe.errors import (
     GradprobeError,
@@ -46,10 +50,16 @@ from gradprobe.errors import (
     NonFiniteError,
     ShapeMismatchError,
 )
+from gradprobe.nn._torch_activation import (
+    is_torch,
+    takes_only_tensors,
+    torch_functions,
+    torch_label,
+)
 from gradprobe.nn.activations import Activation, get_activation
 from gradprobe.numdiff.rules import default_step
 
-__all__ = ["ScaleRecommendation", "gaussian_expectation", "recommend_scale"]
+__all__ = ["ScaleRecommendation", "activation_name", "gaussian_expectation", "recommend_scale"]
 
 Array = NDArray[np.float64]
 ActivationLike = str | Activation | Callable[[Any], Any]
@@ -148,6 +158,24 @@ class ScaleRecommendation:
             f"{self.advice}"
         )
 
+    def __repr__(self) -> str:
+        return (
+            f"ScaleRecommendation(activation={self.activation!r}, forward={self.forward:.4g}, "
+            f"backward={self.backward:.4g}, agree={self.agree})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the recommendation in a notebook."""
+        return html_card(
+            f"weight scale for {self.activation}",
+            "ok" if self.agree else "warn",
+            [
+                f"Var(W) = {self.forward:.4g}/fan_in (forward), {self.backward:.4g}/fan_in "
+                "(backward)",
+                self.advice,
+            ],
+        )
+
 
 @lru_cache(maxsize=4)
 def _half_line_rule(nodes: int) -> tuple[Array, Array]:
@@ -240,12 +268,36 @@ def _numerical_derivative(function: Callable[[Any], Any], label: str) -> Callabl
     return slope
 
 
+def activation_name(activation: ActivationLike) -> str:
+    """Name an activation as reports show it.
+
+    A name stays itself; a PyTorch module is named by what it computes (``relu`` for
+    ``nn.ReLU()``, ``gelu (erf)`` for PyTorch's default GELU, ``leaky_relu(0.2)``, a user's
+    module by its class); a function by its ``__name__``.
+
+    Examples
+    --------
+    >>> activation_name("tanh"), activation_name(np.tanh)
+    ('tanh', 'tanh')
+    """
+    if isinstance(activation, str):
+        return activation
+    if isinstance(activation, Activation):
+        return activation.name
+    if not is_torch(activation):
+        return str(getattr(activation, "__name__", None) or type(activation).__name__)
+    return torch_label(activation)
+
+
 def _resolve(activation: ActivationLike) -> tuple[str, Callable[[Any], Any], Callable[[Any], Any]]:
     if isinstance(activation, Activation):
         return activation.name, activation.function, activation.derivative
     if isinstance(activation, str):
         row = get_activation(activation)
         return row.name, row.function, row.derivative
+    if is_torch(activation) or (callable(activation) and takes_only_tensors(activation)):
+        label = activation_name(activation)
+        return (label, *torch_functions(activation, label))
     if callable(activation):
         label = getattr(activation, "__name__", type(activation).__name__)
         return label, activation, _numerical_derivative(activation, label)
@@ -293,11 +345,14 @@ def recommend_scale(activation: ActivationLike, *, rtol: float = 0.05) -> ScaleR
 
     Parameters
     ----------
-    activation : str, Activation or callable
+    activation : str, Activation, callable or torch.nn.Module
         A name from :data:`gradprobe.nn.activations.ACTIVATIONS` (its tabulated
-        derivative is used), or any elementwise function φ such as GELU, SiLU, softplus
-        or ELU (its derivative is taken numerically). Functions that only accept floats
-        are called one value at a time.
+        derivative is used), any elementwise function φ such as GELU, SiLU, softplus
+        or ELU (its derivative is taken numerically; functions that only accept floats
+        are called one value at a time), or a PyTorch activation: a module such as
+        ``nn.GELU()``, ``nn.Mish()`` or a user's own ``nn.Module``, or a function such as
+        ``F.mish`` or ``torch.tanh``; these are evaluated by PyTorch in float64 and
+        differentiated exactly by autograd.
     rtol : float, default=0.05
         The relative difference up to which the forward and backward scales agree.
 
@@ -321,6 +376,10 @@ def recommend_scale(activation: ActivationLike, *, rtol: float = 0.05) -> ScaleR
     --------
     >>> round(recommend_scale("tanh").forward, 4), round(recommend_scale("tanh").backward, 4)
     (2.5362, 2.1533)
+    >>> import torch
+    >>> relu, selu = recommend_scale(torch.nn.ReLU()), recommend_scale(torch.nn.SELU())
+    >>> round(relu.forward, 10), selu.activation, round(selu.forward, 3)
+    (2.0, 'selu', 1.0)
     >>> leaky = lambda z: np.where(z > 0, z, 0.2 * z)
     >>> round(recommend_scale(leaky).forward, 8), round(2 / (1 + 0.2**2), 8)
     (1.92307692, 1.92307692)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._text import html_card
 from gradprobe._validate import check_count, check_positive, check_rate, unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, NonFiniteError
 
@@ -210,6 +211,30 @@ class History:
             "val_loss": list(self.val_loss),
             "val_metric": list(self.val_metric),
         }
+
+    def __repr__(self) -> str:
+        if not self.loss:
+            return f"History(metric_name={self.metric_name!r}, epochs=0)"
+        return (
+            f"History(metric_name={self.metric_name!r}, epochs={self.epochs}, "
+            f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}, "
+            f"{self.metric_name} {self.metric[-1]:.4g})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the training run in a notebook: first and last loss and metric."""
+        lines = [f"{self.epochs} epochs"]
+        if self.loss:
+            lines.append(
+                f"training loss {self.loss[0]:.4g} → {self.loss[-1]:.4g}; "
+                f"{self.metric_name} {self.metric[-1]:.4g}"
+            )
+        if self.val_loss:
+            lines.append(
+                f"validation loss {self.val_loss[-1]:.4g}; {self.metric_name} "
+                f"{self.val_metric[-1]:.4g}"
+            )
+        return html_card("training history", "ok", lines)
 
 
 def fit(

@@ -10,6 +10,12 @@ makes a local process pool, and a cluster engine's executor (Ray's, or
 code. The loss must be picklable: a module-level function, a
 :func:`functools.partial` of one, or an object with a ``__call__``.
 
+How many blocks: a few per slot of the executor, its capacity read from the
+executor itself (:func:`executor_capacity`): a process or thread pool's workers,
+a Dask cluster's total threads over all its workers, read again at every call so
+a cluster that grows is used. Only an executor that tells nothing falls back to
+this machine's CPU count.
+
 Each value is computed by the same code as in the serial path, so the results
 are the same numbers.
 """
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -50,10 +58,41 @@ class Distributable(Protocol):
         ...
 
 
-__all__ = ["map_coordinates", "map_rows", "resolve_executor"]
+__all__ = [
+    "executor_capacity",
+    "map_coordinates",
+    "map_rows",
+    "resolve_executor",
+    "stop_pool",
+    "task_count",
+]
 
 # Tasks per worker: enough to balance uneven workers, few enough to keep θ transfers cheap.
 _TASKS_PER_WORKER = 4
+# How long a stopped pool's workers get to exit after being told to terminate.
+_JOIN_SECONDS = 1.0
+# The process pools made here for ``workers=N``: on Ctrl-C they are stopped at once.
+_OWNED: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    # Ctrl-C reaches the whole process group; a worker that took it would print a
+    # traceback and break the pool. The parent cancels the work and ends the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel a process pool's pending work and end its workers now, not when they finish.
+
+    ``shutdown(wait=True)``, what ``with ProcessPoolExecutor()`` does on the way out,
+    waits for every queued task; after Ctrl-C that can be minutes.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(_JOIN_SECONDS)
 
 
 @contextmanager
@@ -91,8 +130,16 @@ def resolve_executor(executor: object, workers: object) -> Iterator[Executor | N
         return
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise InvalidArgumentError(f"workers: got {workers!r}, expected a positive int or None")
-    with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=int(workers), initializer=_leave_interrupts_to_the_parent
+    )
+    _OWNED.add(pool)
+    try:
         yield pool
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def check_picklable(loss: Callable[[Any], Any]) -> None:
@@ -108,9 +155,52 @@ def check_picklable(loss: Callable[[Any], Any]) -> None:
         ) from error
 
 
-def _task_count(executor: Executor, count: int) -> int:
-    workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-    return max(1, min(count, _TASKS_PER_WORKER * int(workers)))
+def executor_capacity(executor: Executor) -> int:
+    """Return how many tasks ``executor`` runs at once.
+
+    A ``dask.distributed`` executor (``Client.get_executor()``) answers with the total
+    threads of the cluster's workers, a process or thread pool with its workers; any
+    other executor with this machine's CPU count.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        The executor the tasks go to.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(3) as pool:
+    ...     executor_capacity(pool)
+    3
+    """
+    client = getattr(executor, "_client", None)
+    threads = getattr(client, "nthreads", None)
+    if callable(threads):
+        try:
+            total = sum(int(count) for count in threads().values())
+        except Exception:  # noqa: BLE001 - a cluster that cannot answer: use the fallbacks
+            total = 0
+        if total > 0:
+            return total
+    workers = getattr(executor, "_max_workers", None)
+    if isinstance(workers, int) and workers > 0:
+        return workers
+    return os.cpu_count() or 1
+
+
+def task_count(executor: Executor, count: int) -> int:
+    """Return how many tasks ``count`` evaluations are cut into on ``executor``.
+
+    :data:`_TASKS_PER_WORKER` per slot of :func:`executor_capacity`, never more than
+    ``count`` and at least 1.
+    """
+    return max(1, min(count, _TASKS_PER_WORKER * executor_capacity(executor)))
 
 
 def _evaluate_coordinates(
@@ -137,18 +227,21 @@ def _scatter(
     check_picklable(evaluate.loss)
     worker = evaluate.serial()
     count = len(split[0])
-    parts = np.array_split(np.arange(count), _task_count(evaluate.executor, count))
-    futures = [
-        evaluate.executor.submit(
-            task,
-            worker,
-            *shared,
-            *(array[part] for array in split),
-        )
-        for part in parts
-        if len(part)
-    ]
-    results = [np.asarray(future.result(), dtype=np.float64) for future in futures]
+    parts = np.array_split(np.arange(count), task_count(evaluate.executor, count))
+    futures = []
+    try:
+        for part in parts:
+            if len(part):
+                arguments = (array[part] for array in split)
+                futures.append(evaluate.executor.submit(task, worker, *shared, *arguments))
+        results = [np.asarray(future.result(), dtype=np.float64) for future in futures]
+    except BaseException:
+        # Ctrl-C or a failed task: nothing more of this block is wanted.
+        for future in futures:
+            future.cancel()
+        if evaluate.executor in _OWNED:
+            stop_pool(evaluate.executor)  # type: ignore[arg-type]
+        raise
     return np.concatenate(results) if results else np.empty(0)
 
 

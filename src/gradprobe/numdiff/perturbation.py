@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,9 @@ from numpy.typing import NDArray
 from gradprobe._params import ParameterLayout
 from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
+from gradprobe.numdiff.progress import Callback, Interrupted, in_chunks
 from gradprobe.numdiff.rules import (
+    RICHARDSON_LEVELS,
     as_scalar,
     check_eps,
     check_method,
@@ -41,13 +42,21 @@ class Differences:
     gradient : ndarray of float64, shape (k,)
         The numerical derivative of each.
     steps : ndarray of float64, shape (k,)
-        The step used for each.
+        The step used for each (the largest one, for Richardson).
     forward, backward : ndarray of float64, shape (k,), or None
-        The two one-sided slopes, available for ``method="central"`` (used to find kinks).
+        The two one-sided slopes at ``steps``, available for ``method="central"`` and
+        ``"richardson"`` (used to find kinks).
     center : float
         The loss at θ.
     evaluations : int
         How many times the loss was called.
+    upper, lower : ndarray of float64, shape (k, levels), or None
+        The moved coordinate's values, ``θᵢ ± steps/2^j`` for level ``j`` (one level but
+        for Richardson's four); None for the complex step.
+    above, below : ndarray of float64, shape (k, levels), or None
+        The loss at those points; NaN on a side the method does not evaluate.
+    change : ndarray of float64, shape (k,), or None
+        For Richardson, how much the value moved at the last extrapolation order.
     """
 
     indices: NDArray[np.intp]
@@ -57,6 +66,11 @@ class Differences:
     backward: NDArray[np.float64] | None
     center: float
     evaluations: int
+    upper: NDArray[np.float64] | None = None
+    lower: NDArray[np.float64] | None = None
+    above: NDArray[np.float64] | None = None
+    below: NDArray[np.float64] | None = None
+    change: NDArray[np.float64] | None = None
 
 
 class LossOnTheta:
@@ -115,7 +129,7 @@ class LossOnTheta:
         self.evaluations += 1
         return complex_step(
             lambda _: self.loss(self.layout.unflatten(point)), float(theta[index]), h
-        )
+        )[0]
 
     def at(self, theta: NDArray[np.float64], index: int, value: float) -> float:
         """Return the loss with ``theta[index] = value``, putting the old value back bit for bit."""
@@ -161,6 +175,9 @@ def evaluate_differences(
     eps: float | None,
     method: str,
     steps: NDArray[np.float64] | None = None,
+    *,
+    progress: Callback | None = None,
+    center: float | None = None,
 ) -> Differences:
     """Differentiate the loss along the coordinates ``indices`` of θ.
 
@@ -185,48 +202,104 @@ def evaluate_differences(
         One of :data:`METHODS`.
     steps : ndarray of float64, shape (k,), optional
         The steps to use, overriding ``eps`` (as :func:`coordinate_steps` returns them).
+    center : float, optional
+        The loss at θ when the caller has it already (saves one evaluation).
+    progress : callable, optional
+        ``progress(done, k)`` after each chunk of coordinates (see
+        :mod:`gradprobe.numdiff.progress`).
 
     Returns
     -------
     Differences
+
+    Raises
+    ------
+    Interrupted
+        On Ctrl-C; its ``partial`` holds the :class:`Differences` of the coordinates
+        finished by then, the first ``done`` of ``indices``.
     """
     check_method(method)
     evaluate = loss if isinstance(loss, LossOnTheta) else LossOnTheta(loss, layout)
     start = evaluate.evaluations
-    center = evaluate(theta)
+    if center is None:
+        center = evaluate(theta)
     if steps is None:
         steps = coordinate_steps(method, theta, indices, eps, evaluate.value_dtype)
-    forward: NDArray[np.float64] | None = None
-    backward: NDArray[np.float64] | None = None
-    original = theta[indices]
-    upper, lower = original + steps, original - steps
-    if method == "central":
-        both = evaluate.coordinates(
-            theta, np.concatenate([indices, indices]), np.concatenate([upper, lower])
-        )
-        above, below = both[: len(indices)], both[len(indices) :]
-        gradient = (above - below) / (upper - lower)
-        forward = (above - center) / (upper - original)
-        backward = (center - below) / (original - lower)
-    elif method == "forward":
-        gradient = (evaluate.coordinates(theta, indices, upper) - center) / (upper - original)
-    elif method == "backward":
-        gradient = (center - evaluate.coordinates(theta, indices, lower)) / (original - lower)
-    else:  # complex and richardson take several points per coordinate
-        gradient = np.empty(len(indices))
-        pairs = zip(indices.tolist(), steps.tolist(), strict=True)
-        for position, (index, h) in enumerate(pairs):
-            if method == "complex":
+    count = len(indices)
+    spread = getattr(evaluate, "executor", None) is not None
+    if method == "complex":
+        gradient = np.full(count, np.nan)
+
+        def slopes(part: slice) -> None:
+            pairs = zip(indices[part].tolist(), steps[part].tolist(), strict=True)
+            for position, (index, h) in enumerate(pairs, start=part.start):
                 gradient[position] = evaluate.complex_slope(theta, index, h)
-            else:
-                at = partial(evaluate.at, theta, index)
-                gradient[position] = richardson(at, float(theta[index]), h)[0]
-    return Differences(
-        indices=np.asarray(indices, dtype=np.intp),
-        gradient=gradient,
-        steps=steps,
-        forward=forward,
-        backward=backward,
-        center=center,
-        evaluations=evaluate.evaluations - start,
-    )
+
+        def complex_steps(done: int) -> Differences:
+            return Differences(
+                np.asarray(indices[:done], dtype=np.intp), gradient[:done].copy(), steps[:done],
+                None, None, center, evaluate.evaluations - start,
+            )  # fmt: skip
+
+        try:
+            in_chunks(count, slopes, progress, spread=spread)
+        except Interrupted as stop:
+            stop.partial = complex_steps(stop.done)
+            raise
+        return complex_steps(count)
+    levels = RICHARDSON_LEVELS if method == "richardson" else 1
+    original = theta[indices][:, np.newaxis]
+    scaled = steps[:, np.newaxis] / 2.0 ** np.arange(levels)
+    upper, lower = original + scaled, original - scaled
+    above = np.full((count, levels), np.nan)
+    below = np.full((count, levels), np.nan)
+    sides = {"forward": (above,), "backward": (below,)}.get(method, (above, below))
+    wanted = [(side, upper if side is above else lower) for side in sides]
+
+    def work(part: slice) -> None:
+        # One chunk of coordinates: all its points in one call, as the whole would be.
+        repeated = np.repeat(indices[part], levels)
+        values = evaluate.coordinates(
+            theta,
+            np.concatenate([repeated] * len(wanted)),
+            np.concatenate([points[part].ravel() for _, points in wanted]),
+        )
+        rows = len(repeated)
+        for k, (side, _) in enumerate(wanted):
+            side[part] = values[k * rows : (k + 1) * rows].reshape(-1, levels)
+
+    def quotients(done: int) -> Differences:
+        a, b, up, low, at = above[:done], below[:done], upper[:done], lower[:done], original[:done]
+        forward = (a[:, 0] - center) / (up[:, 0] - at[:, 0])
+        backward = (center - b[:, 0]) / (at[:, 0] - low[:, 0])
+        change = None
+        if method == "forward":
+            gradient = forward
+        elif method == "backward":
+            gradient = backward
+        elif method == "central":
+            gradient = (a[:, 0] - b[:, 0]) / (up[:, 0] - low[:, 0])
+        else:
+            gradient, change = richardson((a - b) / (up - low))
+        both = method in ("central", "richardson")
+        return Differences(
+            indices=np.asarray(indices[:done], dtype=np.intp),
+            gradient=gradient,
+            steps=steps[:done],
+            forward=forward if both else None,
+            backward=backward if both else None,
+            center=float(center),
+            evaluations=evaluate.evaluations - start,
+            upper=up,
+            lower=low,
+            above=a,
+            below=b,
+            change=change,
+        )
+
+    try:
+        in_chunks(count, work, progress, spread=spread)
+    except Interrupted as stop:
+        stop.partial = quotients(stop.done)
+        raise
+    return quotients(count)

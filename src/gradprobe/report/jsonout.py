@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["load_schema", "to_json", "validate_report"]
+__all__ = ["derivative_data", "load_schema", "to_json", "validate_report"]
 
 SCHEMA_NAME = "report.schema.json"
 
@@ -42,6 +42,24 @@ def to_json(data: dict[str, Any]) -> str:
     }
     """
     return json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def derivative_data(method: str, result: Any, exact: float) -> dict[str, Any]:
+    """Return one method's row of ``gradprobe derivative --json``.
+
+    ``result`` is a :class:`~gradprobe.numdiff.derivative.Derivative`, or the reason the
+    method does not apply (a string).
+    """
+    if isinstance(result, str):
+        return {"method": method, "value": None, "error": None, "not_available": result}
+    return {
+        "method": method,
+        "step": result.step,
+        "value": result.value,
+        "error": abs(result.value - exact),
+        "error_estimate": result.error,
+        "evaluations": result.evaluations,
+    }
 
 
 @cache

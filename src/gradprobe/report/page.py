@@ -1,8 +1,11 @@
-"""The page ``gradprobe diagnose`` writes: four sections, their figures, and the JSON beside it.
+"""The page ``gradprobe diagnose`` writes: the verdict, four sections, their figures, the JSON.
 
 :func:`diagnosis_page` lays a :class:`~gradprobe.diagnose.result.Diagnosis` out as a
-:class:`~gradprobe.report.html.Page`; :func:`write_page` writes ``report.html`` and
-``report.json`` together (both or neither).
+:class:`~gradprobe.report.html.Page`: a summary card with every finding first, then
+Inputs (loss curves, the cost's contours raw and normalized), Depth and
+initialization (this network's signals, the sweep, the deep linear example),
+Gradient check (error against ε, each parameter against the bands) and Result.
+:func:`write_page` writes ``report.html`` and ``report.json`` together (both or neither).
 """
 
 from __future__ import annotations
@@ -12,9 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from gradprobe._text import LEVELS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.diagnose.result import Diagnosis
 from gradprobe.report._atomic import write_atomic, write_together
+from gradprobe.report.figures import (
+    check_figure,
+    curves_figure,
+    step_error_figure,
+    surface_figure,
+)
 from gradprobe.report.html import (
     Block,
     Figure,
@@ -22,35 +32,16 @@ from gradprobe.report.html import (
     Page,
     Paragraph,
     Section,
+    Summary,
     Table,
     figure_png,
     render_html,
 )
 from gradprobe.report.jsonout import to_json
-from gradprobe.report.plots import plot_depth_sweep
+from gradprobe.report.plots import plot_deep_linear, plot_depth_sweep, plot_propagation
 from gradprobe.signals.sweep import DepthSweep
 
 __all__ = ["SECTION_TITLES", "diagnosis_page", "write_depth_plot", "write_page"]
-
-
-def _loss_figure(diagnosis: Diagnosis) -> bytes:
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-    for axis, run in zip(axes, (diagnosis.raw, diagnosis.normalized), strict=True):
-        losses = np.asarray(run.history.loss, dtype=float)
-        epochs = np.arange(1, len(losses) + 1)
-        shown = np.isfinite(losses) & (losses > 0)
-        axis.plot(epochs[shown], losses[shown], color="#2b6cb0")
-        title = run.label.replace("training on ", "").capitalize()
-        if run.diverged_at is not None:
-            title += f" (diverged at epoch {run.diverged_at})"
-        axis.set_title(title, fontsize=11)
-        axis.set_xlabel("epoch")
-        axis.set_yscale("log")
-        axis.grid(True, alpha=0.3)
-    axes[0].set_ylabel("training loss")
-    return figure_png(figure)
 
 
 def _number(value: float | None, style: str = ".3g") -> str:
@@ -88,11 +79,34 @@ def _inputs(d: Diagnosis) -> Section:
                 "from the same initial weights, was trained on raw and on normalized inputs:"
             ),
             Figure(
-                _loss_figure(d), "Training loss per epoch: raw inputs (left), normalized (right)."
+                figure_png(curves_figure((d.raw, d.normalized))),
+                "Training loss per epoch: raw inputs (left), normalized (right).",
             ),
+            *_surface_blocks(d),
             _findings(d, "inputs"),
         ],
     )
+
+
+def _surface_blocks(d: Diagnosis) -> list[Block]:
+    if d.surface is None:
+        return []
+    surface = d.surface
+    return [
+        Paragraph(
+            f"Why: the cost as a function of two weights of the first hidden unit, "
+            f"{surface.weights[0]} on {surface.features[0]} (the widest feature) and "
+            f"{surface.weights[1]} on {surface.features[1]} (the narrowest). With raw inputs "
+            "the contours are long thin valleys: one weight's step must be tiny for the "
+            "other's to make progress. Normalized, they are round, and gradient descent "
+            "heads for the minimum."
+        ),
+        Figure(
+            figure_png(surface_figure(surface)),
+            "Contours of the training cost over two first-layer weights, the same range on "
+            "both axes: raw inputs (left), normalized (right).",
+        ),
+    ]
 
 
 def _depth(d: Diagnosis) -> Section:
@@ -129,6 +143,11 @@ def _depth(d: Diagnosis) -> Section:
                 f"{d.config.activation}, init {d.config.init!r}) at initialization, on the "
                 f"normalized training inputs: {spread.summary}. {spread.advice}"
             ),
+            Figure(
+                figure_png(plot_propagation(spread)),
+                "This network at initialization: the spread of each layer's activations "
+                "(left) and the size of its weight gradient (right).",
+            ),
             Table(["layer", "mean", "std", "E[A²]", "dead", "saturated", "‖dW‖"], layer_rows),
             Paragraph(
                 f"A depth sweep: fresh networks of {d.sweep.depth} layers of {d.sweep.width} "
@@ -145,6 +164,7 @@ def _depth(d: Diagnosis) -> Section:
                 sweep_rows,
                 highlight=[i for i, row in enumerate(d.sweep.rows) if row["verdict"] != "healthy"],
             ),
+            *_deep_linear_blocks(d),
             Paragraph(
                 f"Recommended for {scale.activation}: Var(W) = {scale.forward:.3g}/fan_in keeps "
                 f"activations steady, {scale.backward:.3g}/fan_in keeps gradients steady."
@@ -154,7 +174,27 @@ def _depth(d: Diagnosis) -> Section:
     )
 
 
+def _deep_linear_blocks(d: Diagnosis) -> list[Block]:
+    if not d.deep_linear:
+        return []
+    depth = d.deep_linear[0].depth
+    return [
+        Paragraph(
+            f"The course notes' example: a deep linear network whose every layer is w·I "
+            f"computes ŷ = w^L·x. Over {depth} layers, w = 1.5 gives 1.5^{depth} ≈ "
+            f"{1.5**depth:.3g} and w = 0.5 gives 0.5^{depth} ≈ {0.5**depth:.3g}: weights a "
+            "little above 1 explode, a little below 1 vanish, and gradients do the same."
+        ),
+        Figure(
+            figure_png(plot_deep_linear(list(d.deep_linear))),
+            "The deep linear network ŷ = w^L·x: activations (left) and gradients (right) "
+            "per layer, for w = 1.5 and w = 0.5.",
+        ),
+    ]
+
+
 def _check_blocks(title: str, report: GradCheckReport) -> list[Block]:
+    diagnosed = any(row.diagnosis for row in report.parameters)
     rows = [
         [
             row.name,
@@ -162,7 +202,7 @@ def _check_blocks(title: str, report: GradCheckReport) -> list[Block]:
             f"{row.checked}",
             _number(row.difference, ".2e"),
             row.verdict,
-            row.diagnosis or "",
+            *([row.diagnosis or ""] if diagnosed else []),
         ]
         for row in report.parameters
     ]
@@ -176,7 +216,8 @@ def _check_blocks(title: str, report: GradCheckReport) -> list[Block]:
             + "".join(f" {note[:1].upper()}{note[1:]}." for note in report.notes)
         ),
         Table(
-            ["parameter", "shape", "checked", "difference", "verdict", "diagnosis"],
+            ["parameter", "shape", "checked", "difference", "verdict"]
+            + (["diagnosis"] if diagnosed else []),
             rows,
             highlight=[i for i, row in enumerate(report.parameters) if row.verdict != "ok"],
         ),
@@ -192,11 +233,44 @@ def _gradients(d: Diagnosis) -> Section:
                 "(J(θ+ε) − J(θ−ε)) / 2ε, at random initialization and again after training, "
                 "with the L2 term in the cost and dropout off."
             ),
+            *_step_blocks(d),
+            Figure(
+                figure_png(
+                    check_figure(
+                        (
+                            ("at initialization", d.check_initial),
+                            ("after training", d.check_trained),
+                        )
+                    )
+                ),
+                "Each parameter's relative difference at initialization and after training, "
+                "against the bands: ok (green), suspicious (yellow), wrong (red).",
+            ),
             *_check_blocks("At random initialization", d.check_initial),
             *_check_blocks("After training", d.check_trained),
             _findings(d, "gradients"),
         ],
     )
+
+
+def _step_blocks(d: Diagnosis) -> list[Block]:
+    if d.step_errors is None:
+        return []
+    errors = d.step_errors
+    return [
+        Paragraph(
+            f"How the step ε is chosen, on this network's cost along {errors.coordinate}: the "
+            "one-sided difference errs like O(ε), the two-sided like O(ε²), until the "
+            "rounding of the cost, which grows like 1/ε, takes over. The check's step "
+            f"({errors.chosen:.1e}, the cube root of the machine epsilon) sits near the "
+            "bottom of the two-sided curve."
+        ),
+        Figure(
+            figure_png(step_error_figure(errors)),
+            f"Error of one- and two-sided differences of the cost along {errors.coordinate} "
+            "against the step ε (log-log), with the O(ε) and O(ε²) slopes and the chosen ε.",
+        ),
+    ]
 
 
 def _result(d: Diagnosis) -> Section:
@@ -208,9 +282,13 @@ def _result(d: Diagnosis) -> Section:
         [
             Paragraph(
                 f"Test {metric} of the network trained on normalized inputs: {shown} on "
-                f"{d.dataset.X_test.shape[0]} held-out examples. Findings:"
+                f"{d.dataset.X_test.shape[0]} held-out examples."
             ),
-            _findings(d),
+            Figure(
+                figure_png(curves_figure((d.raw, d.normalized), d.metric_name)),
+                f"Training {metric} per epoch: raw inputs (left), normalized (right).",
+            ),
+            _findings(d, "result"),
         ],
     )
 
@@ -229,7 +307,34 @@ def diagnosis_page(diagnosis: Diagnosis) -> Page:
         f"gradprobe diagnose — {data.name}",
         subtitle,
         [_inputs(d), _depth(d), _gradients(d), _result(d)],
+        summary=_summary(d),
     )
+
+
+# The summary's label for each topic of the findings.
+_TOPICS = {
+    "inputs": "Inputs",
+    "depth": "Depth and init",
+    "gradients": "Gradient check",
+    "result": "Result",
+}
+
+
+def _summary(d: Diagnosis) -> Summary:
+    """Return the verdict of the whole run, from its findings, and each finding by topic."""
+    levels = [f["level"] for f in d.findings] or ["ok"]
+    worst = max(levels, key=LEVELS.index)
+    needing = sum(level != "ok" for level in levels)
+    metric = "accuracy" if d.metric_name == "accuracy" else "R²"
+    value = d.test_metric
+    shown = "—" if value is None else (f"{value:.1%}" if metric == "accuracy" else f"{value:.3f}")
+    headline = (
+        f"All {len(levels)} findings are fine; test {metric} {shown}."
+        if worst == "ok"
+        else f"{needing} of {len(levels)} findings need a look; test {metric} {shown}."
+    )
+    items = [(f["level"], _TOPICS.get(f["topic"], f["topic"]), f["text"]) for f in d.findings]
+    return Summary(worst, headline, items)
 
 
 def write_depth_plot(sweep: DepthSweep, path: str | os.PathLike[str]) -> Path:

@@ -3,7 +3,7 @@
 Every function builds a :class:`matplotlib.figure.Figure` without pyplot (so no
 display and no global figure state is involved), optionally saves it as a PNG of
 exactly ``size × dpi`` pixels, and returns it. Values that a log scale cannot show
-(zeros, infinity, NaN) are left out of a line, and its legend entry says so.
+(zeros, infinity, NaN) are left out of a line, and its legend entry says so in words.
 """
 
 from __future__ import annotations
@@ -14,14 +14,26 @@ from os import PathLike
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from gradprobe.errors import InvalidTypeError
 from gradprobe.signals.deep_linear import DeepLinearResult
 from gradprobe.signals.propagation import PropagationReport
-from gradprobe.signals.sweep import DepthSweep
+from gradprobe.signals.rescale import RescaleReport
+from gradprobe.signals.sweep import DepthSweep, InitSweep
 
-__all__ = ["plot_deep_linear", "plot_depth_sweep", "plot_propagation"]
+__all__ = [
+    "plot_comparison",
+    "plot_deep_linear",
+    "plot_depth_sweep",
+    "plot_init_sweep",
+    "plot_propagation",
+    "plot_rescale",
+]
+
+# At most this many layer names under an axis; the others are thinned out.
+_NAMED_TICKS = 12
 
 Path = str | PathLike[str]
 
@@ -31,7 +43,11 @@ def _line(axes: Axes, layers: ArrayLike, values: ArrayLike, label: str) -> None:
     series = np.asarray(values, dtype=np.float64)
     shown = np.isfinite(series) & (series > 0)
     if not shown.all():
-        label += " (zero)" if not shown.any() and np.all(series == 0) else " (gaps: 0/inf/NaN)"
+        label += (
+            " (all 0: no line on a log scale)"
+            if not shown.any() and np.all(series == 0)
+            else " (0, inf or NaN at some layers: gaps in the line)"
+        )
     axes.plot(np.asarray(layers), np.where(shown, series, np.nan), marker=".", label=label)
 
 
@@ -59,6 +75,15 @@ def _signal_figure(
         _line(backward, layers, report.column("gradient_norm"), label)
     forward.set(xlabel="layer l", ylabel="std of activations A[l]", title="forward: activations")
     backward.set(xlabel="layer l", ylabel="‖dW[l]‖ (Frobenius)", title="backward: weight gradients")
+    first = next(iter(reports.values()))
+    if any(layer.name is not None for layer in first.layers):
+        # A framework's layers are named by module path: show the names, thinned out.
+        step = max(1, -(-first.depth // _NAMED_TICKS))
+        ticks = np.arange(1, first.depth + 1)[::step]
+        for axes in (forward, backward):
+            axes.set_xticks(ticks, [first.names[tick - 1] for tick in ticks], rotation=60)
+            axes.set_xlabel("weight layer (module path)")
+            axes.tick_params(axis="x", labelsize="small")
     figure.suptitle(title)
     return figure
 
@@ -123,7 +148,11 @@ def plot_propagation(
             "gradprobe.propagation"
         )
     title = f"{report.depth} layers, {report.activation}: {report.summary}"
-    return _finish(_signal_figure({"network": report}, title, size, dpi), path, dpi)
+    figure = _signal_figure({"network": report}, title, size, dpi)
+    if all(layer.name is None for layer in report.layers):
+        for axes in figure.axes:  # a shallow network's layers are 1, 2, 3, not 1.25
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _finish(figure, path, dpi)
 
 
 def plot_deep_linear(
@@ -173,3 +202,85 @@ def plot_deep_linear(
         f"deep linear network, every layer w·I, depth {', '.join(map(str, depths))}: ŷ = w^L·x"
     )
     return _finish(figure, path, dpi)
+
+
+def plot_comparison(
+    reports: Mapping[str, PropagationReport],
+    path: Path | None = None,
+    *,
+    title: str | None = None,
+    size: tuple[float, float] = (11.0, 4.5),
+    dpi: int = 100,
+) -> Figure:
+    """Plot several probes of the same architecture, one line each (before/after a fix).
+
+    Parameters
+    ----------
+    reports : dict of str to PropagationReport
+        Label -> report, e.g. ``{"default init": …, "after initialize_(model, 'he')": …}``;
+        every report has the same layers.
+    path, size, dpi
+        As in :func:`plot_depth_sweep`.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    items = dict(reports) if isinstance(reports, Mapping) else {}
+    if not items or not all(isinstance(item, PropagationReport) for item in items.values()):
+        raise InvalidTypeError(
+            "reports: expected a non-empty dict of label -> PropagationReport from "
+            "gradprobe.propagation or gradprobe.torch.propagation"
+        )
+    depths = {report.depth for report in items.values()}
+    if len(depths) != 1:
+        raise InvalidTypeError(
+            f"reports: got reports of {sorted(depths)} layers, expected the same architecture"
+        )
+    heading = title or f"{depths.pop()} weight layers: signals through depth"
+    return _finish(_signal_figure(items, heading, size, dpi), path, dpi)
+
+
+def plot_init_sweep(
+    sweep: InitSweep,
+    path: Path | None = None,
+    *,
+    size: tuple[float, float] = (11.0, 4.5),
+    dpi: int = 100,
+) -> Figure:
+    """Plot a model's activation std and gradient norm per layer, one line per initialization.
+
+    Parameters and return value as in :func:`plot_depth_sweep`, for an
+    :class:`~gradprobe.signals.sweep.InitSweep` from :func:`gradprobe.torch.init_sweep`.
+    """
+    if not isinstance(sweep, InitSweep):
+        raise InvalidTypeError(
+            f"sweep: got {type(sweep).__name__}, expected an InitSweep from "
+            "gradprobe.torch.init_sweep"
+        )
+    title = f"{sweep.model}: signals through depth by initialization"
+    return _finish(_signal_figure(sweep.reports, title, size, dpi), path, dpi)
+
+
+def plot_rescale(
+    result: RescaleReport,
+    path: Path | None = None,
+    *,
+    size: tuple[float, float] = (11.0, 4.5),
+    dpi: int = 100,
+) -> Figure:
+    """Plot a model before and after :func:`gradprobe.torch.rescale_`.
+
+    Parameters and return value as in :func:`plot_depth_sweep`, for a
+    :class:`~gradprobe.signals.rescale.RescaleReport`.
+    """
+    if not isinstance(result, RescaleReport):
+        raise InvalidTypeError(
+            f"result: got {type(result).__name__}, expected a RescaleReport from "
+            "gradprobe.torch.rescale_"
+        )
+    reports = {"before rescale_": result.before, "after rescale_": result.after}
+    title = f"{result.before.depth} weight layers, rescaled to output std {result.target:g}"
+    return plot_comparison(reports, path, title=title, size=size, dpi=dpi)

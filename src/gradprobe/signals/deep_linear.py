@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gradprobe._text import html_card, level_of
 from gradprobe._validate import (
     as_real_array,
     check_count,
@@ -112,6 +113,20 @@ class DeepLinearResult:
             for layer in shown
         ]
         return "\n".join([*lines, self.advice])
+
+    def __repr__(self) -> str:
+        return (
+            f"DeepLinearResult(w={self.w:g}, depth={self.depth}, width={self.width}, "
+            f"verdict={self.verdict!r}, output={self.output:.3g})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the result in a notebook: ŷ = w^L·x, the verdict and what to change."""
+        return html_card(
+            f"deep linear network: w = {self.w:g}, depth {self.depth}",
+            level_of(self.verdict),
+            [self.summary, f"rms of ŷ: {self.output:.3g}", self.advice],
+        )
 
 
 def deep_linear(

@@ -17,7 +17,7 @@ reported ("exploding: overflow at layer 37"). :func:`gradprobe.deep_linear` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,25 +75,39 @@ def judge(
         extreme = np.nanmax(values) if exploding else np.nanmin(values)
         verdict = "exploding" if exploding else "vanishing"
         return Judgement(verdict, start + 1, direction, float(10.0**extreme), False)
-    extreme = logs["forward"][np.argmax(np.abs(logs["forward"]))]
+    judged = logs["forward"][np.isfinite(logs["forward"])]
+    extreme = judged[np.argmax(np.abs(judged))] if judged.size else 0.0
     return Judgement("healthy", None, None, float(10.0**extreme), False)
 
 
-def headline(judgement: Judgement, tolerance: float, signal: str = "activations") -> str:
+def headline(
+    judgement: Judgement,
+    tolerance: float,
+    signal: str = "activations",
+    names: Sequence[str] | None = None,
+    references: tuple[str, str] = ("input", "output"),
+) -> str:
     """Word a judgement in one line, e.g. ``"exploding: overflow at layer 37"``.
 
-    ``signal`` names what the forward ratios measured.
+    ``signal`` names what the forward ratios measured; ``names`` (one per layer, from
+    layer 1) name the layer instead of its number; ``references`` what the forward and
+    the backward ratios are relative to.
     """
     if judgement.verdict == "healthy":
         return "healthy"
+    layer = judgement.layer
+    if names is not None and layer is not None and 1 <= layer <= len(names):
+        where_layer = f"{names[layer - 1]} (weight layer {layer})"
+    else:
+        where_layer = str(layer)
     if judgement.overflow:
         where = "" if judgement.direction == "forward" else " in the backward pass"
-        return f"exploding: overflow at layer {judgement.layer}{where}"
+        return f"exploding: overflow at layer {where_layer}{where}"
     what = signal if judgement.direction == "forward" else "gradients"
     return (
-        f"{judgement.verdict}: {what} leave the ×{tolerance:g} band at layer {judgement.layer}; "
+        f"{judgement.verdict}: {what} leave the ×{tolerance:g} band at layer {where_layer}; "
         f"their second moment reaches ×{judgement.factor:.2g} of the "
-        f"{'input' if judgement.direction == 'forward' else 'output'}'s"
+        f"{references[0] if judgement.direction == 'forward' else references[1]}'s"
     )
 
 

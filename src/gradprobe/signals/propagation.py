@@ -20,7 +20,7 @@ saturate), and an output sigmoid squashes an exploding signal to exactly 0 or 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,28 +28,25 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe.errors import InvalidArgumentError
-from gradprobe.signals.judge import (
-    Array,
-    Judgement,
-    headline,
-    judge,
-    moment,
-    rms,
-)
+from gradprobe.signals._cards import propagation_card, propagation_repr
+from gradprobe.signals.advice import NumpyWording, Wording, advise
+from gradprobe.signals.judge import Array, headline, judge, moment, rms
 
-__all__ = ["LayerStatistics", "PropagationReport", "assess", "is_symmetric", "layer_statistics"]
+__all__ = [
+    "SATURATION_BOUNDS",
+    "LayerStatistics",
+    "PropagationReport",
+    "assess",
+    "is_symmetric",
+    "layer_statistics",
+]
 
-# How far σ_w² = fan_in·E[W²] may sit from the recommended scale and count as on it:
-# 20%, or four standard deviations of a Gaussian draw's sample scale, √(2/size) relative,
-# when a small layer makes that wider.
-_SCALE_SLACK = 0.2
-_SCALE_DEVIATIONS = 4.0
-
-# Activation values that count as saturated, for the activations that saturate.
-_SATURATED: dict[str, Callable[[Array], NDArray[np.bool_]]] = {
-    "tanh": lambda A: np.abs(A) > 0.99,
-    "sigmoid": lambda A: (A < 0.01) | (A > 0.99),
+SATURATION_BOUNDS: dict[str, tuple[float, float]] = {
+    "tanh": (-0.99, 0.99),
+    "sigmoid": (0.01, 0.99),
 }
+"""Activation -> the open interval outside which its values count as saturated (there its
+derivative is nearly 0): ``|tanh| > 0.99``, sigmoid below 0.01 or above 0.99."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +75,14 @@ class LayerStatistics:
         ``E[dZ[l]²]``, the second moment of the backpropagated signal.
     weight_scale : float
         ``fan_in · E[W{l}²]``, the σ_w² the layer's weights actually have.
+    name : str or None, default=None
+        The layer's name in its framework (a PyTorch module path such as ``features.7``).
+    activation : str or None, default=None
+        The activation that follows the layer, when it differs from layer to layer.
+    input_moment : float or None, default=None
+        ``E[X²]`` of the signal entering the layer.
+    input_gradient : float or None, default=None
+        ``E[dX²]``, the second moment of the gradient reaching the layer's input.
     """
 
     layer: int
@@ -91,10 +96,19 @@ class LayerStatistics:
     gradient_ratio: float
     backward_moment: float
     weight_scale: float
+    name: str | None = None
+    activation: str | None = None
+    input_moment: float | None = None
+    input_gradient: float | None = None
 
-    def to_dict(self) -> dict[str, float]:
-        """Return the fields as a plain dictionary."""
-        return dict(self.__dict__)
+    @property
+    def label(self) -> str:
+        """The name when there is one, else the layer number."""
+        return self.name if self.name is not None else str(self.layer)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a plain dictionary (optional fields only when set)."""
+        return {key: value for key, value in self.__dict__.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,8 @@ class PropagationReport:
         The layer where infinity or NaN first appeared.
     tolerance : float
         The factor used for the verdict.
+    notes : tuple of str
+        How the probe ran (precision, mode, what was judged), for frameworks' probes.
     """
 
     layers: tuple[LayerStatistics, ...]
@@ -144,6 +160,9 @@ class PropagationReport:
     symmetric_layer: int | None = None
     overflow_layer: int | None = None
     tolerance: float = 100.0
+    notes: tuple[str, ...] = field(default=())
+    __repr__ = propagation_repr  # a short line, and a card in a notebook
+    _repr_html_ = propagation_card
 
     @property
     def depth(self) -> int:
@@ -151,12 +170,24 @@ class PropagationReport:
         return len(self.layers)
 
     @property
-    def rows(self) -> list[dict[str, float]]:
+    def trouble_name(self) -> str | None:
+        """The name (or number) of :attr:`trouble_layer`; None when healthy."""
+        if self.trouble_layer is None:
+            return None
+        return self.layers[self.trouble_layer - 1].label
+
+    @property
+    def names(self) -> list[str]:
+        """Every layer's name, or its number where it has none."""
+        return [layer.label for layer in self.layers]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
         """One dictionary per layer (the fields of :class:`LayerStatistics`)."""
         return [layer.to_dict() for layer in self.layers]
 
     def column(self, name: str) -> Array:
-        """Return one statistic for layers ``1..L`` as an array of shape ``(L,)``.
+        """Return one numeric statistic for layers ``1..L`` as an array of shape ``(L,)``.
 
         Examples
         --------
@@ -166,12 +197,12 @@ class PropagationReport:
         >>> report.column("std").shape
         (3,)
         """
-        if name not in LayerStatistics.__dataclass_fields__:
-            raise InvalidArgumentError(
-                f"name: got {name!r}, expected one of "
-                f"{', '.join(LayerStatistics.__dataclass_fields__)}"
-            )
-        return np.array([getattr(layer, name) for layer in self.layers], dtype=np.float64)
+        fields = LayerStatistics.__dataclass_fields__
+        numeric = [key for key in fields if key not in {"name", "activation", "layer"}]
+        if name not in [*numeric, "layer"]:
+            raise InvalidArgumentError(f"name: got {name!r}, expected one of {', '.join(numeric)}")
+        values = [getattr(layer, name) for layer in self.layers]
+        return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         """Return everything as plain Python objects (lists, floats, strings)."""
@@ -181,10 +212,12 @@ class PropagationReport:
             "input_second_moment": self.input_second_moment,
             "verdict": self.verdict,
             "trouble_layer": self.trouble_layer,
+            "trouble_name": self.trouble_name,
             "direction": self.direction,
             "summary": self.summary,
             "advice": self.advice,
             "findings": list(self.findings),
+            "notes": list(self.notes),
             "symmetric_layer": self.symmetric_layer,
             "overflow_layer": self.overflow_layer,
             "tolerance": self.tolerance,
@@ -192,93 +225,33 @@ class PropagationReport:
         }
 
     def __str__(self) -> str:
+        named = any(layer.name is not None for layer in self.layers)
+        width = max([5, *(len(layer.label) for layer in self.layers)]) if named else 5
         lines = [
             f"signal propagation through {self.depth} layers ({self.activation}): {self.summary}",
-            f"{'layer':>5} {'mean':>10} {'std':>10} {'E[A²]':>10} {'E[Z²]':>10} {'dead':>6} "
-            f"{'satur.':>6} "
-            f"{'‖dW‖':>10} {'ratio':>8} {'σ_w²':>7}",
-            f"{'input':>5} {'':>10} {self.input_std:>10.3g} {self.input_second_moment:>10.3g}",
+            f"{'layer':>{width}} {'mean':>10} {'std':>10} {'E[A²]':>10} {'E[Z²]':>10} "
+            f"{'dead':>6} {'satur.':>6} {'‖dW‖':>10} {'ratio':>8} {'σ_w²':>7}"
+            + (f" {'E[X²]':>10} {'E[dX²]':>10} activation" if named else ""),
+            f"{'input':>{width}} {'':>10} {self.input_std:>10.3g} "
+            f"{self.input_second_moment:>10.3g}",
         ]
         for row in self.layers:
-            lines.append(
-                f"{row.layer:>5} {row.mean:>10.3g} {row.std:>10.3g} {row.second_moment:>10.3g} "
-                f"{row.preactivation_moment:>10.3g} {row.dead:>6.0%} {row.saturated:>6.0%} "
-                f"{row.gradient_norm:>10.3g} "
-                f"{row.gradient_ratio:>8.3g} {row.weight_scale:>7.3g}"
+            line = (
+                f"{row.label:>{width}} {row.mean:>10.3g} {row.std:>10.3g} "
+                f"{row.second_moment:>10.3g} {row.preactivation_moment:>10.3g} {row.dead:>6.0%} "
+                f"{row.saturated:>6.0%} {row.gradient_norm:>10.3g} {row.gradient_ratio:>8.3g} "
+                f"{row.weight_scale:>7.3g}"
             )
+            if named:
+                extra = [row.input_moment, row.input_gradient]
+                line += (
+                    "".join(f" {np.nan if value is None else value:>10.3g}" for value in extra)
+                    + f" {row.activation or ''}"
+                )
+            lines.append(line)
         lines += [f"- {finding}" for finding in self.findings]
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join([*lines, self.advice])
-
-
-def _advice(
-    judgement: Judgement,
-    report_symmetric: int | None,
-    activation: str,
-    weight_scale: Array,
-    weight_size: NDArray[np.intp],
-    recommended: float,
-) -> str:
-    fix = (
-        f"draw every W ~ N(0, {recommended:.3g}/fan_in), the scale "
-        f"gradprobe.recommend_scale gives for {activation} (init='auto')"
-    )
-    if report_symmetric is not None:
-        return (
-            f"Break the symmetry: every unit of layer {report_symmetric} computes the same "
-            f"value, so initialize the weights randomly: {fix}."
-        )
-    if judgement.verdict == "healthy":
-        return "Nothing to change: activations and gradients keep their scale through depth."
-    # The weights' own scale, not the verdict, says which way to move them: tanh weights
-    # ×10 too large saturate the units, and the gradients may then vanish.
-    slack = np.maximum(_SCALE_SLACK, _SCALE_DEVIATIONS * np.sqrt(2 / weight_size))
-    with np.errstate(invalid="ignore"):
-        ratio = weight_scale / recommended
-    large = np.flatnonzero(ratio > 1 + slack) + 1
-    small = np.flatnonzero(ratio < 1 - slack) + 1
-    if large.size == small.size == 0:
-        layer = judgement.layer if judgement.layer is not None else 1
-        return (
-            f"The weights already have the recommended scale (σ_w² ≈ "
-            f"{weight_scale[layer - 1]:.3g}), so {activation} itself "
-            f"{'shrinks' if judgement.verdict == 'vanishing' else 'grows'} the signal: use a "
-            "non-saturating activation such as relu, add normalization layers, or use fewer "
-            "layers."
-        )
-    if large.size and small.size:
-        return (
-            f"Rescale the initial weights: σ_w² per fan-in is above {recommended:.3g} at "
-            f"{_layers(large)} and below it at {_layers(small)}; {fix}."
-        )
-    change, off = ("Shrink", large) if large.size else ("Enlarge", small)
-    scales = weight_scale[off - 1]
-    lowest, highest = float(np.min(scales)), float(np.max(scales))
-    spread = f"{lowest:.3g}" if highest <= 1.05 * lowest else f"{lowest:.3g} to {highest:.3g}"
-    why = ""
-    if change == "Shrink" and judgement.verdict == "vanishing" and activation in _SATURATED:
-        why = (
-            f" The signal vanishes because the weights are too large, not too small: they "
-            f"saturate {activation}, where its derivative is nearly 0."
-        )
-    return (
-        f"{change} the initial weights: {_layers(off)} {'has' if off.size == 1 else 'have'} "
-        f"σ_w² ≈ {spread} per fan-in, {'above' if change == 'Shrink' else 'below'} the "
-        f"recommended {recommended:.3g}; {fix}.{why}"
-    )
-
-
-def _layers(layers: NDArray[np.intp]) -> str:
-    """Word layer numbers compactly: ``layer 3``, ``layers 1–4, 7``."""
-    runs: list[str] = []
-    first = previous = int(layers[0])
-    for layer in [*map(int, layers[1:]), None]:
-        if layer is not None and layer == previous + 1:
-            previous = layer
-            continue
-        runs.append(str(first) if first == previous else f"{first}–{previous}")
-        if layer is not None:
-            first = previous = layer
-    return f"layer{'s' if layers.size > 1 else ''} {', '.join(runs)}"
 
 
 def is_symmetric(A: Array) -> bool:
@@ -293,9 +266,16 @@ def assess(
     input_values: Array,
     overflow: tuple[int | None, str],
     symmetric: int | None,
-    recommended: float,
+    recommended: float | Array,
     weight_sizes: NDArray[np.intp],
     tolerance: float,
+    forward: Array | None = None,
+    backward: Array | None = None,
+    wording: Wording | None = None,
+    advised: NDArray[np.bool_] | None = None,
+    notes: Sequence[str] = (),
+    argument: str = "X",
+    references: tuple[str, str] = ("input", "output"),
 ) -> PropagationReport:
     """Judge per-layer statistics of any network and word the verdict and advice.
 
@@ -314,13 +294,29 @@ def assess(
         Where infinity or NaN first appeared, and in which pass.
     symmetric : int or None
         The first hidden layer whose units all compute the same value.
-    recommended : float
-        The weight variance ``σ_w²`` per fan-in recommended for ``activation``
-        (:func:`gradprobe.recommend_scale`), for the advice.
+    recommended : float or ndarray of shape (L,)
+        The weight variance ``σ_w²`` per fan-in recommended for the activation after
+        each layer (:func:`gradprobe.recommend_scale`), for the advice.
     weight_sizes : ndarray of int, shape (L,)
         The number of weights of each layer (how noisy its measured scale is).
     tolerance : float
         The factor a second moment may change over the depth and stay "healthy".
+    forward, backward : ndarray of shape (L,), optional
+        The signals to judge, as ratios to their reference (NaN: not judged at that
+        layer). By default ``E[Z[l]²] / E[X²]`` and ``E[dZ[l]²] / E[dZ[L]²]``, the right
+        signals for a plain stack of layers; a framework probe passes the signals that
+        stay meaningful across residual and normalization layers.
+    wording : Wording, optional
+        How the advice names layers and remedies; by default gradprobe's MLP words.
+    advised : ndarray of bool, shape (L,), optional
+        The layers whose weight scale the advice may name (default all): not those whose
+        output a normalization layer rescales anyway.
+    notes : sequence of str
+        How the probe ran, for the report.
+    argument : str, default="X"
+        The name of the probe batch in error messages.
+    references : tuple of str, default=("input", "output")
+        What the forward and the backward ratios are relative to, for the summary.
 
     Returns
     -------
@@ -329,14 +325,22 @@ def assess(
     input_moment = moment(input_values)
     if not input_moment > 0:
         raise InvalidArgumentError(
-            "X: got a batch of all zeros, expected a probe batch with nonzero entries "
+            f"{argument}: got a batch of all zeros, expected a probe batch with nonzero entries "
             "(e.g. standard-normal rows)"
         )
+    signal = "pre-activations" if forward is None else "signals"
     with np.errstate(all="ignore"):
-        moments = np.array([layer.preactivation_moment for layer in layers])
-        backward = np.array([layer.backward_moment for layer in layers])
-        judgement = judge(moments / input_moment, backward / backward[-1], overflow, tolerance)
+        if forward is None:
+            forward = np.array([layer.preactivation_moment for layer in layers]) / input_moment
+        if backward is None:
+            moments = np.array([layer.backward_moment for layer in layers])
+            backward = moments / moments[-1]
+        judgement = judge(forward, backward, overflow, tolerance)
+    names = [layer.label for layer in layers] if any(layer.name for layer in layers) else None
     weight_scale = np.array([layer.weight_scale for layer in layers])
+    scales = np.broadcast_to(np.asarray(recommended, dtype=np.float64), weight_scale.shape)
+    dead = next((layer.layer for layer in layers[:-1] if layer.dead == 1.0), None)
+    activations = [layer.activation or activation for layer in layers]
     return PropagationReport(
         layers=tuple(layers),
         activation=activation,
@@ -345,12 +349,24 @@ def assess(
         verdict=judgement.verdict,
         trouble_layer=judgement.layer,
         direction=judgement.direction,
-        summary=headline(judgement, tolerance, "pre-activations"),
-        advice=_advice(judgement, symmetric, activation, weight_scale, weight_sizes, recommended),
+        summary=headline(judgement, tolerance, signal, names, references),
+        advice=advise(
+            judgement,
+            symmetric=symmetric,
+            dead=dead if symmetric is None else None,
+            activations=activations,
+            weight_scale=weight_scale
+            if advised is None
+            else np.where(advised, weight_scale, np.nan),
+            weight_size=weight_sizes,
+            recommended=scales,
+            wording=wording or NumpyWording(activation, float(scales[0])),
+        ),
         findings=_findings(layers, symmetric, overflow),
         symmetric_layer=symmetric,
         overflow_layer=overflow[0],
         tolerance=tolerance,
+        notes=tuple(notes),
     )
 
 
@@ -388,7 +404,7 @@ def layer_statistics(
     """
     norm = rms(dW) * np.sqrt(dW.size)
     after = rms(following) * np.sqrt(following.size) if following is not None else np.nan
-    saturation = _SATURATED.get(activation)
+    bounds = SATURATION_BOUNDS.get(activation)
     return LayerStatistics(
         layer=layer,
         mean=float(np.mean(A)),
@@ -396,7 +412,7 @@ def layer_statistics(
         second_moment=moment(A),
         preactivation_moment=moment(Z),
         dead=float(np.mean(np.all(A == 0, axis=0))),
-        saturated=float(np.mean(saturation(A))) if saturation is not None else 0.0,
+        saturated=float(np.mean((A < bounds[0]) | (A > bounds[1]))) if bounds else 0.0,
         gradient_norm=float(norm),
         gradient_ratio=float(norm / after) if after > 0 else np.nan,
         backward_moment=moment(dZ),
@@ -407,13 +423,15 @@ def layer_statistics(
 def _findings(
     layers: Sequence[LayerStatistics], symmetric: int | None, overflow: tuple[int | None, str]
 ) -> tuple[str, ...]:
+    label = {layer.layer: layer.label for layer in layers}
     notes = []
     if overflow[0] is not None:
         where = "activations" if overflow[1] == "forward" else "gradients"
-        notes.append(f"overflow: {where} reach infinity or NaN at layer {overflow[0]}")
+        at = label.get(overflow[0], str(overflow[0]))
+        notes.append(f"overflow: {where} reach infinity or NaN at layer {at}")
     if symmetric is not None:
         notes.append(
-            f"symmetric: all units of layer {symmetric} compute the same value for every "
+            f"symmetric: all units of layer {label[symmetric]} compute the same value for every "
             "example, so they receive the same gradient and never become different"
         )
     dead = [layer for layer in layers[:-1] if layer.dead > 0]
@@ -421,12 +439,12 @@ def _findings(
         worst = max(dead, key=lambda layer: layer.dead)
         notes.append(
             f"dead units: {len(dead)} hidden layers have units that are 0 for the whole batch "
-            f"(most: {worst.dead:.0%} at layer {worst.layer})"
+            f"(most: {worst.dead:.0%} at layer {worst.label})"
         )
     saturated = [layer for layer in layers[:-1] if layer.saturated > 0.5]
     if saturated:
         notes.append(
             f"saturation: {len(saturated)} hidden layers have over half their values saturated "
-            f"(first: layer {saturated[0].layer}), where the derivative is nearly 0"
+            f"(first: layer {saturated[0].label}), where the derivative is nearly 0"
         )
     return tuple(notes)

@@ -24,8 +24,29 @@ How a check runs:
 Cost: ``2N`` forward evaluations for ``N`` checked values, in batches; ``sample=K``
 checks ``K`` values of each tensor; ``mode="localize"`` finds the wrong values of a
 large module by group testing (:mod:`gradprobe.check.localize`) in far fewer.
+
+Signals before training: :func:`propagation` probes any ``nn.Module`` for vanishing and
+exploding signals, :func:`init_sweep` compares initializations on copies of it,
+:func:`initialize_` and :func:`rescale_` (LSUV) fix it in place.
 """
 
 from gradprobe.torch.check import check_function, check_module, check_namespace
+from gradprobe.torch.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from gradprobe.torch.initialize import Initialization, initialize_
+from gradprobe.torch.probe import propagation
+from gradprobe.torch.rescale import rescale_
+from gradprobe.torch.sweep import init_sweep
 
-__all__ = ["check_function", "check_module", "check_namespace"]
+__all__ = [
+    "GradcheckError",
+    "Initialization",
+    "check_function",
+    "check_module",
+    "check_namespace",
+    "gradcheck",
+    "gradgradcheck",
+    "init_sweep",
+    "initialize_",
+    "propagation",
+    "rescale_",
+]

@@ -1,0 +1,422 @@
+"""Cut a module's graph at the perturbed tensor: cache what comes before it, batch what comes after.
+
+A perturbation of one tensor changes only the layers that use it and those after
+them. :class:`GraphPlan` traces a float64 copy of the module with ``torch.fx`` (an
+``nn.Sequential`` always traces; so does any module without data-dependent Python
+control flow, and a module that does not is traced with its children as opaque
+layers), runs it once at θ keeping every node's value, and for each checked tensor
+evaluates only the nodes downstream of it, for a whole batch of perturbations at
+once: first layer by layer on :class:`~gradprobe.torch._rank1.Patch` values (a
+Linear or Conv weight entry moves one column or channel), then, from the first node
+that needs the full tensors, everything left in one ``torch.vmap`` call (or one at
+a time where torch cannot batch an operation, with a note).
+
+Every route is checked once against the module itself at a perturbed point before
+it is trusted; a route that disagrees is dropped, with a note, and that tensor's
+evaluations run through the whole module.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx
+from torch import Tensor, nn
+from torch.func import functional_call
+from torch.fx import Node
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from gradprobe.torch._problem import vmap_notes
+from gradprobe.torch._rank1 import Patch, consume, produce, propagate
+from gradprobe.torch._trace import clone, fetch, in_place, numel, trace
+
+__all__ = ["GraphPlan", "graph_for"]
+
+# Memory the downstream values of one batch may take, the most evaluations per batch, and
+# how far a route's loss may differ from the module's before the route is dropped.
+_BATCH_BYTES = 32 * 2**20
+_MAX_BATCH = 512
+_AGREEMENT = 1e-11
+
+
+@dataclass
+class _Batched:
+    """A node's values for every perturbation of a batch: tensors with a leading batch axis."""
+
+    value: Any
+
+
+@dataclass
+class Route:
+    """The nodes a checked tensor reaches, in order, and the ones that use it directly."""
+
+    users: set[Node]
+    nodes: list[Node]
+    block: int
+    checked: dict[str, bool] = field(default_factory=dict)
+    patched: int = -1  # how many leading nodes ran as patches, once measured
+
+
+class GraphPlan:
+    """A module's traced graph, its values at θ, and a batched route for each checked tensor.
+
+    Parameters
+    ----------
+    graph : torch.fx.GraphModule
+        The traced float64 copy of the module.
+    positional : sequence
+        The module's positional arguments, as the check passes them.
+    keywords : mapping of str to object
+        Its keyword arguments.
+    tail : callable
+        The loss of the module's output, shape ``(1,)``.
+    notes : list of str
+        The report's notes, extended with what the routes tell (vmap fallbacks).
+    reference : callable
+        The check's own loss (the whole module) of ``{name: tensor}``, to verify routes.
+    """
+
+    def __init__(
+        self,
+        graph: torch.fx.GraphModule,
+        positional: Sequence[Any],
+        keywords: Mapping[str, Any],
+        tail: Callable[[Any], Tensor],
+        notes: list[str],
+        reference: Callable[[Mapping[str, Tensor]], Tensor],
+    ) -> None:
+        self.graph, self.tail, self.notes, self.reference = graph, tail, notes, reference
+        self.parameters = dict(graph.named_parameters())
+        self.placeholders: dict[str, Node] = {}
+        self.cache: dict[Node, Any] = {}
+        given = {**{f"input{i}": v for i, v in enumerate(positional)}, **keywords}
+        for i, node in enumerate(n for n in graph.graph.nodes if n.op == "placeholder"):
+            key = f"input{i}" if i < len(positional) else str(node.target)
+            if key not in given and not node.args:
+                raise ValueError(f"no value for the module's argument {node.target}")
+            self.placeholders[key] = node
+            self.cache[node] = given[key] if key in given else node.args[0]
+        mutating = any(in_place(node, graph) for node in graph.graph.nodes)
+        for node in graph.graph.nodes:
+            if node.op == "placeholder":
+                continue
+            value = self._execute(node, self._resolve(node, {}), None)
+            self.cache[node] = clone(value) if mutating else value
+        self.routes: dict[str, Route | None] = {}
+
+    @property
+    def loss(self) -> Tensor:
+        """The loss at θ, as the graph computes it."""
+        output = next(n for n in reversed(self.graph.graph.nodes) if n.op == "output")
+        return self.tail(self.cache[output])
+
+    def _resolve(
+        self, node: Node, env: Mapping[Node, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        def value(n: Node) -> Any:
+            return env[n] if n in env else self.cache[n]
+
+        args = torch.fx.node.map_arg(node.args, value)
+        kwargs = torch.fx.node.map_arg(node.kwargs, value)
+        return tuple(args), dict(kwargs)
+
+    def _execute(
+        self, node: Node, resolved: tuple[tuple[Any, ...], dict[str, Any]], moved: Any
+    ) -> Any:
+        """Run one node; ``moved`` is ``(name, value)`` of a perturbed parameter it may use."""
+        args, kwargs = resolved
+        if node.op == "output":
+            return args[0]
+        if node.op == "get_attr":
+            if moved is not None and node.target in moved[0]:
+                return moved[1]
+            return fetch(self.graph, str(node.target))
+        if node.op == "call_function":
+            return node.target(*args, **kwargs)  # type: ignore[operator]
+        if node.op == "call_method":
+            return getattr(args[0], str(node.target))(*args[1:], **kwargs)
+        submodule = self.graph.get_submodule(str(node.target))
+        prefix = f"{node.target}."
+        inside = [a[len(prefix) :] for a in moved[0] if a.startswith(prefix)] if moved else []
+        if moved is not None and inside:
+            return functional_call(submodule, dict.fromkeys(inside, moved[1]), args, kwargs)
+        return submodule(*args, **kwargs)
+
+    def route(self, name: str) -> Route | None:
+        """Return the route of tensor ``name`` (None when the graph does not reach it)."""
+        if name in self.routes:
+            return self.routes[name]
+        nodes = list(self.graph.graph.nodes)
+        users = {
+            node
+            for node in nodes
+            if (node.op == "get_attr" and node.target in self.aliases(name))
+            or (
+                node.op == "call_module"
+                and any(a.startswith(f"{node.target}.") for a in self.aliases(name))
+            )
+            or (node.op == "placeholder" and self.placeholders.get(name) is node)
+        }
+        reached, frontier = set(users), list(users)
+        while frontier:
+            for user in frontier.pop().users:
+                if user not in reached:
+                    reached.add(user)
+                    frontier.append(user)
+        ordered = [node for node in nodes if node in reached]
+        size = sum(numel(self.cache[n]) for n in ordered if n.op != "output")
+        block = int(np.clip(_BATCH_BYTES // (8 * (size + self._size(name)) + 1), 2, _MAX_BATCH))
+        found = Route(users, ordered, block) if users else None
+        self.routes[name] = found
+        return found
+
+    def _patched_block(self, route: Route) -> int:
+        """Return the evaluations per batch when the leading nodes hold patches (slices)."""
+        size = 0
+        for k, node in enumerate(route.nodes[:-1]):
+            value = self.cache[node]
+            if k < route.patched and isinstance(value, Tensor) and value.dim() > 1:
+                size += value.numel() // max(value.shape)  # at most one slice of it
+            else:
+                size += numel(value)
+        return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
+
+    def aliases(self, name: str) -> tuple[str, ...]:
+        """Return every name the tensor ``name`` goes by (a tied weight has several)."""
+        if name not in self.parameters:
+            return (name,)
+        tensor = self.parameters[name]
+        pairs = self.graph.named_parameters(remove_duplicate=False)
+        return tuple(alias for alias, other in pairs if other is tensor)
+
+    def _size(self, name: str) -> int:
+        if name in self.parameters:
+            return self.parameters[name].numel()
+        return numel(self.cache[self.placeholders[name]]) if name in self.placeholders else 0
+
+    def _base(self, name: str) -> Tensor:
+        if name in self.parameters:
+            return self.parameters[name].detach()
+        return self.cache[self.placeholders[name]]  # type: ignore[no-any-return]
+
+    def coordinates(self, name: str, local: Tensor, values: Tensor) -> Tensor | None:
+        """Return the losses with ``name.flatten()[local[r]] = values[r]``, shape ``(B, 1)``."""
+        route = self.route(name)
+        if route is None or not self._trusted(name, route, "coordinates"):
+            return None
+        block = self._patched_block(route)
+        return torch.cat(
+            [
+                self._run(name, route, local[s : s + block], values[s : s + block])
+                for s in range(0, len(local), block)
+            ]
+        )
+
+    def batch(self, name: str, perturbed: Tensor) -> Tensor | None:
+        """Return the losses with tensor ``name`` replaced by each ``perturbed[r]``."""
+        route = self.route(name)
+        if route is None or not self._trusted(name, route, "batch"):
+            return None
+        return torch.cat(
+            [
+                self._run(name, route, None, perturbed[s : s + route.block])
+                for s in range(0, len(perturbed), route.block)
+            ]
+        )
+
+    def _trusted(self, name: str, route: Route, kind: str) -> bool:
+        """Check the route once against the whole module at a perturbed point."""
+        if kind in route.checked:
+            return route.checked[kind]
+        base = self._base(name)
+        position = base.numel() // 2
+        flat = base.reshape(-1)
+        value = flat[position] + 1e-3 * max(1.0, float(abs(flat[position])))
+        moved = flat.clone()
+        moved[position] = value
+        moved = moved.reshape(base.shape)
+        local = torch.tensor([position], device=base.device)
+        try:
+            if kind == "coordinates":
+                got = self._run(name, route, local, value.reshape(1))
+            else:
+                got = self._run(name, route, None, moved.unsqueeze(0))
+            expected = self.reference({name: moved}).detach()
+            got = got.detach()
+            scale = max(float(abs(expected).max()), np.finfo(float).tiny)
+            agrees = (
+                float((got.reshape(-1) - expected.reshape(-1)).abs().max()) <= _AGREEMENT * scale
+            )
+        except Exception:  # noqa: BLE001 - a route that fails is a route not taken
+            agrees = False
+        route.checked[kind] = agrees
+        if not agrees:
+            self.notes.append(
+                f"the cut graph for {name} did not reproduce the module's loss, so its "
+                "evaluations ran through the whole module"
+            )
+        return agrees
+
+    def _run(self, name: str, route: Route, local: Tensor | None, values: Tensor) -> Tensor:
+        """Losses for a batch: ``values`` are coordinates' values with ``local``, else tensors."""
+        env: dict[Node, Any] = {}
+        start = len(route.nodes)
+        for k, node in enumerate(route.nodes):
+            value = self._patched(node, route, env, name, local, values)
+            if value is None:
+                start = k
+                break
+            env[node] = value
+        route.patched = max(route.patched, start)
+        rest = route.nodes[start:]
+        full = values
+        if local is None:
+            pass
+        elif any(node in route.users for node in rest):
+            base = self._base(name)
+            full = base.reshape(1, -1).repeat(len(local), 1)
+            full[torch.arange(len(local), device=full.device), local] = values
+            full = full.reshape(len(local), *base.shape)
+        else:
+            full = values.reshape(len(local), 1)  # only its batch size is used
+        return self._vectorized(name, route, rest, env, full)
+
+    def _patched(
+        self,
+        node: Node,
+        route: Route,
+        env: Mapping[Node, Any],
+        name: str,
+        local: Tensor | None,
+        values: Tensor,
+    ) -> Any:
+        """Return the node's batched value by the column rules, or None to batch the rest."""
+        if node.op == "output":
+            return None
+        if node in route.users:
+            if local is None or node.op != "call_module" or len(node.args) != 1 or node.kwargs:
+                return None
+            (source,) = node.args
+            if not isinstance(source, Node) or source in env:
+                return None
+            module = self.graph.get_submodule(str(node.target))
+            prefix = f"{node.target}."
+            inside = [a for a in self.aliases(name) if a.startswith(prefix)]
+            if len(inside) != 1:
+                return None
+            parameter = inside[0][len(prefix) :]
+            return produce(module, parameter, self.cache[source], self.cache[node], local, values)
+        args, kwargs = self._resolve(node, env)
+        if any(isinstance(a, _Batched) for a in (*args, *kwargs.values())):
+            return None
+        call: Any = node.target
+        if node.op == "call_module":
+            call = self.graph.get_submodule(str(node.target))
+        elif node.op == "call_method":
+            call = ("method", node.target)
+        elif node.op != "call_function":
+            return None
+        patched = propagate(call, args, kwargs, self.cache[node])
+        if patched is None and isinstance(call, nn.Module) and len(args) == 1 and not kwargs:
+            dense = consume(call, args[0], self.cache[node]) if isinstance(args[0], Patch) else None
+            return None if dense is None else _Batched(dense)
+        return patched
+
+    def _vectorized(
+        self, name: str, route: Route, rest: list[Node], env: dict[Node, Any], full: Tensor
+    ) -> Tensor:
+        """Run the nodes ``rest`` and the loss under one ``torch.vmap`` over the batch."""
+        frontier = [n for n in env if any(user in rest for user in n.users)]
+        leaves: list[Tensor] = []
+        layouts = []
+        for node in frontier:
+            value = env[node]
+            tree = value.dense() if isinstance(value, Patch) else value.value
+            flat, spec = tree_flatten(tree)
+            tensors = [i for i, leaf in enumerate(flat) if isinstance(leaf, Tensor)]
+            layouts.append((node, flat, spec, tensors))
+            leaves.extend(flat[i] for i in tensors)
+        needs = any(n in route.users for n in rest)
+
+        def remaining(moved: Tensor, *batched: Tensor) -> Tensor:
+            local_env: dict[Node, Any] = {}
+            position = 0
+            for node, flat, spec, tensors in layouts:
+                flat = list(flat)
+                for i in tensors:
+                    flat[i], position = batched[position], position + 1
+                local_env[node] = tree_unflatten(flat, spec)
+            result: Any = None
+            for node in rest:
+                override = (self.aliases(name), moved) if node in route.users else None
+                if node.op == "placeholder":
+                    local_env[node] = moved
+                    continue
+                result = self._execute(node, self._resolve(node, local_env), override)
+                local_env[node] = result
+            return self.tail(result)
+
+        inputs = (full if needs else full.reshape(len(full), -1)[:, :0], *leaves)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                losses = torch.vmap(remaining)(*inputs)
+            self.notes.extend(n for n in vmap_notes(caught) if n not in self.notes)
+            return losses
+        except Exception as error:  # noqa: BLE001 - no batching rule: one at a time
+            note = (
+                f"torch.vmap could not batch the layers after {name} ({type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0][:120]}); they ran one at a time"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
+        return torch.stack([remaining(*(t[b] for t in inputs)) for b in range(len(full))])
+
+
+def graph_for(
+    module: nn.Module,
+    positional: Sequence[Any],
+    keywords: Mapping[str, Any],
+    tail: Callable[[Any], Tensor],
+    names: Sequence[str],
+    reference: Callable[[Mapping[str, Tensor]], Tensor],
+    notes: list[str],
+    train_mode: bool,
+) -> GraphPlan | None:
+    """Build the cut graph of ``module`` for the checked tensors, or None where it cannot be.
+
+    The graph is traced on a float64 copy of the module in the check's mode (in training
+    mode batch norm's running statistics are left out of the copy: they do not change its
+    output); the module itself is neither traced nor called here.
+    """
+    if not names:
+        return None
+    try:
+        twin = copy.deepcopy(module).to(torch.float64).train(train_mode)
+    except Exception:  # noqa: BLE001 - a module that cannot be copied is not traced
+        return None
+    if train_mode:
+        for layer in twin.modules():
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):  # noqa: SLF001
+                layer.track_running_stats = False
+                layer.running_mean = layer.running_var = layer.num_batches_tracked = None
+    traced = trace(twin)
+    if traced is None:
+        notes.append(
+            "torch.fx could not trace the module, so every evaluation runs the whole module "
+            "(batched); a module without data-dependent Python control flow is checked faster"
+        )
+        return None
+    try:
+        with torch.no_grad():
+            plan = GraphPlan(traced, positional, keywords, tail, notes, reference)
+            agrees = torch.allclose(plan.loss, reference({}), rtol=_AGREEMENT, atol=0.0)
+    except Exception:  # noqa: BLE001 - a graph that cannot run at θ is not used
+        return None
+    return plan if agrees else None

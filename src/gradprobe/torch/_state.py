@@ -1,0 +1,56 @@
+"""The probe's mode for a PyTorch model, and everything put back afterwards: :func:`borrowed`.
+
+The model's training flags, parameters, buffers and ``.grad`` attributes, and PyTorch's
+random state, grad mode, default dtype and attention fast-path flag are restored on exit,
+whatever happened inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+__all__ = ["borrowed"]
+
+
+@contextmanager
+def borrowed(model: nn.Module, training: bool, parameters: bool = True) -> Iterator[None]:
+    """Put ``model`` in the probe's mode; restore it and PyTorch's global state on exit.
+
+    The probe's mode is ``model.train(training)`` with every dropout (and attention
+    dropout) off, so the probe is deterministic and batch norm uses batch statistics as
+    in training. ``parameters=False`` keeps the parameters as they are on exit (for
+    functions that change them on purpose); buffers are always restored.
+    """
+    flags = [(module, module.training) for module in model.modules()]
+    kept = (*model.parameters(), *model.buffers()) if parameters else tuple(model.buffers())
+    saved = [(tensor, tensor.detach().clone()) for tensor in kept]
+    grads = [(parameter, parameter.grad) for parameter in model.parameters()]
+    dtype = torch.get_default_dtype()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    everything = (*model.parameters(), *model.buffers())
+    devices = sorted({t.device.index or 0 for t in everything if t.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices), torch.enable_grad():
+        try:
+            # The fused attention path skips the submodule calls the hooks observe.
+            torch.backends.mha.set_fastpath_enabled(False)
+            model.train(training)
+            for module in model.modules():
+                if isinstance(module, (nn.modules.dropout._DropoutNd, nn.MultiheadAttention)):
+                    module.eval()
+            yield
+        finally:
+            for module, flag in flags:
+                module.training = flag
+            with torch.no_grad():
+                for tensor, value in saved:
+                    # Copy back only what changed: an in-place copy bumps the version counter.
+                    if tensor.shape != value.shape or not torch.equal(tensor, value):
+                        tensor.copy_(value)
+            for parameter, grad in grads:
+                parameter.grad = grad
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+            torch.set_default_dtype(dtype)
