@@ -369,8 +369,3 @@ def test_text_and_bools_are_not_numbers() -> None:
 def test_the_parsers_own_usage_errors_are_one_line(args: list[str], fragment: str) -> None:
     code, _, stderr = _run(*args)
     _one_line_error(code, stderr, fragment)
-
-
-def test_an_activation_without_a_standard_gain_is_refused_by_name() -> None:
-    with pytest.raises(InvalidArgumentError, match="activation: got 'elu', expected one of relu"):
-        gradprobe.init.gain("elu")

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._text import plural
-from gradprobe._validate import check_seed
+from gradprobe._validate import check_magnitude, check_seed, check_unique
 from gradprobe.errors import InvalidArgumentError, NonFiniteError
 
 __all__ = ["DATASETS", "Dataset", "bundled", "feature_statistics", "load_csv"]
@@ -125,12 +125,14 @@ def load_csv(
         raise InvalidArgumentError(
             f"--target: no column {target!r} in {file}; its columns are {', '.join(header)}"
         )
+    check_unique(header, f"--data: {file}")
     column = header.index(target)
     names = [name for i, name in enumerate(header) if i != column]
     if not names:
         raise InvalidArgumentError(f"--data: {file} has no feature columns besides {target!r}")
     read = _fast_read(file, delimiter, header, column)
     X, labels = read if read is not None else _careful_read(file, delimiter, header, column)
+    check_magnitude(X, f"--data: {file}", names, first_line=2)
     if len(labels) < 10:
         raise InvalidArgumentError(
             f"--data: {file} has {plural(len(labels), 'data row')} after the header, expected "

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._validate import as_feature_matrix
-from gradprobe.errors import NotFittedError
+from gradprobe.errors import InvalidArgumentError, InvalidTypeError, NotFittedError
 
 # The two names are made by the module's __getattr__, on first use.
 __all__ = ["InputNormalizer", "Normalizer", "standardization"]  # noqa: F822
@@ -136,10 +136,15 @@ def _estimator_class() -> type:
                 )
             # scikit-learn's checks keep n_features_in_ and the feature names and word
             # shape errors as its tools expect; gradprobe's then name a non-finite column.
-            data = validate_data(
-                self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False
-            )
-            return as_feature_matrix(data)
+            try:
+                data = validate_data(
+                    self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False
+                )
+            except ValueError as error:  # the same words, as a GradprobeError
+                raise InvalidArgumentError(f"X: {error}") from error
+            except TypeError as error:
+                raise InvalidTypeError(f"X: {error}") from error
+            return as_feature_matrix(data, bounded=True)
 
         def __sklearn_tags__(self) -> Any:
             tags = super().__sklearn_tags__()
