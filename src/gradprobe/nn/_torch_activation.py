@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError, ShapeMismatchError
 
 __all__ = ["is_torch", "takes_only_tensors", "torch_functions", "torch_label"]
@@ -71,11 +72,11 @@ def torch_functions(
             try:
                 # A copy, so an in-place activation (ReLU(inplace=True)) may overwrite it.
                 values = activation(tensor.clone())
-            except Exception as error:
+            except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
                 raise LossEvaluationError(
                     f"activation: {label} raised {type(error).__name__} on a tensor of shape "
                     f"{tuple(tensor.shape)}: {error}"
-                ) from error
+                ) from unless_interrupt(error)
             if not isinstance(values, torch.Tensor) or values.shape != tensor.shape:
                 shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values)
                 raise ShapeMismatchError(
@@ -99,16 +100,19 @@ def takes_only_tensors(function: Callable[[Any], Any]) -> bool:
     try:
         function(np.zeros(2))
         return False
-    except Exception:  # noqa: BLE001 - any failure on arrays: try floats, then tensors
+    except BaseException as error:  # noqa: BLE001 - any failure on arrays: try floats, then tensors
+        unless_interrupt(error)
         pass
     try:
         function(0.0)
         return False
-    except Exception:  # noqa: BLE001
+    except BaseException as error:  # noqa: BLE001
+        unless_interrupt(error)
         pass
     try:
         return isinstance(function(torch.zeros(2, dtype=torch.float64)), torch.Tensor)
-    except Exception:  # noqa: BLE001 - neither: the NumPy route reports the error
+    except BaseException as error:  # noqa: BLE001 - neither: the NumPy route reports the error
+        unless_interrupt(error)
         return False
 
 

@@ -49,10 +49,10 @@ def _forward_gradients(problem: Problem, layout: ParameterLayout) -> list[NDArra
                 with forward_ad.dual_level():
                     dual = forward_ad.make_dual(base, tangent)
                     derivative = forward_ad.unpack_dual(problem.values({name: dual})).tangent
-            except Exception as error:
+            except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
                 raise LossEvaluationError(
                     f"forward-mode AD raised {type(error).__name__}: {error}"
-                ) from error
+                ) from unless_interrupt(error)
             for j, column in enumerate(result):
                 column[layout.offsets[k] + i] = 0.0 if derivative is None else float(derivative[j])
     return result

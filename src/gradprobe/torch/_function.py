@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
 from gradprobe.torch._problem import (
     Patterns,
@@ -113,16 +114,16 @@ def _first_outputs(
         try:
             with torch.no_grad():
                 return call({}), False
-        except Exception:  # noqa: BLE001 - retried with autograd on, which may be what it needs
-            pass
+        except BaseException as error:  # noqa: BLE001 - retried with autograd on, it may need it
+            unless_interrupt(error)
     try:
         leaves = {name: value.detach().requires_grad_(True) for name, value in base.items()}
         with torch.enable_grad():
             first = [t.detach() for t in call(leaves)]
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
         raise LossEvaluationError(
             f"fn raised {type(error).__name__} at the inputs: {error}"
-        ) from error
+        ) from unless_interrupt(error)
     if not grad_mode:
         notes.append(
             "fn needs autograd on (it registers hooks or calls autograd itself): it was "

@@ -32,6 +32,7 @@ from torch.func import functional_call
 from torch.fx import Node
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
 from gradprobe.torch._trace import clone, fetch, in_place, numel, trace
@@ -253,7 +254,8 @@ class GraphPlan:
             agrees = (
                 float((got.reshape(-1) - expected.reshape(-1)).abs().max()) <= _AGREEMENT * scale
             )
-        except Exception:  # noqa: BLE001 - a route that fails is a route not taken
+        except BaseException as error:  # noqa: BLE001 - a route that fails is a route not taken
+            unless_interrupt(error)
             agrees = False
         route.checked[kind] = agrees
         if not agrees:
@@ -369,7 +371,8 @@ class GraphPlan:
                 losses = torch.vmap(remaining)(*inputs)
             self.notes.extend(n for n in vmap_notes(caught) if n not in self.notes)
             return losses
-        except Exception as error:  # noqa: BLE001 - no batching rule: one at a time
+        except BaseException as error:  # noqa: BLE001 - no batching rule: one at a time
+            unless_interrupt(error)
             note = (
                 f"torch.vmap could not batch the layers after {name} ({type(error).__name__}: "
                 f"{str(error).strip().splitlines()[0][:120]}); they ran one at a time"
@@ -399,7 +402,8 @@ def graph_for(
         return None
     try:
         twin = copy.deepcopy(module).to(torch.float64).train(train_mode)
-    except Exception:  # noqa: BLE001 - a module that cannot be copied is not traced
+    except BaseException as error:  # noqa: BLE001 - a module that cannot be copied is not traced
+        unless_interrupt(error)
         return None
     if train_mode:
         for layer in twin.modules():
@@ -417,6 +421,7 @@ def graph_for(
         with torch.no_grad():
             plan = GraphPlan(traced, positional, keywords, tail, notes, reference)
             agrees = torch.allclose(plan.loss, reference({}), rtol=_AGREEMENT, atol=0.0)
-    except Exception:  # noqa: BLE001 - a graph that cannot run at θ is not used
+    except BaseException as error:  # noqa: BLE001 - a graph that cannot run at θ is not used
+        unless_interrupt(error)
         return None
     return plan if agrees else None

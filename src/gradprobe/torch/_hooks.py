@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import LossEvaluationError, ShapeMismatchError
 from gradprobe.nn.scale import activation_name
 from gradprobe.signals.propagation import SATURATION_BOUNDS
@@ -328,8 +329,8 @@ def record(
         with recorder:
             try:
                 output = model(*copies)
-            except Exception as error:
-                raise _forward_error(error, recorder, copies) from error
+            except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
+                raise _forward_error(error, recorder, copies) from unless_interrupt(error)
         outputs = _floating(output)
         loss = _loss(outputs, output, loss_fn, targets, seed)
     finally:
@@ -356,10 +357,10 @@ def record(
         )
     try:
         gradients = torch.autograd.grad(loss, wanted, allow_unused=True)
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
         raise LossEvaluationError(
             f"model: the backward pass raised {type(error).__name__}: {error}"
-        ) from error
+        ) from unless_interrupt(error)
     tail = gradients[len(weights) + len(leaves) :]
     output_total = sum(moments(g).second * g.numel() for g in tail if g is not None)
     floating = [
@@ -393,10 +394,10 @@ def _loss(
         return total
     try:
         loss = loss_fn(output) if targets is None else loss_fn(output, targets)
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
         raise LossEvaluationError(
             f"loss_fn: raised {type(error).__name__} on the model's output: {error}"
-        ) from error
+        ) from unless_interrupt(error)
     if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise LossEvaluationError(
             f"loss_fn: returned {type(loss).__name__}"
@@ -406,7 +407,7 @@ def _loss(
     return loss.reshape(())
 
 
-def _forward_error(error: Exception, recorder: _Recorder, inputs: tuple[Any, ...]) -> Exception:
+def _forward_error(error: BaseException, recorder: _Recorder, inputs: tuple[Any, ...]) -> Exception:
     shapes = ", ".join(
         str(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__
         for value in inputs

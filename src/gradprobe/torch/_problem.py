@@ -21,6 +21,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
 
 __all__ = [
@@ -109,7 +110,7 @@ class Problem:
         except BaseException as error:  # noqa: BLE001 - whatever the user's loss raises
             raise LossEvaluationError(
                 f"the loss raised {type(error).__name__} {where}: {error}"
-            ) from error
+            ) from unless_interrupt(error)
 
     def block(self, size: int) -> int:
         """Return the evaluations per batch: ``batch_size``, or what fits in about 32 MiB.
@@ -165,7 +166,8 @@ class Problem:
                 return _finite(result, name)
             except LossEvaluationError:
                 raise
-            except Exception as error:  # noqa: BLE001 - any failure means "not vmappable"
+            except BaseException as error:  # noqa: BLE001 - any failure: "not vmappable"
+                unless_interrupt(error)
                 self.vectorize = False
                 self.notes.append(
                     f"torch.vmap could not batch the evaluations ({_reason(error)}); they ran "
@@ -179,7 +181,7 @@ class Problem:
         return _finite(torch.stack(rows), name)
 
 
-def _reason(error: Exception) -> str:
+def _reason(error: BaseException) -> str:
     reason = f"{type(error).__name__}: {str(error).strip().split('. ')[0][:160]}"
     if "autograd.Function" in reason:
         reason = (

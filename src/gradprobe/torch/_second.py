@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, LossEvaluationError
 from gradprobe.torch._problem import as_inputs, output_tensors
 
@@ -71,10 +72,10 @@ def second_order(
     try:
         with torch.enable_grad():
             first = outputs(probe)
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
         raise LossEvaluationError(
             f"fn raised {type(error).__name__} at the inputs: {error}"
-        ) from error
+        ) from unless_interrupt(error)
     if not first:
         raise LossEvaluationError(
             "fn returned no output that depends on the inputs, expected at least one to "

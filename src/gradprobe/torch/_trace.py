@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from torch.fx import Node
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from gradprobe._validate import unless_interrupt
+
 __all__ = ["attention_slow_path", "clone", "fetch", "in_place", "numel", "trace"]
 
 
@@ -46,7 +48,8 @@ def trace(module: nn.Module) -> torch.fx.GraphModule | None:
     """Trace ``module``; if its code cannot be traced, treat its children as opaque layers."""
     try:
         return torch.fx.symbolic_trace(module)
-    except Exception:  # noqa: BLE001 - data-dependent control flow, untraceable calls, …
+    except BaseException as error:  # noqa: BLE001 - data-dependent control flow, untraceable calls, …
+        unless_interrupt(error)
         pass
     children = {id(child) for child in module.children()}
 
@@ -56,7 +59,8 @@ def trace(module: nn.Module) -> torch.fx.GraphModule | None:
 
     try:
         return torch.fx.GraphModule(module, Shallow().trace(module))
-    except Exception:  # noqa: BLE001
+    except BaseException as error:  # noqa: BLE001
+        unless_interrupt(error)
         return None
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gradprobe._validate import check_count, check_positive
+from gradprobe._validate import check_count, check_positive, unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 from gradprobe.signals.rescale import RescaledLayer, RescaleReport
 from gradprobe.torch._layers import LINEAR, Unit, check_model, weight_units
@@ -176,10 +176,10 @@ def _output_std(model: nn.Module, inputs: tuple[Any, ...], unit: Unit) -> float 
         model(*inputs)
     except _Stop:
         pass
-    except Exception as error:
+    except BaseException as error:  # noqa: BLE001 - whatever the user's code raises
         raise LossEvaluationError(
             f"model: its forward raised {type(error).__name__} while rescaling {unit.name}: {error}"
-        ) from error
+        ) from unless_interrupt(error)
     finally:
         handle.remove()
     return seen[0] if seen else None
