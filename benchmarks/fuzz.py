@@ -363,6 +363,24 @@ class BrokenMLP(gradprobe.MLP):
     ),
 ]
 
+SNIPPETS.append(
+    (
+        ("jsq", "jax_check", "interrupts"),
+        """
+def jsq(x):
+    import jax.numpy as jnp
+    return jnp.sum(jnp.tanh(x) * x)
+
+def jax_check(*args, **kwargs):
+    import gradprobe.jax  # imported on first use: jax takes seconds to load
+    return gradprobe.jax.check_function(*args, **kwargs)
+
+def interrupts(*a, **k):
+    raise KeyboardInterrupt  # raised by the code itself, not a Ctrl-C
+""",
+    )
+)
+
 TORCH_SNIPPETS: list[tuple[tuple[str, ...], str]] = [
     (
         (
@@ -867,6 +885,7 @@ POSITIONAL = {
     "propagation": ("net", "X"),
     "torch.check_module": ("module", "inputs"),
     "torch.check_function": ("fn",),
+    "jax.check_function": ("f",),
 }
 
 
@@ -879,6 +898,8 @@ def _positional_names(case: Case) -> tuple[str, ...]:
         )
     if case.entry == "torch.check_function":
         return ("fn",) + tuple(f"input{i}" for i in range(len(case.args) - 1))
+    if case.entry == "jax.check_function":
+        return ("f",) + tuple(f"args[{i}]" for i in range(len(case.args) - 1))
     return POSITIONAL.get(case.entry, ())
 
 
@@ -2463,6 +2484,54 @@ def targets() -> dict[str, Callable[[], Any]]:
         )
         return base
 
+    def jax_function() -> st.SearchStrategy[Case]:
+        return fuzz_one(
+            "jax.check_function",
+            "jax.check_function",
+            "jax_check",
+            [("f", "jsq", True), ("args", "np.array([0.3, -0.2, 0.9])", True)],
+            {
+                "f": pool(
+                    "jsq",
+                    "lambda x: (x**3).sum()",
+                    "lambda x: {'a': x * 2}",
+                    "returns(1.5)",
+                    "!raises",
+                    "!exits",
+                    "!interrupts",
+                    "!returns('abc')",
+                    "!returns(None)",
+                    "!returns(float('nan'))",
+                    "!lambda x: x.sum() * float('nan')",
+                    "!lambda x: x.sum() * np.random.default_rng().random()",
+                    "!'sin'",
+                    "!None",
+                    "!deep",
+                ),
+                "args": pool(
+                    "np.array([0.3, -0.2, 0.9])",
+                    "np.array([[0.3, -0.2], [0.1, 0.4]], dtype=np.float32)",
+                    "arr((3,), 'tiny')",
+                    "ro(arr((3,)))",
+                    "{'w': np.ones(2), 'b': (np.zeros(1),)}",
+                    "!arr((3,), 'nan')",
+                    "!arr((3,), 'inf')",
+                    "!np.array(['a'])",
+                    "!np.arange(3)",
+                    "!None",
+                    "![[1.0, 2.0], [3.0]]",
+                ),
+                "argnums": pool("0", "(0,)", "!1", "!-3", "!'0'", "!(0, 0)", "!1.5", "!True"),
+                "eps": EPS_POOL,
+                "thresholds": THRESHOLDS_POOL,
+                "sample": SAMPLE_POOL,
+                "seed": SEED_POOL,
+                "mode": MODE_POOL,
+                "memory": MEMORY_POOL,
+            },
+        )
+
+    t["jax.check_function"] = jax_function
     t["torch.check_module"] = torch_module
     t["torch.check_function"] = torch_function
     t["check_gradients [garbage]"] = lambda: plan(
@@ -2495,6 +2564,7 @@ EXAMPLES = {
     "init.*": 450,
     "torch.check_module": 250,
     "torch.check_function": 160,
+    "jax.check_function": 120,
     "check_gradients [garbage]": 150,
     "assert_gradients [garbage]": 60,
     "check_model [garbage]": 100,

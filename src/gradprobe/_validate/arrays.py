@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -104,12 +103,14 @@ def _positive_integers(values: object) -> list[int] | None:
         return None
     sizes = []
     for size in values:
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Real):
+        if isinstance(size, (bool, np.bool_)) or not isinstance(
+            size, (int, float, np.integer, np.floating)
+        ):
             return None
-        if not float(size).is_integer() or size < 1:
+        integral = isinstance(size, (int, np.integer)) or float(size).is_integer()
+        if not integral or size < 1:
             return None
-        number: Any = size  # an int, a NumPy integer or an integral float
-        sizes.append(int(number))
+        sizes.append(int(size))
     return sizes
 
 

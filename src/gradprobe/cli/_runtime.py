@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,11 +65,25 @@ class OneLineErrors:
     """Make the parser's own errors (an unknown option, a bad value) one line and exit 2.
 
     click and typer print a usage box; gradprobe prints what every other error gets,
-    ``gradprobe: error: ...``, and a Ctrl-C outside a command is exit 130 too.
+    ``gradprobe: error: ...``, and a Ctrl-C outside a command is exit 130 too. Warnings
+    (NumPy's overflow in the user's loss, say) are held back and shown after the run,
+    except before a usage error, whose one line already says what went wrong.
     """
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         """Run the command line, turning parser errors and Ctrl-C into one line and a code."""
+        with warnings.catch_warnings(record=True) as held:
+            code = self._run(*args, **kwargs)
+        if code != EXIT_USAGE:
+            for warning in held:
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(self, *args: Any, **kwargs: Any) -> int:
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except _ClickException as error:
@@ -83,10 +98,7 @@ class OneLineErrors:
         except typer.Abort:
             error_console().print("gradprobe: interrupted", markup=False)
             code = EXIT_INTERRUPTED
-        code = code if isinstance(code, int) else EXIT_OK
-        if standalone_mode:
-            sys.exit(code)
-        return code
+        return code if isinstance(code, int) else EXIT_OK
 
 
 class Group(OneLineErrors, TyperGroup):

@@ -207,7 +207,7 @@ def read_problem(
         terms = [
             jnp.sum(v * out).astype(jnp.float64)
             for v, out in zip(cotangents, result, strict=True)
-            if _floating(out)
+            if isinstance(out, float) or _floating(out)  # a constant comes back a float
         ]
         return jnp.sum(jnp.stack(terms))
 

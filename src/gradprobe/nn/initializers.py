@@ -38,7 +38,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gradprobe._validate import check_fraction, check_seed, check_shape
+from gradprobe._validate import check_choice, check_fraction, check_seed, check_shape
 from gradprobe.errors import InvalidArgumentError
 from gradprobe.nn.activations import LEAKY_SLOPE, get_activation
 from gradprobe.nn.scale import recommend_scale
@@ -331,10 +331,7 @@ def gain(activation: str, slope: float = LEAKY_SLOPE) -> float:
     >>> round(gain("relu"), 6), round(gain("gelu"), 3)
     (1.414214, 1.534)
     """
-    if not isinstance(activation, str) or activation not in GAIN_NAMES:
-        raise InvalidArgumentError(
-            f"activation: got {activation!r}, expected one of {', '.join(GAIN_NAMES)}"
-        )
+    check_choice(activation, "activation", GAIN_NAMES)
     negative = _check_scale(slope, "slope")
     tabulated = {
         "relu": float(np.sqrt(2.0)),
