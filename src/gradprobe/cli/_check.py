@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gradprobe.check.checker import MODES
+from gradprobe.check.setup import MODES
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.cli._options import choice
 from gradprobe.cli._runtime import (
