@@ -139,7 +139,7 @@ def _estimator_class() -> type:
             data = validate_data(
                 self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False
             )
-            return as_feature_matrix(data)
+            return as_feature_matrix(data, bounded=True)
 
         def __sklearn_tags__(self) -> Any:
             tags = super().__sklearn_tags__()
