@@ -19,6 +19,7 @@ evaluations run through the whole module.
 from __future__ import annotations
 
 import copy
+import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from torch.func import functional_call
 from torch.fx import Node
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from gradprobe.torch._batched import apply
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
 from gradprobe.torch._trace import clone, fetch, in_place, numel, trace
@@ -274,6 +276,7 @@ class GraphPlan:
                 break
             env[node] = value
         route.patched = max(route.patched, start)
+        start = self._natively(route, start, env)
         rest = route.nodes[start:]
         full = values
         if local is None:
@@ -327,6 +330,41 @@ class GraphPlan:
             dense = consume(call, args[0], self.cache[node]) if isinstance(args[0], Patch) else None
             return None if dense is None else _Batched(dense)
         return patched
+
+    def _natively(self, route: Route, start: int, env: dict[Node, Any]) -> int:
+        """Run the nodes from ``start`` that take a batch as a leading axis; return the next."""
+        for k in range(start, len(route.nodes)):
+            node = route.nodes[k]
+            if node.op in ("output", "placeholder", "get_attr") or node in route.users:
+                return k
+            for source in node.all_input_nodes:
+                if isinstance(env.get(source), Patch):
+                    env[source] = _Batched(env[source].dense())
+            args, kwargs = self._resolve(node, env)
+            if any(isinstance(v, _Batched) for v in kwargs.values()):
+                return k
+            if node.target is operator.getitem and isinstance(args[0], _Batched):
+                item = args[0].value
+                if not isinstance(item, (tuple, list)) or not isinstance(args[1], int):
+                    return k
+                env[node] = _Batched(item[args[1]])
+                continue
+            flags = [isinstance(a, _Batched) for a in args]
+            values = [a.value if isinstance(a, _Batched) else a for a in args]
+            if any(f and not isinstance(v, Tensor) for f, v in zip(flags, values, strict=True)):
+                return k
+            call: Any = node.target
+            if node.op == "call_module":
+                call = self.graph.get_submodule(str(node.target))
+            elif node.op == "call_method":
+                call = ("method", node.target)
+            first = node.args[0] if node.args else None
+            reuse = isinstance(first, Node) and len(first.users) == 1 and flags[0]
+            result = apply(call, values, kwargs, flags, self.cache[node], reuse)
+            if result is None:
+                return k
+            env[node] = _Batched(result)
+        return len(route.nodes)
 
     def _vectorized(
         self, name: str, route: Route, rest: list[Node], env: dict[Node, Any], full: Tensor

@@ -344,5 +344,5 @@ def consume(module: nn.Module, patch: Patch, out: Tensor) -> Tensor | None:
     columns = columns.reshape(count, batch, width, -1, columns.shape[-1])
     weight = conv.weight.reshape(conv.weight.shape[0], conv.weight.shape[1], -1)
     weight = weight.movedim(1, 0)[patch.index]  # (B, w, outputs, kernel)
-    change = torch.einsum("bnwkp,bwok->bnop", columns, weight)
-    return out + change.reshape(count, *out.shape)
+    change = torch.einsum("bnwkp,bwok->bnop", columns, weight).reshape(count, *out.shape)
+    return change.add_(out)  # in place: one large temporary fewer
