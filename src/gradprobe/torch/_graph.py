@@ -276,19 +276,25 @@ class GraphPlan:
                 break
             env[node] = value
         route.patched = max(route.patched, start)
-        start = self._natively(route, start, env)
-        rest = route.nodes[start:]
         full = values
         if local is None:
             pass
-        elif any(node in route.users for node in rest):
+        elif any(node in route.users for node in route.nodes[start:]):
             base = self._base(name)
             full = base.reshape(1, -1).repeat(len(local), 1)
             full[torch.arange(len(local), device=full.device), local] = values
             full = full.reshape(len(local), *base.shape)
         else:
             full = values.reshape(len(local), 1)  # only its batch size is used
-        return self._vectorized(name, route, rest, env, full)
+        # Then layer by layer: natively where a layer takes the batch as a leading axis,
+        # under torch.vmap where it does not; the loss under torch.vmap.
+        while True:
+            start = self._natively(route, start, env)
+            node = route.nodes[start]
+            if node.op == "output":
+                return self._vectorized(name, route, [node], env, full)  # type: ignore[no-any-return]
+            env[node] = _Batched(self._vectorized(name, route, [node], env, full, finish=False))
+            start += 1
 
     def _patched(
         self,
@@ -367,9 +373,20 @@ class GraphPlan:
         return len(route.nodes)
 
     def _vectorized(
-        self, name: str, route: Route, rest: list[Node], env: dict[Node, Any], full: Tensor
-    ) -> Tensor:
-        """Run the nodes ``rest`` and the loss under one ``torch.vmap`` over the batch."""
+        self,
+        name: str,
+        route: Route,
+        rest: list[Node],
+        env: dict[Node, Any],
+        full: Tensor,
+        finish: bool = True,
+    ) -> Any:
+        """Run the nodes ``rest`` under one ``torch.vmap`` over the batch.
+
+        Returns the losses when ``finish`` (the last node is the output), else the last
+        node's batched value.
+        """
+        shape: dict[str, Any] = {}
         frontier = [n for n in env if any(user in rest for user in n.users)]
         leaves: list[Tensor] = []
         layouts = []
@@ -382,7 +399,7 @@ class GraphPlan:
             leaves.extend(flat[i] for i in tensors)
         needs = any(n in route.users for n in rest)
 
-        def remaining(moved: Tensor, *batched: Tensor) -> Tensor:
+        def remaining(moved: Tensor, *batched: Tensor) -> Any:
             local_env: dict[Node, Any] = {}
             position = 0
             for node, flat, spec, tensors in layouts:
@@ -398,15 +415,18 @@ class GraphPlan:
                     continue
                 result = self._execute(node, self._resolve(node, local_env), override)
                 local_env[node] = result
-            return self.tail(result)
+            if finish:
+                return self.tail(result)
+            flat, shape["spec"] = tree_flatten(result)
+            shape["flat"] = flat
+            return tuple(leaf for leaf in flat if isinstance(leaf, Tensor))
 
         inputs = (full if needs else full.reshape(len(full), -1)[:, :0], *leaves)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                losses = torch.vmap(remaining)(*inputs)
+                outputs: Any = torch.vmap(remaining)(*inputs)
             self.notes.extend(n for n in vmap_notes(caught) if n not in self.notes)
-            return losses
         except Exception as error:  # noqa: BLE001 - no batching rule: one at a time
             note = (
                 f"torch.vmap could not batch the layers after {name} ({type(error).__name__}: "
@@ -414,7 +434,14 @@ class GraphPlan:
             )
             if note not in self.notes:
                 self.notes.append(note)
-        return torch.stack([remaining(*(t[b] for t in inputs)) for b in range(len(full))])
+            items = [remaining(*(t[b] for t in inputs)) for b in range(len(full))]
+            stacked = zip(*items, strict=True)
+            outputs = torch.stack(items) if finish else tuple(map(torch.stack, stacked))
+        if finish:
+            return outputs
+        tensors = iter(outputs)
+        flat = [next(tensors) if isinstance(leaf, Tensor) else leaf for leaf in shape["flat"]]
+        return tree_unflatten(flat, shape["spec"])
 
 
 def graph_for(
