@@ -29,14 +29,13 @@ import numpy as np
 import torch
 import torch.fx
 from torch import Tensor, nn
-from torch.func import functional_call
 from torch.fx import Node
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gradprobe.torch._batched import apply
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
-from gradprobe.torch._trace import clone, fetch, in_place, numel, trace
+from gradprobe.torch._trace import Traced, numel, trace
 
 __all__ = ["GraphPlan", "graph_for"]
 
@@ -65,19 +64,13 @@ class Route:
     patched: int = -1  # how many leading nodes ran as patches, once measured
 
 
-class GraphPlan:
+class GraphPlan(Traced):
     """A module's traced graph, its values at θ, and a batched route for each checked tensor.
 
     Parameters
     ----------
-    graph : torch.fx.GraphModule
-        The traced float64 copy of the module.
-    positional : sequence
-        The module's positional arguments, as the check passes them.
-    keywords : mapping of str to object
-        Its keyword arguments.
-    tail : callable
-        The loss of the module's output, shape ``(1,)``.
+    graph, positional, keywords, tail
+        As for :class:`~gradprobe.torch._trace.Traced`.
     notes : list of str
         The report's notes, extended with what the routes tell (vmap fallbacks).
     reference : callable
@@ -93,62 +86,9 @@ class GraphPlan:
         notes: list[str],
         reference: Callable[[Mapping[str, Tensor]], Tensor],
     ) -> None:
-        self.graph, self.tail, self.notes, self.reference = graph, tail, notes, reference
-        self.parameters = dict(graph.named_parameters())
-        self.placeholders: dict[str, Node] = {}
-        self.cache: dict[Node, Any] = {}
-        given = {**{f"input{i}": v for i, v in enumerate(positional)}, **keywords}
-        for i, node in enumerate(n for n in graph.graph.nodes if n.op == "placeholder"):
-            key = f"input{i}" if i < len(positional) else str(node.target)
-            if key not in given and not node.args:
-                raise ValueError(f"no value for the module's argument {node.target}")
-            self.placeholders[key] = node
-            self.cache[node] = given[key] if key in given else node.args[0]
-        mutating = any(in_place(node, graph) for node in graph.graph.nodes)
-        for node in graph.graph.nodes:
-            if node.op == "placeholder":
-                continue
-            value = self._execute(node, self._resolve(node, {}), None)
-            self.cache[node] = clone(value) if mutating else value
+        super().__init__(graph, positional, keywords, tail)
+        self.notes, self.reference = notes, reference
         self.routes: dict[str, Route | None] = {}
-
-    @property
-    def loss(self) -> Tensor:
-        """The loss at θ, as the graph computes it."""
-        output = next(n for n in reversed(self.graph.graph.nodes) if n.op == "output")
-        return self.tail(self.cache[output])
-
-    def _resolve(
-        self, node: Node, env: Mapping[Node, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        def value(n: Node) -> Any:
-            return env[n] if n in env else self.cache[n]
-
-        args = torch.fx.node.map_arg(node.args, value)
-        kwargs = torch.fx.node.map_arg(node.kwargs, value)
-        return tuple(args), dict(kwargs)
-
-    def _execute(
-        self, node: Node, resolved: tuple[tuple[Any, ...], dict[str, Any]], moved: Any
-    ) -> Any:
-        """Run one node; ``moved`` is ``(name, value)`` of a perturbed parameter it may use."""
-        args, kwargs = resolved
-        if node.op == "output":
-            return args[0]
-        if node.op == "get_attr":
-            if moved is not None and node.target in moved[0]:
-                return moved[1]
-            return fetch(self.graph, str(node.target))
-        if node.op == "call_function":
-            return node.target(*args, **kwargs)  # type: ignore[operator]
-        if node.op == "call_method":
-            return getattr(args[0], str(node.target))(*args[1:], **kwargs)
-        submodule = self.graph.get_submodule(str(node.target))
-        prefix = f"{node.target}."
-        inside = [a[len(prefix) :] for a in moved[0] if a.startswith(prefix)] if moved else []
-        if moved is not None and inside:
-            return functional_call(submodule, dict.fromkeys(inside, moved[1]), args, kwargs)
-        return submodule(*args, **kwargs)
 
     def route(self, name: str) -> Route | None:
         """Return the route of tensor ``name`` (None when the graph does not reach it)."""
@@ -188,14 +128,6 @@ class GraphPlan:
             else:
                 size += numel(value)
         return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
-
-    def aliases(self, name: str) -> tuple[str, ...]:
-        """Return every name the tensor ``name`` goes by (a tied weight has several)."""
-        if name not in self.parameters:
-            return (name,)
-        tensor = self.parameters[name]
-        pairs = self.graph.named_parameters(remove_duplicate=False)
-        return tuple(alias for alias, other in pairs if other is tensor)
 
     def _size(self, name: str) -> int:
         if name in self.parameters:
