@@ -12,38 +12,25 @@ then runs under ``torch.vmap``.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from gradprobe.torch._rank1 import (
+    ARITHMETIC,
+    DROPOUT,
+    ELEMENTWISE_FUNCTIONS,
+    ELEMENTWISE_METHODS,
+    ELEMENTWISE_MODULES,
+    NORMS,
+    plain,
+)
+
 __all__ = ["apply"]
 
-_F = nn.functional
-_TRAILING = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-    nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softsign,
-    nn.Tanhshrink, nn.LogSigmoid, nn.Identity, nn.Linear, nn.LayerNorm,
-)  # fmt: skip
-_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_ELEMENTWISE = {
-    torch.relu, _F.relu, torch.tanh, _F.tanh, torch.sigmoid, _F.sigmoid, _F.gelu, _F.silu,
-    _F.elu, _F.leaky_relu, _F.softplus, _F.hardtanh, _F.relu6, _F.mish, torch.exp, torch.sin,
-    torch.cos, torch.abs, torch.square, torch.neg,
-}  # fmt: skip
-_METHODS = {"relu", "tanh", "sigmoid", "exp", "sin", "cos", "abs", "neg", "square"}
-_ARITHMETIC = {
-    operator.add, operator.sub, operator.mul, operator.truediv,
-    torch.add, torch.sub, torch.mul, torch.div,
-}  # fmt: skip
-
-
-def _plain(module: nn.Module, *types: type[nn.Module]) -> bool:
-    hooks = (module._forward_hooks, module._forward_pre_hooks)  # noqa: SLF001
-    return type(module) in types and not any(hooks)
+_TRAILING = (*ELEMENTWISE_MODULES, nn.Linear, nn.LayerNorm)
 
 
 def _shifted(dim: int) -> int:
@@ -79,37 +66,37 @@ def apply(
     """
     if not isinstance(out, Tensor) or any(isinstance(v, Tensor) for v in kwargs.values()):
         return None
-    if not any(batched) or (not batched[0] and call not in _ARITHMETIC):
+    if not any(batched) or (not batched[0] and call not in ARITHMETIC):
         return None
     first = args[0]
     if isinstance(call, nn.Module):
         if len(args) != 1 or kwargs:
             return None
-        if _plain(call, nn.ReLU) and reuse:
+        if plain(call, nn.ReLU) and reuse:
             return torch.relu_(first)
-        if _plain(call, *_TRAILING) or (_plain(call, *_DROPOUT) and not call.training):
+        if plain(call, *_TRAILING) or (plain(call, *DROPOUT) and not call.training):
             if getattr(call, "inplace", False):
                 return None
             return call(first)  # type: ignore[no-any-return]
-        if _plain(call, nn.Flatten):
+        if plain(call, nn.Flatten):
             flatten: Any = call
             return torch.flatten(first, _shifted(flatten.start_dim), _shifted(flatten.end_dim))
-        if _plain(call, *_NORMS) and not call.training and first.dim() >= 3:
+        if plain(call, *NORMS) and not call.training and first.dim() >= 3:
             return _batch_norm(call, first, reuse)
         return None
     if isinstance(call, tuple):
         method = call[1]
-        if method in _METHODS and len(args) == 1 and not kwargs:
+        if method in ELEMENTWISE_METHODS and len(args) == 1 and not kwargs:
             return getattr(first, method)()  # type: ignore[no-any-return]
         if method == "flatten" and all(isinstance(a, int) for a in args[1:]) and not kwargs:
             dims = [_shifted(int(a)) for a in args[1:]]
             return first.flatten(*dims)  # type: ignore[no-any-return]
         return None
-    if call in _ELEMENTWISE and batched == [True, *([False] * (len(args) - 1))]:
+    if call in ELEMENTWISE_FUNCTIONS and batched == [True, *([False] * (len(args) - 1))]:
         if any(isinstance(a, Tensor) for a in args[1:]):
             return None
         return call(*args, **kwargs)  # type: ignore[no-any-return]
-    if call in _ARITHMETIC and len(args) == 2 and not kwargs:
+    if call in ARITHMETIC and len(args) == 2 and not kwargs:
         return _arithmetic(call, args, batched, out)
     return None
 
