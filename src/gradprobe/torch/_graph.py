@@ -256,13 +256,9 @@ class GraphPlan(Traced):
         args, kwargs = self._resolve(node, env)
         if any(isinstance(a, _Batched) for a in (*args, *kwargs.values())):
             return None
-        call: Any = node.target
-        if node.op == "call_module":
-            call = self.graph.get_submodule(str(node.target))
-        elif node.op == "call_method":
-            call = ("method", node.target)
-        elif node.op != "call_function":
+        if node.op not in ("call_module", "call_method", "call_function"):
             return None
+        call = self.layer(node)
         patched = propagate(call, args, kwargs, self.cache[node])
         if patched is None and isinstance(call, nn.Module) and len(args) == 1 and not kwargs:
             dense = consume(call, args[0], self.cache[node]) if isinstance(args[0], Patch) else None
@@ -291,11 +287,7 @@ class GraphPlan(Traced):
             values = [a.value if isinstance(a, _Batched) else a for a in args]
             if any(f and not isinstance(v, Tensor) for f, v in zip(flags, values, strict=True)):
                 return k
-            call: Any = node.target
-            if node.op == "call_module":
-                call = self.graph.get_submodule(str(node.target))
-            elif node.op == "call_method":
-                call = ("method", node.target)
+            call = self.layer(node)
             first = node.args[0] if node.args else None
             reuse = isinstance(first, Node) and len(first.users) == 1 and flags[0]
             result = apply(call, values, kwargs, flags, self.cache[node], reuse)

@@ -142,6 +142,14 @@ class Traced:
         output = next(n for n in reversed(self.graph.graph.nodes) if n.op == "output")
         return self.tail(self.cache[output])
 
+    def layer(self, node: Node) -> Any:
+        """Return what a call node calls: its module, its function, or ``("method", name)``."""
+        if node.op == "call_module":
+            return self.graph.get_submodule(str(node.target))
+        if node.op == "call_method":
+            return ("method", node.target)
+        return node.target
+
     def _resolve(
         self, node: Node, env: Mapping[Node, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
