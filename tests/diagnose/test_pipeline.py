@@ -94,8 +94,11 @@ def test_divergence_with_normalized_inputs_too_is_a_finding() -> None:
     with np.errstate(all="ignore"):
         result = run_diagnosis(data, config)
     assert result.normalized.diverged_at is not None and result.normalized.test_metric is None
-    # The check after training runs at the last parameters with a finite loss.
-    assert result.check_trained.verdict == "ok"
+    # The check after training runs at the last parameters with a finite loss: weights
+    # blown up by lr=1e100 saturate every unit, so the correct backprop is not called wrong,
+    # and the checker may honestly say it cannot resolve the tiny gradients there.
+    assert result.check_trained.verdict in ("ok", "inconclusive")
+    assert not result.check_trained.wrong_parameters
     texts = [f["text"] for f in result.findings if f["level"] == "bad"]
     assert any("With normalization training diverged too" in text for text in texts)
 

@@ -156,5 +156,5 @@ def test_gains_torch_lacks_come_from_the_recommended_forward_scale(name: str) ->
 def test_gain_for_an_unknown_name_is_an_error_listing_the_names() -> None:
     with pytest.raises(InvalidArgumentError, match="expected one of relu, .*mish"):
         init.gain("swish")
-    with pytest.raises(InvalidArgumentError, match="activation: got 3"):
+    with pytest.raises(InvalidTypeError, match="activation: got 3"):
         init.gain(3)  # type: ignore[arg-type]

@@ -85,12 +85,26 @@ class WidthLinear(nn.Module):
         return self.norm(self.width(torch.relu(self.conv(x)))).flatten(1)
 
 
+class Skip(nn.Module):
+    """A ReLU whose input is read again after it: the ReLU must not overwrite it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.norm, self.act = nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU()
+        self.head = nn.Linear(3 * 2 * 2, 3)
+
+    def forward(self, x: Any) -> Any:
+        h = self.norm(self.conv(x))
+        return self.head((self.act(h) + h).flatten(1))
+
+
 CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], int, set[str]]] = {
     # name: (module, input shape, classes, the rule kinds that must run)
     "linears": (_linears, (7, 4), 3, {"produce", "propagate", "consume"}),
     "convs": (_convs, (2, 3, 8, 8), 3, {"produce", "propagate", "consume"}),
     "convs_1d": (_convs_1d, (3, 2, 8), 3, {"produce", "propagate", "consume"}),
     "width_linear": (WidthLinear, (2, 2, 4, 4), 3, {"produce", "propagate"}),
+    "skip": (lambda: Skip().eval(), (3, 2, 4, 4), 3, {"produce", "propagate"}),
 }
 
 

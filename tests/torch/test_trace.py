@@ -56,3 +56,20 @@ def test_node_helpers() -> None:
     assert numel(nested) == 10
     copied = clone(nested)
     assert copied[0] is not nested[0] and torch.equal(copied[0], nested[0]) and copied[1][1] == 7
+
+
+def test_traced_keeps_every_value_and_runs_a_node_with_a_moved_parameter() -> None:
+    from gradprobe.torch._trace import Traced
+
+    module = nn.Sequential(nn.Linear(3, 2), nn.Tanh()).double()
+    graph = trace(module)
+    assert graph is not None
+    x = torch.randn(4, 3, dtype=torch.float64)
+    traced = Traced(graph, [x], {}, lambda out: out.sum().reshape(1))
+    with torch.no_grad():
+        assert torch.allclose(traced.loss, module(x).sum().reshape(1))
+        linear = next(n for n in graph.graph.nodes if n.op == "call_module")
+        weight = torch.zeros(2, 3, dtype=torch.float64)
+        moved = traced._execute(linear, traced._resolve(linear, {}), (("0.weight",), weight))
+        assert torch.allclose(moved, module[0].bias.expand(4, 2))
+    assert traced.aliases("0.weight") == ("0.weight",)

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from gradprobe.check.checker import MODES
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
+from gradprobe.check.setup import MODES
 from gradprobe.cli._options import choice
 from gradprobe.cli._runtime import (
     EXIT_FAILED,

@@ -362,13 +362,10 @@ def print_diagnosis(
         for number, finding in enumerate(items):
             label = title if number == 0 else ""
             grid.add_row(label, _mark(finding["level"]), Text(finding["text"]))
-    emit(
-        console,
-        grid,
-        Text(
-            f"report: {paths[0]}  data: {paths[1]}  ({seconds:.1f} s, analysis {d.seconds:.1f} s)"
-        ),
-    )
+    emit(console, grid)
+    # One line however long the paths: they are meant to be copied.
+    where = f"report: {paths[0]}  data: {paths[1]}  ({seconds:.1f} s, analysis {d.seconds:.1f} s)"
+    console.print(Text(where), soft_wrap=True)
 
 
 def print_depth_sweep(

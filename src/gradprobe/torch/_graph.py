@@ -19,6 +19,7 @@ evaluations run through the whole module.
 from __future__ import annotations
 
 import copy
+import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,14 +29,14 @@ import numpy as np
 import torch
 import torch.fx
 from torch import Tensor, nn
-from torch.func import functional_call
 from torch.fx import Node
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gradprobe._validate import unless_interrupt
+from gradprobe.torch._batched import apply
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
-from gradprobe.torch._trace import clone, fetch, in_place, numel, trace
+from gradprobe.torch._trace import Traced, numel, trace
 
 __all__ = ["GraphPlan", "graph_for"]
 
@@ -64,19 +65,13 @@ class Route:
     patched: int = -1  # how many leading nodes ran as patches, once measured
 
 
-class GraphPlan:
+class GraphPlan(Traced):
     """A module's traced graph, its values at θ, and a batched route for each checked tensor.
 
     Parameters
     ----------
-    graph : torch.fx.GraphModule
-        The traced float64 copy of the module.
-    positional : sequence
-        The module's positional arguments, as the check passes them.
-    keywords : mapping of str to object
-        Its keyword arguments.
-    tail : callable
-        The loss of the module's output, shape ``(1,)``.
+    graph, positional, keywords, tail
+        As for :class:`~gradprobe.torch._trace.Traced`.
     notes : list of str
         The report's notes, extended with what the routes tell (vmap fallbacks).
     reference : callable
@@ -92,62 +87,9 @@ class GraphPlan:
         notes: list[str],
         reference: Callable[[Mapping[str, Tensor]], Tensor],
     ) -> None:
-        self.graph, self.tail, self.notes, self.reference = graph, tail, notes, reference
-        self.parameters = dict(graph.named_parameters())
-        self.placeholders: dict[str, Node] = {}
-        self.cache: dict[Node, Any] = {}
-        given = {**{f"input{i}": v for i, v in enumerate(positional)}, **keywords}
-        for i, node in enumerate(n for n in graph.graph.nodes if n.op == "placeholder"):
-            key = f"input{i}" if i < len(positional) else str(node.target)
-            if key not in given and not node.args:
-                raise ValueError(f"no value for the module's argument {node.target}")
-            self.placeholders[key] = node
-            self.cache[node] = given[key] if key in given else node.args[0]
-        mutating = any(in_place(node, graph) for node in graph.graph.nodes)
-        for node in graph.graph.nodes:
-            if node.op == "placeholder":
-                continue
-            value = self._execute(node, self._resolve(node, {}), None)
-            self.cache[node] = clone(value) if mutating else value
+        super().__init__(graph, positional, keywords, tail)
+        self.notes, self.reference = notes, reference
         self.routes: dict[str, Route | None] = {}
-
-    @property
-    def loss(self) -> Tensor:
-        """The loss at θ, as the graph computes it."""
-        output = next(n for n in reversed(self.graph.graph.nodes) if n.op == "output")
-        return self.tail(self.cache[output])
-
-    def _resolve(
-        self, node: Node, env: Mapping[Node, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        def value(n: Node) -> Any:
-            return env[n] if n in env else self.cache[n]
-
-        args = torch.fx.node.map_arg(node.args, value)
-        kwargs = torch.fx.node.map_arg(node.kwargs, value)
-        return tuple(args), dict(kwargs)
-
-    def _execute(
-        self, node: Node, resolved: tuple[tuple[Any, ...], dict[str, Any]], moved: Any
-    ) -> Any:
-        """Run one node; ``moved`` is ``(name, value)`` of a perturbed parameter it may use."""
-        args, kwargs = resolved
-        if node.op == "output":
-            return args[0]
-        if node.op == "get_attr":
-            if moved is not None and node.target in moved[0]:
-                return moved[1]
-            return fetch(self.graph, str(node.target))
-        if node.op == "call_function":
-            return node.target(*args, **kwargs)  # type: ignore[operator]
-        if node.op == "call_method":
-            return getattr(args[0], str(node.target))(*args[1:], **kwargs)
-        submodule = self.graph.get_submodule(str(node.target))
-        prefix = f"{node.target}."
-        inside = [a[len(prefix) :] for a in moved[0] if a.startswith(prefix)] if moved else []
-        if moved is not None and inside:
-            return functional_call(submodule, dict.fromkeys(inside, moved[1]), args, kwargs)
-        return submodule(*args, **kwargs)
 
     def route(self, name: str) -> Route | None:
         """Return the route of tensor ``name`` (None when the graph does not reach it)."""
@@ -187,14 +129,6 @@ class GraphPlan:
             else:
                 size += numel(value)
         return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
-
-    def aliases(self, name: str) -> tuple[str, ...]:
-        """Return every name the tensor ``name`` goes by (a tied weight has several)."""
-        if name not in self.parameters:
-            return (name,)
-        tensor = self.parameters[name]
-        pairs = self.graph.named_parameters(remove_duplicate=False)
-        return tuple(alias for alias, other in pairs if other is tensor)
 
     def _size(self, name: str) -> int:
         if name in self.parameters:
@@ -276,18 +210,25 @@ class GraphPlan:
                 break
             env[node] = value
         route.patched = max(route.patched, start)
-        rest = route.nodes[start:]
         full = values
         if local is None:
             pass
-        elif any(node in route.users for node in rest):
+        elif any(node in route.users for node in route.nodes[start:]):
             base = self._base(name)
             full = base.reshape(1, -1).repeat(len(local), 1)
             full[torch.arange(len(local), device=full.device), local] = values
             full = full.reshape(len(local), *base.shape)
         else:
             full = values.reshape(len(local), 1)  # only its batch size is used
-        return self._vectorized(name, route, rest, env, full)
+        # Then layer by layer: natively where a layer takes the batch as a leading axis,
+        # under torch.vmap where it does not; the loss under torch.vmap.
+        while True:
+            start = self._natively(route, start, env)
+            node = route.nodes[start]
+            if node.op == "output":
+                return self._vectorized(name, route, [node], env, full)  # type: ignore[no-any-return]
+            env[node] = _Batched(self._vectorized(name, route, [node], env, full, finish=False))
+            start += 1
 
     def _patched(
         self,
@@ -317,23 +258,61 @@ class GraphPlan:
         args, kwargs = self._resolve(node, env)
         if any(isinstance(a, _Batched) for a in (*args, *kwargs.values())):
             return None
-        call: Any = node.target
-        if node.op == "call_module":
-            call = self.graph.get_submodule(str(node.target))
-        elif node.op == "call_method":
-            call = ("method", node.target)
-        elif node.op != "call_function":
+        if node.op not in ("call_module", "call_method", "call_function"):
             return None
+        call = self.layer(node)
         patched = propagate(call, args, kwargs, self.cache[node])
         if patched is None and isinstance(call, nn.Module) and len(args) == 1 and not kwargs:
             dense = consume(call, args[0], self.cache[node]) if isinstance(args[0], Patch) else None
             return None if dense is None else _Batched(dense)
         return patched
 
+    def _natively(self, route: Route, start: int, env: dict[Node, Any]) -> int:
+        """Run the nodes from ``start`` that take a batch as a leading axis; return the next."""
+        for k in range(start, len(route.nodes)):
+            node = route.nodes[k]
+            if node.op in ("output", "placeholder", "get_attr") or node in route.users:
+                return k
+            for source in node.all_input_nodes:
+                if isinstance(env.get(source), Patch):
+                    env[source] = _Batched(env[source].dense())
+            args, kwargs = self._resolve(node, env)
+            if any(isinstance(v, _Batched) for v in kwargs.values()):
+                return k
+            if node.target is operator.getitem and isinstance(args[0], _Batched):
+                item = args[0].value
+                if not isinstance(item, (tuple, list)) or not isinstance(args[1], int):
+                    return k
+                env[node] = _Batched(item[args[1]])
+                continue
+            flags = [isinstance(a, _Batched) for a in args]
+            values = [a.value if isinstance(a, _Batched) else a for a in args]
+            if any(f and not isinstance(v, Tensor) for f, v in zip(flags, values, strict=True)):
+                return k
+            call = self.layer(node)
+            first = node.args[0] if node.args else None
+            reuse = isinstance(first, Node) and len(first.users) == 1 and flags[0]
+            result = apply(call, values, kwargs, flags, self.cache[node], reuse)
+            if result is None:
+                return k
+            env[node] = _Batched(result)
+        return len(route.nodes)
+
     def _vectorized(
-        self, name: str, route: Route, rest: list[Node], env: dict[Node, Any], full: Tensor
-    ) -> Tensor:
-        """Run the nodes ``rest`` and the loss under one ``torch.vmap`` over the batch."""
+        self,
+        name: str,
+        route: Route,
+        rest: list[Node],
+        env: dict[Node, Any],
+        full: Tensor,
+        finish: bool = True,
+    ) -> Any:
+        """Run the nodes ``rest`` under one ``torch.vmap`` over the batch.
+
+        Returns the losses when ``finish`` (the last node is the output), else the last
+        node's batched value.
+        """
+        shape: dict[str, Any] = {}
         frontier = [n for n in env if any(user in rest for user in n.users)]
         leaves: list[Tensor] = []
         layouts = []
@@ -346,7 +325,7 @@ class GraphPlan:
             leaves.extend(flat[i] for i in tensors)
         needs = any(n in route.users for n in rest)
 
-        def remaining(moved: Tensor, *batched: Tensor) -> Tensor:
+        def remaining(moved: Tensor, *batched: Tensor) -> Any:
             local_env: dict[Node, Any] = {}
             position = 0
             for node, flat, spec, tensors in layouts:
@@ -362,15 +341,18 @@ class GraphPlan:
                     continue
                 result = self._execute(node, self._resolve(node, local_env), override)
                 local_env[node] = result
-            return self.tail(result)
+            if finish:
+                return self.tail(result)
+            flat, shape["spec"] = tree_flatten(result)
+            shape["flat"] = flat
+            return tuple(leaf for leaf in flat if isinstance(leaf, Tensor))
 
         inputs = (full if needs else full.reshape(len(full), -1)[:, :0], *leaves)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                losses = torch.vmap(remaining)(*inputs)
+                outputs: Any = torch.vmap(remaining)(*inputs)
             self.notes.extend(n for n in vmap_notes(caught) if n not in self.notes)
-            return losses
         except BaseException as error:  # noqa: BLE001 - no batching rule: one at a time
             unless_interrupt(error)
             note = (
@@ -379,7 +361,14 @@ class GraphPlan:
             )
             if note not in self.notes:
                 self.notes.append(note)
-        return torch.stack([remaining(*(t[b] for t in inputs)) for b in range(len(full))])
+            items = [remaining(*(t[b] for t in inputs)) for b in range(len(full))]
+            stacked = zip(*items, strict=True)
+            outputs = torch.stack(items) if finish else tuple(map(torch.stack, stacked))
+        if finish:
+            return outputs
+        tensors = iter(outputs)
+        flat = [next(tensors) if isinstance(leaf, Tensor) else leaf for leaf in shape["flat"]]
+        return tree_unflatten(flat, shape["spec"])
 
 
 def graph_for(

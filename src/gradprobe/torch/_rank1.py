@@ -25,29 +25,41 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Patch", "consume", "produce", "propagate"]
+__all__ = [
+    "ARITHMETIC",
+    "DROPOUT",
+    "ELEMENTWISE_FUNCTIONS",
+    "ELEMENTWISE_METHODS",
+    "ELEMENTWISE_MODULES",
+    "NORMS",
+    "Patch",
+    "consume",
+    "plain",
+    "produce",
+    "propagate",
+]
 
-_ELEMENTWISE_MODULES = (
+ELEMENTWISE_MODULES = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
     nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softsign,
     nn.Tanhshrink, nn.LogSigmoid, nn.Identity,
 )  # fmt: skip
-_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 _POOLS = (
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
     nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
 )  # fmt: skip
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _CONVS = (nn.Conv1d, nn.Conv2d)
 _F = torch.nn.functional
-_ELEMENTWISE_FUNCTIONS = {
+ELEMENTWISE_FUNCTIONS = {
     torch.relu, _F.relu, torch.tanh, _F.tanh, torch.sigmoid, _F.sigmoid, _F.gelu, _F.silu,
     _F.elu, _F.leaky_relu, _F.softplus, _F.hardtanh, _F.relu6, _F.mish, torch.exp, torch.sin,
     torch.cos, torch.abs, torch.square, torch.neg,
 }  # fmt: skip
-_ELEMENTWISE_METHODS = {"relu", "tanh", "sigmoid", "exp", "sin", "cos", "abs", "neg", "square"}
-_ARITHMETIC: dict[Any, Callable[..., Tensor]] = {
+ELEMENTWISE_METHODS = {"relu", "tanh", "sigmoid", "exp", "sin", "cos", "abs", "neg", "square"}
+ARITHMETIC: dict[Any, Callable[..., Tensor]] = {
     operator.add: torch.add, operator.sub: torch.sub, operator.mul: torch.mul,
     operator.truediv: torch.div, torch.add: torch.add, torch.sub: torch.sub,
     torch.mul: torch.mul, torch.div: torch.div,
@@ -60,7 +72,7 @@ _ARITHMETIC_METHODS: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def _plain(module: nn.Module, *types: type[nn.Module]) -> bool:
+def plain(module: nn.Module, *types: type[nn.Module]) -> bool:
     """Tell whether the module is exactly one of ``types`` (no subclass), without hooks."""
     hooks = (module._forward_hooks, module._forward_pre_hooks)  # noqa: SLF001
     return type(module) in types and not any(hooks)
@@ -141,7 +153,7 @@ def produce(
         None when the layer or its input is not one this handles.
     """
     count = len(local)
-    if _plain(module, nn.Linear) and x.dim() >= 1 and name in ("weight", "bias"):
+    if plain(module, nn.Linear) and x.dim() >= 1 and name in ("weight", "bias"):
         parameter = getattr(module, name)
         delta = values - parameter.reshape(-1)[local]
         last = out.dim() - 1
@@ -150,7 +162,7 @@ def produce(
         if name == "weight":
             moved = moved * _slab(x, last, (local % x.shape[-1]).reshape(count, 1))
         return Patch(out, last, rows, _slab(out, last, rows) + moved)
-    if not _plain(module, *_CONVS) or name not in ("weight", "bias"):
+    if not plain(module, *_CONVS) or name not in ("weight", "bias"):
         return None
     conv: Any = module
     if not _unfoldable(conv, x):
@@ -227,18 +239,18 @@ def propagate(call: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Tenso
         method = call[1]
         if position != 0:
             return None
-        if method in _ELEMENTWISE_METHODS and len(args) == 1 and not kwargs:
+        if method in ELEMENTWISE_METHODS and len(args) == 1 and not kwargs:
             return patch.replaced(out, getattr(patch.values, method)())
         if method in _ARITHMETIC_METHODS and len(args) == 2:
             return _arithmetic(_ARITHMETIC_METHODS[method], patch, args[1], False, out)
         if method == "flatten":
             return _flatten(patch, *args[1:], **kwargs, out=out)
         return None
-    if call in _ELEMENTWISE_FUNCTIONS and position == 0:
+    if call in ELEMENTWISE_FUNCTIONS and position == 0:
         if any(isinstance(a, Tensor) for a in args[1:]):
             return None
         return patch.replaced(out, call(patch.values, *args[1:], **kwargs))
-    function = _ARITHMETIC.get(call)
+    function = ARITHMETIC.get(call)
     if function is not None and len(args) == 2 and not kwargs:
         return _arithmetic(function, patch, args[1 - position], position == 1, out)
     if call is torch.flatten and position == 0:
@@ -277,25 +289,25 @@ def _flatten(patch: Patch, start_dim: int = 0, end_dim: int = -1, *, out: Tensor
 
 def _module(module: nn.Module, patch: Patch, out: Tensor) -> Patch | None:
     values = patch.values
-    if _plain(module, *_ELEMENTWISE_MODULES) or (_plain(module, *_DROPOUT) and not module.training):
+    if plain(module, *ELEMENTWISE_MODULES) or (plain(module, *DROPOUT) and not module.training):
         inplace = getattr(module, "inplace", False)
         return patch.replaced(out, module(values.clone() if inplace else values))
-    if _plain(module, nn.Flatten):
+    if plain(module, nn.Flatten):
         flatten: Any = module
         return _flatten(patch, flatten.start_dim, flatten.end_dim, out=out)
-    if _plain(module, *_NORMS) and patch.dim == 1:
+    if plain(module, *NORMS) and patch.dim == 1:
         return _batch_norm(module, patch, out)
-    if _plain(module, *_POOLS) and patch.dim == 1 and patch.base.dim() >= 3:
+    if plain(module, *_POOLS) and patch.dim == 1 and patch.base.dim() >= 3:
         if getattr(module, "return_indices", False):
             return None
         count, batch = values.shape[:2]
         pooled = module(values.reshape(count * batch, *values.shape[2:]))
         return patch.replaced(out, pooled.reshape(count, batch, *pooled.shape[1:]))
-    if _plain(module, nn.LayerNorm):
+    if plain(module, nn.LayerNorm):
         normalized = len(module.normalized_shape)  # type: ignore[arg-type]
         if patch.dim < patch.base.dim() - normalized:
             return patch.replaced(out, module(values))
-    if _plain(module, nn.Linear) and patch.dim < patch.base.dim() - 1:
+    if plain(module, nn.Linear) and patch.dim < patch.base.dim() - 1:
         return patch.replaced(out, module(values))
     return None
 
@@ -329,12 +341,12 @@ def consume(module: nn.Module, patch: Patch, out: Tensor) -> Tensor | None:
     """
     moved = patch.moved()
     count, width = patch.index.shape
-    if _plain(module, nn.Linear) and patch.dim == patch.base.dim() - 1:
+    if plain(module, nn.Linear) and patch.dim == patch.base.dim() - 1:
         linear: Any = module
         weight = linear.weight.t()[patch.index]  # (B, w, outputs)
         return out + torch.einsum("b...w,bwo->b...o", moved, weight)
     conv: Any = module
-    if not _plain(module, *_CONVS) or patch.dim != 1:
+    if not plain(module, *_CONVS) or patch.dim != 1:
         return None
     if not _unfoldable(conv, patch.base):
         return None
@@ -344,5 +356,5 @@ def consume(module: nn.Module, patch: Patch, out: Tensor) -> Tensor | None:
     columns = columns.reshape(count, batch, width, -1, columns.shape[-1])
     weight = conv.weight.reshape(conv.weight.shape[0], conv.weight.shape[1], -1)
     weight = weight.movedim(1, 0)[patch.index]  # (B, w, outputs, kernel)
-    change = torch.einsum("bnwkp,bwok->bnop", columns, weight)
-    return out + change.reshape(count, *out.shape)
+    change = torch.einsum("bnwkp,bwok->bnop", columns, weight).reshape(count, *out.shape)
+    return change.add_(out)  # in place: one large temporary fewer
