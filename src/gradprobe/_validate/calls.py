@@ -64,7 +64,8 @@ def loss_value(value: Any, where: str, argument: str = "the function") -> float:
     try:
         code = np.asarray(value).dtype.kind
         shape = np.shape(value)
-    except Exception:  # noqa: BLE001 - an object NumPy cannot read is judged by float() below
+    except BaseException as error:  # noqa: BLE001 - unreadable to NumPy: float() judges it
+        unless_interrupt(error)
         code, shape = "O", ()
     if shape != ():
         raise LossEvaluationError(
@@ -83,11 +84,11 @@ def loss_value(value: Any, where: str, argument: str = "the function") -> float:
     try:
         with np.errstate(all="ignore"):
             number = float(np.real(value)) if code != "O" else float(value)
-    except Exception as error:  # noqa: BLE001 - the user's __float__ may raise anything
+    except BaseException as error:  # noqa: BLE001 - the user's __float__ may raise anything
         raise LossEvaluationError(
             f"{argument} returned {kind(value)} {where}, which float() cannot read "
             f"({type(error).__name__}: {error}); expected a finite real number"
-        ) from error
+        ) from unless_interrupt(error)
     if not math.isfinite(number):
         raise LossEvaluationError(f"{argument} returned {number} {where}, expected a finite value")
     return number
