@@ -73,6 +73,7 @@ __all__ = [
     "choose_mode",
     "prepare_check",
     "run_check",
+    "run_prepared",
     "verdict_for",
 ]
 
@@ -236,20 +237,48 @@ def check_gradients(
             if batched or pool is not None
             else LossOnTheta(loss, setup.layout)
         )
-        return run_check(
+        return run_prepared(
             evaluate,
-            setup.theta,
+            setup,
             grads,
             eps=eps,
             method=method,
-            thresholds=setup.thresholds,
-            sample=setup.sample,
-            seed=setup.seed,
-            mode=setup.mode,
             notes=notes,
-            started=started,
             progress=progress,
+            started=started,
         )
+
+
+def run_prepared(
+    evaluate: LossOnTheta,
+    setup: CheckSetup,
+    grads: Any,
+    *,
+    eps: float | None,
+    method: str,
+    notes: Sequence[str],
+    progress: Any = None,
+    started: float | None = None,
+) -> GradCheckReport:
+    """Run :func:`run_check` at a :class:`CheckSetup`'s θ with its validated arguments.
+
+    The one call :func:`check_gradients` and :func:`gradprobe.check_model` share once
+    they have chosen their evaluator.
+    """
+    return run_check(
+        evaluate,
+        setup.theta,
+        grads,
+        eps=eps,
+        method=method,
+        thresholds=setup.thresholds,
+        sample=setup.sample,
+        seed=setup.seed,
+        mode=setup.mode,
+        notes=notes,
+        started=started,
+        progress=progress,
+    )
 
 
 def run_check(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe.check.checker import DEFAULT_THRESHOLDS, GradCheckReport, prepare_check, run_check
+from gradprobe.check.checker import DEFAULT_THRESHOLDS, GradCheckReport, prepare_check, run_prepared
 from gradprobe.errors import InvalidTypeError
 from gradprobe.nn.fastcheck import MLPEvaluator, MLPLoss
 from gradprobe.nn.mlp import MLP
@@ -120,18 +120,8 @@ def check_model(
                     MLPLoss(net, X, y), setup.layout, executor=pool, memory=setup.memory
                 )
             )
-            return run_check(
-                evaluate,
-                setup.theta,
-                grads,
-                eps=eps,
-                method=method,
-                thresholds=setup.thresholds,
-                sample=setup.sample,
-                seed=setup.seed,
-                mode=setup.mode,
-                notes=notes,
-                progress=progress,
+            return run_prepared(
+                evaluate, setup, grads, eps=eps, method=method, notes=notes, progress=progress
             )
     finally:
         net.training = was_training
