@@ -67,7 +67,7 @@ def test_methods_are_checked() -> None:
         check_method(method)
     with pytest.raises(InvalidArgumentError, match="method: got 'secant', expected one of"):
         check_method("secant")
-    with pytest.raises(InvalidArgumentError, match="method: got None"):
+    with pytest.raises(InvalidTypeError, match="method: got None"):  # not a name at all
         default_step(None, 1.0)  # type: ignore[arg-type]
 
 

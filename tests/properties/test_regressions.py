@@ -213,7 +213,7 @@ def test_ragged_lists_are_refused_by_name() -> None:
 
 @pytest.mark.parametrize("option", ["method", "mode"])
 def test_method_and_mode_as_arrays(option: str) -> None:
-    with pytest.raises(InvalidArgumentError, match=f"{option}: got array"):
+    with pytest.raises(InvalidTypeError, match=f"{option}: got array"):
         gradprobe.check_gradients(square, {"W": W}, {"W": 2 * W}, **{option: np.array(["a", "b"])})
 
 

@@ -277,13 +277,12 @@ def check_batched(batched: object, method: object) -> bool:
 def check_choice(value: object, argument: str, choices: Sequence[str]) -> str:
     """Return ``value`` when it is one of the strings ``choices``.
 
-    Any other value, an array or None included, is an :class:`InvalidArgumentError`, as a
-    method or mode has always been refused.
+    Another string is an :class:`InvalidArgumentError`; anything but a string (None, a
+    number, an array of names) an :class:`InvalidTypeError`.
     """
     if not isinstance(value, str) or value not in choices:
-        raise InvalidArgumentError(
-            f"{argument}: got {describe(value)}, expected one of {', '.join(choices)}"
-        )
+        error = InvalidArgumentError if isinstance(value, str) else InvalidTypeError
+        raise error(f"{argument}: got {describe(value)}, expected one of {', '.join(choices)}")
     return value
 
 
