@@ -67,7 +67,7 @@ def test_methods_are_checked() -> None:
         check_method(method)
     with pytest.raises(InvalidArgumentError, match="method: got 'secant', expected one of"):
         check_method("secant")
-    with pytest.raises(InvalidTypeError, match="method: got None"):
+    with pytest.raises(InvalidTypeError, match="method: got None"):  # not a name at all
         default_step(None, 1.0)  # type: ignore[arg-type]
 
 
@@ -189,7 +189,7 @@ def test_a_real_scalar_in_any_form_becomes_a_float(value: Any) -> None:
         (np.ones(3), ["the function returned an array of shape (3,) at θ", ".sum()"]),
         (np.ones((1, 1)), ["shape (1, 1)"]),
         (1 + 2j, ["complex value (1+2j)", "method='complex'"]),
-        (None, ["returned NoneType None at θ"]),
+        (None, ["returned NoneType at θ"]),
         (float("nan"), ["returned nan at θ", "finite"]),
         (-np.inf, ["returned -inf at θ"]),
     ],

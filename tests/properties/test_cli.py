@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import PROPERTY
 from typer.testing import CliRunner
@@ -120,3 +120,16 @@ def test_check_never_exits_0_for_a_misbehaving_loss(
     code, stdout, stderr = _run("check", str(path))
     _holds_the_contract(code, stdout, stderr, allowed=set())
     assert role in stderr
+
+
+@settings(PROPERTY, max_examples=8)
+@given(
+    option=st.sampled_from(["--layers", "--l2", "--lr", "--epochs", "--dropout", "--task"]),
+    value=st.sampled_from([*ODD_TEXT, "4,4", "-0.5"]),
+)
+def test_diagnose_options(
+    tmp_path_factory: pytest.TempPathFactory, option: str, value: str
+) -> None:
+    out = tmp_path_factory.mktemp("diagnose")
+    small = ["--dataset", "circles", "--epochs", "2", "--layers", "4", "--out", str(out)]
+    _holds_the_contract(*_run("diagnose", *small, option, value), allowed={0})

@@ -77,6 +77,8 @@ def describe(value: object) -> str:
 
 def kind(value: object) -> str:
     """Return the type and a short rendering of ``value``: ``"str '12'"``."""
+    if value is None:
+        return "NoneType"
     text = describe(value)
     return text if text.startswith("an integer") else f"{type(value).__name__} {text}"
 
@@ -273,7 +275,11 @@ def check_batched(batched: object, method: object) -> bool:
 
 
 def check_choice(value: object, argument: str, choices: Sequence[str]) -> str:
-    """Return ``value`` when it is one of the strings ``choices``."""
+    """Return ``value`` when it is one of the strings ``choices``.
+
+    Another string is an :class:`InvalidArgumentError`; anything but a string (None, a
+    number, an array of names) an :class:`InvalidTypeError`.
+    """
     if not isinstance(value, str) or value not in choices:
         error = InvalidArgumentError if isinstance(value, str) else InvalidTypeError
         raise error(f"{argument}: got {describe(value)}, expected one of {', '.join(choices)}")

@@ -140,10 +140,10 @@ def _estimator_class() -> type:
                 data = validate_data(
                     self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False
                 )
-            except ValueError as error:  # the same words, as a GradprobeError
-                raise InvalidArgumentError(f"X: {error}") from error
-            except TypeError as error:
+            except TypeError as error:  # the same words, as a GradprobeError
                 raise InvalidTypeError(f"X: {error}") from error
+            except Exception as error:  # ValueError, or what a value's __float__ raised
+                raise InvalidArgumentError(f"X: {error}") from error
             return as_feature_matrix(data, bounded=True)
 
         def __sklearn_tags__(self) -> Any:
