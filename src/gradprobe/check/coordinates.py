@@ -230,8 +230,8 @@ def _unmoved(differences: Differences) -> NDArray[np.bool_]:
         return np.zeros(count, dtype=bool)  # the complex step has no raw values
     sides = np.concatenate([differences.above, differences.below], axis=1)
     same = (sides == differences.center) | np.isnan(sides)  # NaN: a side not evaluated
-    moved: NDArray[np.bool_] = np.all(same, axis=1)
-    return moved
+    still: NDArray[np.bool_] = np.all(same, axis=1)
+    return still
 
 
 def _scale(scale: NDArray[np.float64]) -> float:
