@@ -128,9 +128,7 @@ def findings(diagnosis: Diagnosis) -> list[dict[str, str]]:
         ("after training", d.check_trained),
     ):
         # Inconclusive is not a bug found: a warning that says what to try, not a failure.
-        level = {"ok": "ok", "suspicious": "warn", "inconclusive": "warn"}.get(
-            check.verdict, "bad"
-        )
+        level = {"ok": "ok", "suspicious": "warn", "inconclusive": "warn"}.get(check.verdict, "bad")
         wrong = f" (check {', '.join(check.wrong_parameters)})" if check.wrong_parameters else ""
         found.append(
             _finding(
