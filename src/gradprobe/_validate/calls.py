@@ -61,6 +61,9 @@ def loss_value(value: Any, where: str, argument: str = "the function") -> float:
     with zero imaginary part); a bool, a string, an array or an object whose
     ``float()`` fails is refused with a :class:`LossEvaluationError`.
     """
+    detach = getattr(value, "detach", None)  # a tensor that requires grad: read its value
+    if callable(detach) and getattr(value, "requires_grad", False):
+        value = detach()
     try:
         code = np.asarray(value).dtype.kind
         shape = np.shape(value)
