@@ -33,6 +33,7 @@ from torch.fx import Node
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gradprobe._validate import unless_interrupt
+from gradprobe.torch._attention import attention_node
 from gradprobe.torch._batched import apply
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
@@ -40,11 +41,20 @@ from gradprobe.torch._trace import Traced, numel, trace
 
 __all__ = ["GraphPlan", "graph_for"]
 
-# Memory the downstream values of one batch may take, the most evaluations per batch, and
-# how far a route's loss may differ from the module's before the route is dropped.
-_BATCH_BYTES = 32 * 2**20
-_MAX_BATCH = 512
+# Memory the downstream values of one batch may take (a few MiB: larger batches of large
+# activations ran 2-3 times slower per evaluation here, in fresh memory out of cache), the
+# fewest and most evaluations per batch, and how far a route's loss may differ from the
+# module's before the route is dropped.
+_BATCH_BYTES, _MOST_BYTES = 16 * 2**20, 256 * 2**20
+_MIN_BATCH, _MAX_BATCH = 32, 512
 _AGREEMENT = 1e-11
+
+
+def _block(size: int) -> int:
+    """Return the evaluations per batch of ``size`` values each: 16 MiB, 32 if they fit 256."""
+    per = 8 * size + 1
+    fewest = min(_MIN_BATCH, _MOST_BYTES // per)
+    return int(np.clip(max(_BATCH_BYTES // per, fewest), 2, _MAX_BATCH))
 
 
 @dataclass
@@ -114,7 +124,7 @@ class GraphPlan(Traced):
                     frontier.append(user)
         ordered = [node for node in nodes if node in reached]
         size = sum(numel(self.cache[n]) for n in ordered if n.op != "output")
-        block = int(np.clip(_BATCH_BYTES // (8 * (size + self._size(name)) + 1), 2, _MAX_BATCH))
+        block = _block(size + self._size(name))
         found = Route(users, ordered, block) if users else None
         self.routes[name] = found
         return found
@@ -128,7 +138,7 @@ class GraphPlan(Traced):
                 size += value.numel() // max(value.shape)  # at most one slice of it
             else:
                 size += numel(value)
-        return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
+        return _block(size)
 
     def _size(self, name: str) -> int:
         if name in self.parameters:
@@ -243,18 +253,23 @@ class GraphPlan(Traced):
         if node.op == "output":
             return None
         if node in route.users:
-            if local is None or node.op != "call_module" or len(node.args) != 1 or node.kwargs:
+            if local is None or node.op != "call_module":
                 return None
-            (source,) = node.args
-            if not isinstance(source, Node) or source in env:
+            if any(source in env for source in node.all_input_nodes):
                 return None
             module = self.graph.get_submodule(str(node.target))
             prefix = f"{node.target}."
             inside = [a for a in self.aliases(name) if a.startswith(prefix)]
             if len(inside) != 1:
                 return None
-            parameter = inside[0][len(prefix) :]
-            return produce(module, parameter, self.cache[source], self.cache[node], local, values)
+            parameter, cached = inside[0][len(prefix) :], self.cache[node]
+            resolved = self._resolve(node, env)
+            attended = attention_node(node, module, parameter, resolved, cached, local, values)
+            if attended is not None:
+                return _Batched(attended)
+            if len(node.args) != 1 or node.kwargs or not isinstance(node.args[0], Node):
+                return None
+            return produce(module, parameter, self.cache[node.args[0]], cached, local, values)
         args, kwargs = self._resolve(node, env)
         if any(isinstance(a, _Batched) for a in (*args, *kwargs.values())):
             return None
