@@ -75,8 +75,20 @@ def test_every_parameter_moved_gives_the_layers_own_output(
             local = torch.randperm(count, generator=generator)[: min(count, 96)]
             steps = torch.randn(len(local), generator=generator, dtype=torch.float64)
             values = parameter.reshape(-1)[local] + 1e-3 * steps
-            got = attention_outputs(layer, name, args, kwargs, out, local, values)
+            got, coefficients, directions = attention_outputs(
+                layer, name, args, kwargs, out, local, values
+            )
             assert got.shape == (len(local), *out.shape)
+            # the change is the stated combination of a few directions
+            rank = directions.shape[1]
+            assert rank == (
+                1 if name != "in_proj_weight" and name != "in_proj_bias" else embed // heads
+            )
+            combined = out + (
+                coefficients.unsqueeze(-1)
+                * directions.reshape(len(local), *[1] * (out.dim() - 1), rank, -1)
+            ).sum(-2)
+            assert torch.allclose(combined, got, rtol=1e-13, atol=1e-14)
             for b in range(len(local)):
                 moved = parameter.detach().clone().reshape(-1)
                 moved[local[b]] = values[b]
@@ -96,7 +108,7 @@ def test_a_wrong_change_is_seen_by_the_same_comparison() -> None:
         out = layer(*args, **kwargs)[0]
         local = torch.tensor([3])
         value = layer.in_proj_weight.reshape(-1)[local] + 1e-3
-        got = attention_outputs(layer, "in_proj_weight", args, kwargs, out, local, value)
+        got, _, _ = attention_outputs(layer, "in_proj_weight", args, kwargs, out, local, value)
         moved = layer.in_proj_weight.detach().clone().reshape(-1)
         moved[3] += 2e-3
         expected = functional_call(layer, {"in_proj_weight": moved.reshape(24, 8)}, args, kwargs)
@@ -212,6 +224,7 @@ def test_the_cut_graph_gives_the_blocks_loss_at_every_perturbed_point(
             route = plan.route(full)
             if name in PARAMETERS:
                 assert route.patched >= 1, "the attention layer was run again, not head by head"
+                assert plan.products, "the MLP's first layer was multiplied out again"
             for b in range(len(local)):
                 moved = base.clone()
                 moved[local[b]] = values[b]

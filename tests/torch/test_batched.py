@@ -83,3 +83,21 @@ def test_anything_else_is_left_to_vmap() -> None:
     hooked = nn.Tanh()
     hooked.register_forward_hook(lambda m, i, o: o * 2)
     assert apply(hooked, [batch], {}, [True], batch[0]) is None
+
+
+def test_gelu_is_torchs_exact_gelu_to_rounding_and_can_overwrite_its_input() -> None:
+    from gradprobe.torch._batched import gelu
+
+    x = torch.linspace(-9, 9, 2001, dtype=torch.float64)
+    expected = torch.nn.functional.gelu(x)
+
+    def close(got: torch.Tensor) -> bool:
+        # within a few ulp of x: the rounding of x·Φ(x) itself (far left, Φ(x) ≈ 0)
+        return bool(((got - expected).abs() <= 4e-16 * (1 + x.abs())).all())
+
+    assert close(gelu(x))
+    kept: dict[object, torch.Tensor] = {}
+    copy = x.clone()
+    out = gelu(copy, kept)
+    assert out is copy and close(out)
+    assert not close(gelu(x + 1e-3))

@@ -126,7 +126,7 @@ def attention_outputs(
     out: Tensor,
     local: Tensor,
     values: Tensor,
-) -> Tensor:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Return the layer's output with entry ``local[b]`` of parameter ``name`` set to ``values[b]``.
 
     Parameters
@@ -144,7 +144,11 @@ def attention_outputs(
 
     Returns
     -------
-    Tensor of shape (B, *out.shape)
+    outputs : Tensor of shape (B, *out.shape)
+    coefficients : Tensor of shape (B, *out.shape[:-1], k)
+    directions : Tensor of shape (B, k, E)
+        ``outputs = out + coefficients @ directions``: every change is a combination of
+        ``k`` directions per perturbation (1, or a head's width for a query or key).
     """
     attention: Any = module
     first = attention.batch_first
@@ -152,28 +156,38 @@ def attention_outputs(
     factors = _factors(attention, args, kwargs)
     parameter = attention.get_parameter(name)
     delta = values - parameter.reshape(-1)[local]
-    count = len(local)
-    result = base.expand(count, *base.shape).clone()
+    count, embed = len(local), attention.embed_dim
     if name.startswith("out_proj"):
-        rows = local // parameter.shape[1] if name.endswith("weight") else local
+        rows = local // embed if name.endswith("weight") else local
         if name.endswith("weight"):
-            moved = factors.joined.index_select(-1, local % parameter.shape[1])  # (N, L, B)
-            change = moved.movedim(-1, 0) * delta.reshape(count, 1, 1)
+            moved = factors.joined.index_select(-1, local % embed).movedim(-1, 0)  # (B, N, L)
         else:
-            change = delta.reshape(count, 1, 1).expand(count, *base.shape[:2])
-        where = rows.reshape(count, 1, 1).expand(count, *base.shape[:2]).unsqueeze(-1)
-        result.scatter_add_(-1, where, change.unsqueeze(-1))
-        return result if first else result.transpose(1, 2)
-    embed = attention.embed_dim
-    rows = local // embed if name == "in_proj_weight" else local
-    part, column = rows // embed, rows % embed
-    for kind in range(3):
-        chosen = torch.nonzero(part == kind).reshape(-1)
-        if len(chosen):
-            result[chosen] += _projected_change(
-                attention, factors, kind, column[chosen], local[chosen], delta[chosen], name
-            )
-    return result if first else result.transpose(1, 2)
+            moved = torch.ones(count, *base.shape[:2], dtype=base.dtype, device=base.device)
+        coefficients = (moved * delta.reshape(count, 1, 1)).unsqueeze(-1)
+        directions = torch.zeros(count, 1, embed, dtype=base.dtype, device=base.device)
+        directions[torch.arange(count, device=base.device), 0, rows] = 1.0
+    else:
+        rows = local // embed if name == "in_proj_weight" else local
+        part, column = rows // embed, rows % embed
+        width = attention.head_dim if bool((part < 2).any()) else 1
+        coefficients = base.new_zeros(count, *base.shape[:2], width)
+        directions = base.new_zeros(count, width, embed)
+        for kind in range(3):
+            chosen = torch.nonzero(part == kind).reshape(-1)
+            if len(chosen):
+                pair = _projected_change(
+                    attention, factors, kind, column[chosen], local[chosen], delta[chosen], name
+                )
+                coefficients[chosen, ..., : pair[0].shape[-1]] = pair[0]
+                directions[chosen, : pair[1].shape[1]] = pair[1]
+    result = torch.baddbmm(
+        base.reshape(1, -1, embed),
+        coefficients.reshape(count, -1, coefficients.shape[-1]),
+        directions,
+    ).reshape(count, *base.shape)
+    if not first:
+        return result.transpose(1, 2), coefficients.transpose(1, 2), directions
+    return result, coefficients, directions
 
 
 def _projected_change(
@@ -184,12 +198,13 @@ def _projected_change(
     local: Tensor,
     delta: Tensor,
     name: str,
-) -> Tensor:
+) -> tuple[Tensor, Tensor]:
     """Return the output's change when column ``column[b]`` of the queries, keys or values moves.
 
     ``kind`` is 0, 1, 2 for queries, keys, values; the column moves by ``delta[b]`` times
-    input column ``local[b] % E`` of that input (by ``delta[b]`` for the bias).
-    Returns shape ``(B, N, L, E)``.
+    input column ``local[b] % E`` of that input (by ``delta[b]`` for the bias). Returns
+    coefficients ``(B, N, L, k)`` and directions ``(B, k, E)``: k is 1 for a value column,
+    the head's width for a query or key column.
     """
     count = len(column)
     width = attention.head_dim
@@ -203,9 +218,8 @@ def _projected_change(
     weight: Tensor = attention.out_proj.weight  # (E, E)
     if kind == 2:
         weights = factors.weights.index_select(1, head).movedim(1, 0)  # (B, N, L, S)
-        mixed = (weights @ moved.unsqueeze(-1)).squeeze(-1)  # (B, N, L)
-        result: Tensor = mixed.unsqueeze(-1) * weight.t()[column].reshape(count, 1, 1, -1)
-        return result
+        mixed = weights @ moved.unsqueeze(-1)  # (B, N, L, 1)
+        return mixed, weight.t()[column].unsqueeze(1)
     scores = factors.scores.index_select(1, head).movedim(1, 0)  # (B, N, L, S)
     if kind == 0:
         keys = factors.k.index_select(1, head).movedim(1, 0)  # (B, N, S, d)
@@ -221,9 +235,7 @@ def _projected_change(
     before = factors.heads.index_select(1, head).movedim(1, 0)  # (B, N, L, d)
     change = torch.softmax(scores, dim=-1) @ values - before  # (B, N, L, d)
     blocks = weight.reshape(weight.shape[0], attention.num_heads, width)  # (E, H, d)
-    projection = blocks.index_select(1, head).permute(1, 2, 0)  # (B, d, E)
-    projected: Tensor = change @ projection.unsqueeze(1)
-    return projected
+    return change, blocks.index_select(1, head).permute(1, 2, 0)  # (B, d, E)
 
 
 def attention_node(
@@ -234,13 +246,14 @@ def attention_node(
     cached: Any,
     local: Tensor,
     values: Tensor,
-) -> tuple[Tensor, None] | None:
+) -> tuple[Tensor, Tensor, Tensor] | None:
     """Return the batched value of a ``torch.fx`` node calling ``module``, or None.
 
     ``name`` is the perturbed parameter's name inside the module, ``resolved`` the node's
-    arguments at θ, ``cached`` its value there. The result stands for the layer's
-    ``(output, weights)``: only where the weights are not used (``need_weights=False``, or
-    ``weights`` never read), else None, as for a layer :func:`supported` refuses.
+    arguments at θ, ``cached`` its value there. The result, as :func:`attention_outputs`
+    gives it, stands for the layer's output: only where its weights are not used
+    (``need_weights=False``, or ``weights`` never read), else None, as for a layer
+    :func:`supported` refuses.
     """
     args, kwargs = resolved
     if not supported(module, name, args, kwargs) or not isinstance(cached, tuple):
@@ -249,4 +262,4 @@ def attention_node(
         index = user.args[1] if user.target is operator.getitem and len(user.args) == 2 else None
         if index != 0 and (index != 1 or user.users):
             return None
-    return attention_outputs(module, name, args, kwargs, cached[0], local, values), None
+    return attention_outputs(module, name, args, kwargs, cached[0], local, values)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gradprobe.torch._lowrank import scratch
 from gradprobe.torch._rank1 import (
     ARITHMETIC,
     DROPOUT,
@@ -28,7 +29,7 @@ from gradprobe.torch._rank1 import (
     plain,
 )
 
-__all__ = ["apply"]
+__all__ = ["apply", "gelu"]
 
 _TRAILING = (*ELEMENTWISE_MODULES, nn.Linear, nn.LayerNorm)
 
@@ -45,6 +46,7 @@ def apply(
     batched: Sequence[bool],
     out: Any,
     reuse: bool = False,
+    kept: dict[Any, Tensor] | None = None,
 ) -> Tensor | None:
     """Apply a layer to batched arguments directly, or return None to use ``torch.vmap``.
 
@@ -63,6 +65,8 @@ def apply(
     reuse : bool, default=False
         The first argument is a temporary no other node reads: a ReLU or batch norm may
         overwrite it (large fresh tensors are slow to allocate on some systems).
+    kept : dict, optional
+        Memory kept between batches for temporaries (see ``_lowrank.scratch``).
     """
     if not isinstance(out, Tensor) or any(isinstance(v, Tensor) for v in kwargs.values()):
         return None
@@ -74,6 +78,8 @@ def apply(
             return None
         if plain(call, nn.ReLU) and reuse:
             return torch.relu_(first)
+        if plain(call, nn.GELU) and getattr(call, "approximate", "none") == "none":
+            return gelu(first, kept if reuse else None)
         if plain(call, *_TRAILING) or (plain(call, *DROPOUT) and not call.training):
             if getattr(call, "inplace", False):
                 return None
@@ -92,6 +98,8 @@ def apply(
             dims = [_shifted(int(a)) for a in args[1:]]
             return first.flatten(*dims)  # type: ignore[no-any-return]
         return None
+    if call is torch.nn.functional.gelu and len(args) == 1 and not kwargs and batched[0]:
+        return gelu(first)
     if call in ELEMENTWISE_FUNCTIONS and batched == [True, *([False] * (len(args) - 1))]:
         if any(isinstance(a, Tensor) for a in args[1:]):
             return None
@@ -99,6 +107,22 @@ def apply(
     if call in ARITHMETIC and len(args) == 2 and not kwargs:
         return _arithmetic(call, args, batched, out)
     return None
+
+
+def gelu(x: Tensor, kept: dict[Any, Tensor] | None = None) -> Tensor:
+    """Return the exact GELU ``x · Φ(x) = x (1 + erf(x / √2)) / 2``, as ``nn.GELU()`` defines it.
+
+    The same formula as torch's kernel, in place on one new tensor: torch's float64
+    kernel took about 1.6 times as long on a CPU here (the values agree to a few ulp of
+    ``x``).
+    With ``kept``, ``x`` is overwritten and the temporary is memory kept there.
+    """
+    if kept is None:
+        out = torch.mul(x, 0.5**0.5)
+        return out.erf_().add_(1.0).mul_(x).mul_(0.5)
+    temporary = scratch(kept, "gelu", tuple(x.shape), x)
+    torch.mul(x, 0.5**0.5, out=temporary).erf_().add_(1.0)
+    return x.mul_(temporary).mul_(0.5)
 
 
 def _arithmetic(

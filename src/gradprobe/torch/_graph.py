@@ -35,6 +35,8 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from gradprobe._validate import unless_interrupt
 from gradprobe.torch._attention import attention_node
 from gradprobe.torch._batched import apply
+from gradprobe.torch._lowrank import Batched as _Batched
+from gradprobe.torch._lowrank import Low, follow, linear_after_norm
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
 from gradprobe.torch._trace import Traced, numel, trace
@@ -55,13 +57,6 @@ def _block(size: int) -> int:
     per = 8 * size + 1
     fewest = min(_MIN_BATCH, _MOST_BYTES // per)
     return int(np.clip(max(_BATCH_BYTES // per, fewest), 2, _MAX_BATCH))
-
-
-@dataclass
-class _Batched:
-    """A node's values for every perturbation of a batch: tensors with a leading batch axis."""
-
-    value: Any
 
 
 @dataclass
@@ -100,6 +95,7 @@ class GraphPlan(Traced):
         super().__init__(graph, positional, keywords, tail)
         self.notes, self.reference = notes, reference
         self.routes: dict[str, Route | None] = {}
+        self.products: dict[Any, Tensor] = {}  # linear_after_norm's products at θ
 
     def route(self, name: str) -> Route | None:
         """Return the route of tensor ``name`` (None when the graph does not reach it)."""
@@ -266,7 +262,7 @@ class GraphPlan(Traced):
             resolved = self._resolve(node, env)
             attended = attention_node(node, module, parameter, resolved, cached, local, values)
             if attended is not None:
-                return _Batched(attended)
+                return _Batched((attended[0], None), (Low(*attended[1:]), None))
             if len(node.args) != 1 or node.kwargs or not isinstance(node.args[0], Node):
                 return None
             return produce(module, parameter, self.cache[node.args[0]], cached, local, values)
@@ -298,7 +294,8 @@ class GraphPlan(Traced):
                 item = args[0].value
                 if not isinstance(item, (tuple, list)) or not isinstance(args[1], int):
                     return k
-                env[node] = _Batched(item[args[1]])
+                low = args[0].low
+                env[node] = _Batched(item[args[1]], low[args[1]] if low else None)
                 continue
             flags = [isinstance(a, _Batched) for a in args]
             values = [a.value if isinstance(a, _Batched) else a for a in args]
@@ -307,10 +304,16 @@ class GraphPlan(Traced):
             call = self.layer(node)
             first = node.args[0] if node.args else None
             reuse = isinstance(first, Node) and len(first.users) == 1 and flags[0]
-            result = apply(call, values, kwargs, flags, self.cache[node], reuse)
+            low = args[0].low if len(args) == 1 and flags[0] and not kwargs else None
+            result = None
+            if isinstance(call, nn.Linear) and isinstance(low, Low):
+                result = linear_after_norm(call, low, self.products)
+            if result is None:
+                result = apply(call, values, kwargs, flags, self.cache[node], reuse, self.products)
             if result is None:
                 return k
-            env[node] = _Batched(result)
+            base = self._resolve(node, {})[0]
+            env[node] = _Batched(result, follow(call, args, flags, base) if not kwargs else None)
         return len(route.nodes)
 
     def _vectorized(

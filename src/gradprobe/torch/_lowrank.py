@@ -1,0 +1,146 @@
+"""Batched values that differ from their value at θ by a few directions per position.
+
+An attention parameter's perturbation changes the layer's output at every position by
+a combination of a few fixed directions: ``out(θ) + C @ U`` with coefficients ``C`` of
+shape ``(B, ..., k)`` and directions ``U`` of shape ``(B, k, E)`` (one output column
+for the output projection or a value column, the head's columns of the output
+projection for a query or key column). A residual sum with a constant keeps that
+form; a ``LayerNorm`` over the last axis does not, but the ``Linear`` after it can
+still be computed without its matrix product: with ``z' = z + C @ U`` the norm's
+input and ``r'`` its inverse standard deviation per position,
+
+    Linear(LayerNorm(z')) = r' · (A + C @ M) + (W b + c),
+    A = ((z - mean z) · g) Wᵀ  (once, at θ),  M = ((U - mean U) · g) Wᵀ  (per perturbation),
+
+which costs ``k`` multiply-adds per output value instead of ``E``. Every value is the
+layer's own up to rounding: the identity is exact, ``r'`` is the norm's own statistic
+of ``z'``, and the terms added are of the size of those the layer adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gradprobe.torch._rank1 import ARITHMETIC, plain
+
+__all__ = ["Batched", "Low", "follow", "linear_after_norm", "scratch"]
+
+
+@dataclass
+class Low:
+    """The change of a batched value as ``coefficients @ directions``.
+
+    Attributes
+    ----------
+    coefficients : Tensor, shape (B, *S[:-1], k)
+    directions : Tensor, shape (B, k, S[-1])
+    normed : tuple, optional
+        For a LayerNorm's output: the norm, its input's low-rank change and the input
+        (batched ``(B, *S)`` and at θ ``S``).
+    """
+
+    coefficients: Tensor
+    directions: Tensor
+    normed: tuple[nn.LayerNorm, Low, Tensor, Tensor] | None = None
+
+
+@dataclass
+class Batched:
+    """A node's values for every perturbation of a batch: tensors with a leading batch axis.
+
+    ``low`` describes the change low-rank where it is known (a :class:`Low`, or for a
+    tuple value a tuple of them and None).
+    """
+
+    value: Any
+    low: Any = None
+
+
+def follow(
+    call: Any, args: Sequence[Any], batched: Sequence[bool], base: Sequence[Any]
+) -> Low | None:
+    """Return the low-rank change of a node's output from its arguments', or None.
+
+    ``args`` are the node's arguments (a :class:`Batched` where ``batched``), ``base``
+    their values at θ. A sum or difference with a constant keeps the change (negated
+    when subtracted from the constant); a plain LayerNorm over the last axis records
+    its input for :func:`linear_after_norm`.
+    """
+    lows = [a.low if isinstance(a, Batched) else None for a in args]
+    if sum(batched) != 1 or not any(isinstance(low, Low) for low in lows):
+        return None
+    position = list(batched).index(True)
+    low = lows[position]
+    if not isinstance(low, Low) or low.normed is not None:
+        return None
+    if isinstance(call, nn.Module):
+        norm: Any = call
+        if plain(call, nn.LayerNorm) and len(args) == 1 and len(norm.normalized_shape) == 1:
+            return Low(low.coefficients, low.directions, (norm, low, args[0].value, base[0]))
+        return None
+    if ARITHMETIC.get(call) not in (torch.add, torch.sub) or len(args) != 2:
+        return None
+    other = args[1 - position]
+    if isinstance(other, Tensor) and other.shape != base[position].shape:
+        return None  # a broadcast that widens the value
+    if ARITHMETIC[call] is torch.sub and position == 1:
+        return Low(-low.coefficients, low.directions)
+    return low
+
+
+def scratch(cache: dict[Any, Tensor], key: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Return a tensor of ``shape`` kept in ``cache`` under ``key``, its values undefined."""
+    found = cache.get(key)
+    if found is None or found.shape != shape:
+        found = cache[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return found
+
+
+def linear_after_norm(linear: nn.Linear, low: Low, cache: dict[Any, Tensor]) -> Tensor | None:
+    """Return a plain Linear's batched output when its input is a LayerNorm's, or None.
+
+    ``low.normed`` holds the norm and its input's change; ``cache`` keeps ``A`` of the
+    module docstring between batches (keyed by the input at θ), and the memory of the
+    output, which is overwritten by the next batch.
+    """
+    if low.normed is None or not plain(linear, nn.Linear):
+        return None
+    norm, change, moved, base = low.normed
+    eps: float = norm.eps
+    weight = linear.weight
+    key = id(base), id(linear)
+    if key not in cache:
+        centered = base - base.mean(-1, keepdim=True)
+        if norm.weight is not None:
+            centered = centered * norm.weight
+        cache[key] = centered @ weight.t()
+    directions = change.directions - change.directions.mean(-1, keepdim=True)
+    if norm.weight is not None:
+        directions = directions * norm.weight
+    mixed = directions @ weight.t()  # (B, k, H)
+    count = len(moved)
+    coefficients = change.coefficients.reshape(count, -1, change.coefficients.shape[-1])
+    # The norm's own inverse standard deviation of its input, from its own kernel.
+    scale = torch.native_layer_norm(moved, (moved.shape[-1],), None, None, eps)[2]
+    scale = scale.reshape(count, -1, 1)
+    product = cache[key].reshape(1, -1, weight.shape[0])
+    # Into memory kept between batches: a fresh tensor of this size costs more in page
+    # faults than the arithmetic (nothing outside the batch keeps the node's value).
+    out = scratch(cache, ("linear", *key), (count, *product.shape[1:]), product)
+    if coefficients.shape[-1] == 1:  # an outer product: faster as a broadcast
+        torch.addcmul(product, coefficients, mixed, out=out)
+    else:
+        torch.baddbmm(product, coefficients, mixed, out=out)
+    out.mul_(scale)
+    shift: Tensor | None = linear.bias
+    if norm.bias is not None:
+        shifted = norm.bias @ weight.t()
+        shift = shifted if shift is None else shift + shifted
+    if shift is not None:
+        out.add_(shift)
+    return out.reshape(count, *base.shape[:-1], weight.shape[0])
