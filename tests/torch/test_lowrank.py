@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradprobe.torch._lowrank import Batched, Low, follow, linear_after_norm, scratch
+from gradprobe.torch._lowrank import Batched, Low, follow, linear_after_norm, scratch, step
 
 torch.set_num_threads(1)
 
@@ -31,8 +31,11 @@ def test_a_linear_after_a_norm_gives_the_layers_own_values(
     directions = torch.randn(count, rank, 6, dtype=torch.float64)
     moved = base + coefficients @ directions[:, None]
     low = Low(coefficients, directions)
-    normed = follow(norm, [Batched(moved, low)], [True], [base])
-    assert normed is not None and normed.normed is not None
+    with torch.no_grad():
+        stepped = step(norm, Batched(moved, low), base, {})
+    assert stepped is not None and isinstance(stepped[1], Low)
+    assert torch.allclose(stepped[0], norm(moved), rtol=1e-15, atol=1e-15)
+    normed = stepped[1]
     cache: dict[object, torch.Tensor] = {}
     with torch.no_grad():
         got = linear_after_norm(linear, normed, cache)
@@ -43,9 +46,11 @@ def test_a_linear_after_a_norm_gives_the_layers_own_values(
         first = got.clone()
         opposite = Low(-coefficients, directions)
         back = base - coefficients @ directions[:, None]
-        second = follow(norm, [Batched(back, opposite)], [True], [base])
-        assert second is not None
-        again = linear_after_norm(linear, second, cache)
+        second = step(norm, Batched(back, opposite), base, cache)
+        assert second is not None and second[1] is not None
+        again = step(linear, Batched(second[0], second[1]), base, cache)
+        assert again is not None and again[1] is None
+        again = again[0]
         assert again is not None
         assert torch.allclose(again, linear(norm(back)), rtol=1e-13, atol=1e-14)
         assert not torch.allclose(first, again)
@@ -66,7 +71,11 @@ def test_sums_with_constants_keep_the_change_and_anything_else_drops_it() -> Non
     assert follow(operator.add, [value, value], [True, True], [base, base]) is None
     wide = torch.randn(5, 3, 4, dtype=torch.float64)  # broadcasting widens the value
     assert follow(operator.add, [value, wide], [True, False], [base, wide]) is None
-    assert follow(nn.LayerNorm((3, 4)).double(), [value], [True], [base]) is None
+    assert follow(nn.LayerNorm(4).double(), [value], [True], [base]) is None
+    assert step(nn.LayerNorm((3, 4)).double(), value, base, {}) is None  # over two axes
+    assert step(nn.Tanh(), value, base, {}) is None
+    assert step(("method", "clone"), value, base, {}) is None
+    assert step(torch.tanh, value, base, {}) is None
     assert follow(nn.Tanh(), [value], [True], [base]) is None
     assert linear_after_norm(nn.Linear(4, 2).double(), low, {}) is None  # not after a norm
 

@@ -36,7 +36,7 @@ from gradprobe._validate import unless_interrupt
 from gradprobe.torch._attention import attention_node
 from gradprobe.torch._batched import apply
 from gradprobe.torch._lowrank import Batched as _Batched
-from gradprobe.torch._lowrank import Low, follow, linear_after_norm
+from gradprobe.torch._lowrank import Low, follow, step
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
 from gradprobe.torch._trace import Traced, numel, trace
@@ -304,12 +304,15 @@ class GraphPlan(Traced):
             call = self.layer(node)
             first = node.args[0] if node.args else None
             reuse = isinstance(first, Node) and len(first.users) == 1 and flags[0]
-            low = args[0].low if len(args) == 1 and flags[0] and not kwargs else None
-            result = None
-            if isinstance(call, nn.Linear) and isinstance(low, Low):
-                result = linear_after_norm(call, low, self.products)
-            if result is None:
-                result = apply(call, values, kwargs, flags, self.cache[node], reuse, self.products)
+            near = self.cache[first] if isinstance(first, Node) else None
+            if len(args) == 1 and flags[0] and not kwargs and near is not None:
+                stepped = step(call, args[0], near, self.products)
+                if stepped is not None:
+                    env[node] = _Batched(*stepped)
+                    continue
+            result = apply(
+                call, values, kwargs, flags, self.cache[node], reuse, self.products, near
+            )
             if result is None:
                 return k
             base = self._resolve(node, {})[0]

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from gradprobe.torch._rank1 import ARITHMETIC, plain
 
-__all__ = ["Batched", "Low", "follow", "linear_after_norm", "scratch"]
+__all__ = ["Batched", "Low", "follow", "linear_after_norm", "scratch", "step"]
 
 
 @dataclass
@@ -40,13 +40,14 @@ class Low:
     coefficients : Tensor, shape (B, *S[:-1], k)
     directions : Tensor, shape (B, k, S[-1])
     normed : tuple, optional
-        For a LayerNorm's output: the norm, its input's low-rank change and the input
-        (batched ``(B, *S)`` and at θ ``S``).
+        For a LayerNorm's output: the norm, its input's low-rank change, the input
+        (batched ``(B, *S)`` and at θ ``S``) and the norm's inverse standard deviations
+        of the batched input, ``(B, *S[:-1], 1)``.
     """
 
     coefficients: Tensor
     directions: Tensor
-    normed: tuple[nn.LayerNorm, Low, Tensor, Tensor] | None = None
+    normed: tuple[nn.LayerNorm, Low, Tensor, Tensor, Tensor] | None = None
 
 
 @dataclass
@@ -68,8 +69,8 @@ def follow(
 
     ``args`` are the node's arguments (a :class:`Batched` where ``batched``), ``base``
     their values at θ. A sum or difference with a constant keeps the change (negated
-    when subtracted from the constant); a plain LayerNorm over the last axis records
-    its input for :func:`linear_after_norm`.
+    when subtracted from the constant); anything else drops it (a LayerNorm is
+    :func:`step`'s).
     """
     lows = [a.low if isinstance(a, Batched) else None for a in args]
     if sum(batched) != 1 or not any(isinstance(low, Low) for low in lows):
@@ -79,9 +80,6 @@ def follow(
     if not isinstance(low, Low) or low.normed is not None:
         return None
     if isinstance(call, nn.Module):
-        norm: Any = call
-        if plain(call, nn.LayerNorm) and len(args) == 1 and len(norm.normalized_shape) == 1:
-            return Low(low.coefficients, low.directions, (norm, low, args[0].value, base[0]))
         return None
     if ARITHMETIC.get(call) not in (torch.add, torch.sub) or len(args) != 2:
         return None
@@ -91,6 +89,31 @@ def follow(
     if ARITHMETIC[call] is torch.sub and position == 1:
         return Low(-low.coefficients, low.directions)
     return low
+
+
+def step(
+    call: Any, argument: Batched, base: Tensor, cache: dict[Any, Tensor]
+) -> tuple[Tensor, Low | None] | None:
+    """Return a layer's batched output and its change for an input with a low-rank change.
+
+    A plain LayerNorm over the last axis is computed by its own kernel, keeping its
+    statistics and its input for the Linear after it; that Linear is computed by
+    :func:`linear_after_norm`. None for any other layer (it runs as usual).
+    """
+    low = argument.low
+    if not isinstance(low, Low) or not isinstance(call, nn.Module):
+        return None
+    norm: Any = call
+    if plain(call, nn.LayerNorm) and len(norm.normalized_shape) == 1 and low.normed is None:
+        x = argument.value
+        out, _, rstd = torch.native_layer_norm(
+            x, norm.normalized_shape, norm.weight, norm.bias, norm.eps
+        )
+        return out, Low(low.coefficients, low.directions, (norm, low, x, base, rstd))
+    if isinstance(call, nn.Linear):
+        linear = linear_after_norm(call, low, cache)
+        return None if linear is None else (linear, None)
+    return None
 
 
 def scratch(cache: dict[Any, Tensor], key: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
@@ -110,8 +133,7 @@ def linear_after_norm(linear: nn.Linear, low: Low, cache: dict[Any, Tensor]) -> 
     """
     if low.normed is None or not plain(linear, nn.Linear):
         return None
-    norm, change, moved, base = low.normed
-    eps: float = norm.eps
+    norm, change, moved, base, rstd = low.normed
     weight = linear.weight
     key = id(base), id(linear)
     if key not in cache:
@@ -125,9 +147,7 @@ def linear_after_norm(linear: nn.Linear, low: Low, cache: dict[Any, Tensor]) -> 
     mixed = directions @ weight.t()  # (B, k, H)
     count = len(moved)
     coefficients = change.coefficients.reshape(count, -1, change.coefficients.shape[-1])
-    # The norm's own inverse standard deviation of its input, from its own kernel.
-    scale = torch.native_layer_norm(moved, (moved.shape[-1],), None, None, eps)[2]
-    scale = scale.reshape(count, -1, 1)
+    scale = rstd.reshape(count, -1, 1)  # the norm's own statistic of its input
     product = cache[key].reshape(1, -1, weight.shape[0])
     # Into memory kept between batches: a fresh tensor of this size costs more in page
     # faults than the arithmetic (nothing outside the batch keeps the node's value).
