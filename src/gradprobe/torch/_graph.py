@@ -43,17 +43,18 @@ from gradprobe.torch._trace import Traced, numel, trace
 
 __all__ = ["GraphPlan", "graph_for"]
 
-# Memory the downstream values of one batch may take (a few MiB: larger batches of large
-# activations ran 2-3 times slower per evaluation here, in fresh memory out of cache), the
-# fewest and most evaluations per batch, and how far a route's loss may differ from the
-# module's before the route is dropped.
-_BATCH_BYTES, _MOST_BYTES = 16 * 2**20, 256 * 2**20
+# Memory the downstream values of one batch may take (2 MiB: batches of 16-32 MiB of
+# activations spent more time in page faults on fresh memory than in arithmetic, 2-3 times
+# slower per evaluation on the transformer block), but at least 32 evaluations where they
+# fit in 256 MiB, at most 512; how far a route's loss may differ from the module's before
+# the route is dropped.
+_BATCH_BYTES, _MOST_BYTES = 2 * 2**20, 256 * 2**20
 _MIN_BATCH, _MAX_BATCH = 32, 512
 _AGREEMENT = 1e-11
 
 
 def _block(size: int) -> int:
-    """Return the evaluations per batch of ``size`` values each: 16 MiB, 32 if they fit 256."""
+    """Return the evaluations per batch of ``size`` values each (see ``_BATCH_BYTES``)."""
     per = 8 * size + 1
     fewest = min(_MIN_BATCH, _MOST_BYTES // per)
     return int(np.clip(max(_BATCH_BYTES // per, fewest), 2, _MAX_BATCH))
