@@ -276,3 +276,37 @@ def test_attention_the_fast_route_does_not_handle_runs_the_layer_again(
             assert torch.allclose(got[b], expected, rtol=1e-12, atol=0.0)
     report = check_module(block, x, nn.functional.mse_loss, target, mode="full")
     assert report.verdict == "ok"
+
+
+class Weighted(nn.Module):
+    """Attention whose weights are returned (``use``) or computed and dropped."""
+
+    def __init__(self, use: bool) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+        self.use = use
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, weights = self.attn(x, x, x)  # need_weights defaults to True
+        result = self.head(out)
+        return result + weights.sum() if self.use else result
+
+
+@pytest.mark.parametrize("use", [False, True])
+def test_attention_weights_that_are_used_send_the_layer_back_to_torch(use: bool) -> None:
+    torch.manual_seed(6)
+    block = Weighted(use).double().eval()
+    x = torch.randn(2, 4, 8, dtype=torch.float64)
+    target = torch.randn(2, 4, 3, dtype=torch.float64)
+    plan, scratch = _plan(block, (x,), target)
+    with torch.no_grad(), attention_slow_path():
+        base = plan.parameters["attn.out_proj.weight"].detach().reshape(-1)
+        local = torch.tensor([1, 30, 63])
+        got = plan.coordinates("attn.out_proj.weight", local, base[local] - 1e-4)
+        assert (plan.route("attn.out_proj.weight").patched >= 1) is not use
+        for b in range(3):
+            moved = base.clone()
+            moved[local[b]] -= 1e-4
+            expected = scratch({"attn.out_proj.weight": moved.reshape(8, 8)})
+            assert torch.allclose(got[b], expected, rtol=1e-13, atol=0.0)
