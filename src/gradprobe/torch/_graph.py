@@ -7,9 +7,13 @@ control flow, and a module that does not is traced with its children as opaque
 layers), runs it once at θ keeping every node's value, and for each checked tensor
 evaluates only the nodes downstream of it, for a whole batch of perturbations at
 once: first layer by layer on :class:`~gradprobe.torch._rank1.Patch` values (a
-Linear or Conv weight entry moves one column or channel), then, from the first node
-that needs the full tensors, everything left in one ``torch.vmap`` call (or one at
-a time where torch cannot batch an operation, with a note).
+Linear or Conv weight entry moves one column or channel; an ``nn.MultiheadAttention``
+parameter moves the layer's output head by head, :mod:`~gradprobe.torch._attention`),
+then layer by layer on full batched values where a layer takes the batch as a
+leading axis (a change of a few directions per position, as attention's, is kept
+through residual sums into the Linear after a LayerNorm, :mod:`~gradprobe.torch._lowrank`),
+and the rest under ``torch.vmap`` (or one at a time where torch cannot batch an
+operation, with a note).
 
 Every route is checked once against the module itself at a perturbed point before
 it is trusted; a route that disagrees is dropped, with a note, and that tensor's
