@@ -126,6 +126,7 @@ def attention_outputs(
     out: Tensor,
     local: Tensor,
     values: Tensor,
+    kept: dict[Any, Any] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Return the layer's output with entry ``local[b]`` of parameter ``name`` set to ``values[b]``.
 
@@ -141,6 +142,9 @@ def attention_outputs(
         The layer's attention output at θ, shape ``(N, L, E)`` (``(L, N, E)`` unless batch first).
     local, values : Tensor, shape (B,)
         The flat index moved in each perturbation, and its new value.
+    kept : dict, optional
+        Keeps the layer's intermediate values at θ between calls (the layer, its
+        parameters and arguments must not change while it is used).
 
     Returns
     -------
@@ -153,7 +157,12 @@ def attention_outputs(
     attention: Any = module
     first = attention.batch_first
     base = out if first else out.transpose(0, 1)  # (N, L, E)
-    factors = _factors(attention, args, kwargs)
+    key = ("attention", id(module), *map(id, args), *map(id, kwargs.values()))
+    factors = None if kept is None else kept.get(key)
+    if factors is None:
+        factors = _factors(attention, args, kwargs)
+        if kept is not None:
+            kept[key] = factors
     parameter = attention.get_parameter(name)
     delta = values - parameter.reshape(-1)[local]
     count, embed = len(local), attention.embed_dim
@@ -246,11 +255,13 @@ def attention_node(
     cached: Any,
     local: Tensor,
     values: Tensor,
+    kept: dict[Any, Any] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor] | None:
     """Return the batched value of a ``torch.fx`` node calling ``module``, or None.
 
     ``name`` is the perturbed parameter's name inside the module, ``resolved`` the node's
-    arguments at θ, ``cached`` its value there. The result, as :func:`attention_outputs`
+    arguments at θ, ``cached`` its value there, ``kept`` as for :func:`attention_outputs`.
+    The result, as :func:`attention_outputs`
     gives it, stands for the layer's output: only where its weights are not used
     (``need_weights=False``, or ``weights`` never read), else None, as for a layer
     :func:`supported` refuses.
@@ -262,4 +273,4 @@ def attention_node(
         index = user.args[1] if user.target is operator.getitem and len(user.args) == 2 else None
         if index != 0 and (index != 1 or user.users):
             return None
-    return attention_outputs(module, name, args, kwargs, cached[0], local, values)
+    return attention_outputs(module, name, args, kwargs, cached[0], local, values, kept)

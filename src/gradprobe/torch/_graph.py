@@ -100,7 +100,7 @@ class GraphPlan(Traced):
         super().__init__(graph, positional, keywords, tail)
         self.notes, self.reference = notes, reference
         self.routes: dict[str, Route | None] = {}
-        self.products: dict[Any, Tensor] = {}  # linear_after_norm's products at θ
+        self.products: dict[Any, Any] = {}  # values at θ and memory kept between batches
 
     def route(self, name: str) -> Route | None:
         """Return the route of tensor ``name`` (None when the graph does not reach it)."""
@@ -265,7 +265,9 @@ class GraphPlan(Traced):
                 return None
             parameter, cached = inside[0][len(prefix) :], self.cache[node]
             resolved = self._resolve(node, env)
-            attended = attention_node(node, module, parameter, resolved, cached, local, values)
+            attended = attention_node(
+                node, module, parameter, resolved, cached, local, values, self.products
+            )
             if attended is not None:
                 return _Batched((attended[0], None), (Low(*attended[1:]), None))
             if len(node.args) != 1 or node.kwargs or not isinstance(node.args[0], Node):
