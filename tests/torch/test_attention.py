@@ -310,3 +310,36 @@ def test_attention_weights_that_are_used_send_the_layer_back_to_torch(use: bool)
             moved[local[b]] -= 1e-4
             expected = scratch({"attn.out_proj.weight": moved.reshape(8, 8)})
             assert torch.allclose(got[b], expected, rtol=1e-13, atol=0.0)
+
+
+class Twice(nn.Module):
+    """One Linear after one LayerNorm, called twice on the same value and summed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value = x + self.attn(x, x, x, need_weights=False)[0]
+        return torch.tanh(self.fc(self.norm(value))) * self.fc(self.norm(value))
+
+
+def test_a_layer_called_twice_keeps_each_calls_values() -> None:
+    torch.manual_seed(7)
+    block = Twice().double().eval()
+    x = torch.randn(2, 4, 8, dtype=torch.float64)
+    target = torch.randn(2, 4, 8, dtype=torch.float64)
+    plan, scratch = _plan(block, (x,), target)
+    with torch.no_grad(), attention_slow_path():
+        base = plan.parameters["attn.in_proj_weight"].detach().reshape(-1)
+        local = torch.arange(0, 192, 5)
+        got = plan.coordinates("attn.in_proj_weight", local, base[local] + 1e-4)
+        assert plan.route("attn.in_proj_weight").patched >= 1
+        assert sum(1 for key in plan.products if key[0] == "linear") == 2
+        for b in range(len(local)):
+            moved = base.clone()
+            moved[local[b]] += 1e-4
+            expected = scratch({"attn.in_proj_weight": moved.reshape(24, 8)})
+            assert torch.allclose(got[b], expected, rtol=1e-13, atol=0.0)

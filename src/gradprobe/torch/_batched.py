@@ -151,7 +151,7 @@ def gelu_near(
     Returns None (compute it exactly) for steps too large for that. With ``kept``,
     ``x`` is overwritten and the temporaries are memory kept there.
     """
-    if x.shape[1:] != near.shape or at.shape != near.shape:
+    if x.shape[1:] != near.shape or at.shape != near.shape or not x.numel():
         return None
     step = torch.empty_like(x) if kept is None else scratch(kept, "gelu", tuple(x.shape), x)
     torch.sub(x, near, out=step)

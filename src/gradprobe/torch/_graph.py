@@ -313,7 +313,7 @@ class GraphPlan(Traced):
             reuse = isinstance(first, Node) and len(first.users) == 1 and flags[0]
             near = self.cache[first] if isinstance(first, Node) else None
             if len(args) == 1 and flags[0] and not kwargs and near is not None:
-                stepped = step(call, args[0], near, self.products)
+                stepped = step(call, args[0], near, self.products, node)
                 if stepped is not None:
                     env[node] = _Batched(*stepped)
                     continue

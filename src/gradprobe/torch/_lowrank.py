@@ -92,13 +92,14 @@ def follow(
 
 
 def step(
-    call: Any, argument: Batched, base: Tensor, cache: dict[Any, Tensor]
+    call: Any, argument: Batched, base: Tensor, cache: dict[Any, Tensor], node: Any = None
 ) -> tuple[Tensor, Low | None] | None:
     """Return a layer's batched output and its change for an input with a low-rank change.
 
     A plain LayerNorm over the last axis is computed by its own kernel, keeping its
     statistics and its input for the Linear after it; that Linear is computed by
-    :func:`linear_after_norm`. None for any other layer (it runs as usual).
+    :func:`linear_after_norm` (into memory kept under ``node``, the graph node it
+    computes). None for any other layer (it runs as usual).
     """
     low = argument.low
     if not isinstance(low, Low) or not isinstance(call, nn.Module):
@@ -111,7 +112,7 @@ def step(
         )
         return out, Low(low.coefficients, low.directions, (norm, low, x, base, rstd))
     if isinstance(call, nn.Linear):
-        linear = linear_after_norm(call, low, cache)
+        linear = linear_after_norm(call, low, cache, node)
         return None if linear is None else (linear, None)
     return None
 
@@ -124,12 +125,14 @@ def scratch(cache: dict[Any, Tensor], key: Any, shape: tuple[int, ...], like: Te
     return found
 
 
-def linear_after_norm(linear: nn.Linear, low: Low, cache: dict[Any, Tensor]) -> Tensor | None:
+def linear_after_norm(
+    linear: nn.Linear, low: Low, cache: dict[Any, Tensor], node: Any = None
+) -> Tensor | None:
     """Return a plain Linear's batched output when its input is a LayerNorm's, or None.
 
     ``low.normed`` holds the norm and its input's change; ``cache`` keeps ``A`` of the
     module docstring between batches (keyed by the input at θ), and the memory of the
-    output, which is overwritten by the next batch.
+    output, which the next batch with the same ``node`` overwrites.
     """
     if low.normed is None or not plain(linear, nn.Linear):
         return None
@@ -151,7 +154,7 @@ def linear_after_norm(linear: nn.Linear, low: Low, cache: dict[Any, Tensor]) -> 
     product = cache[key].reshape(1, -1, weight.shape[0])
     # Into memory kept between batches: a fresh tensor of this size costs more in page
     # faults than the arithmetic (nothing outside the batch keeps the node's value).
-    out = scratch(cache, ("linear", *key), (count, *product.shape[1:]), product)
+    out = scratch(cache, ("linear", *key, node), (count, *product.shape[1:]), product)
     if coefficients.shape[-1] == 1:  # an outer product: faster as a broadcast
         torch.addcmul(product, coefficients, mixed, out=out)
     else:
