@@ -83,3 +83,42 @@ def test_anything_else_is_left_to_vmap() -> None:
     hooked = nn.Tanh()
     hooked.register_forward_hook(lambda m, i, o: o * 2)
     assert apply(hooked, [batch], {}, [True], batch[0]) is None
+
+
+def test_gelu_is_torchs_exact_gelu_to_rounding_and_can_overwrite_its_input() -> None:
+    from gradprobe.torch._batched import gelu
+
+    x = torch.linspace(-9, 9, 2001, dtype=torch.float64)
+    expected = torch.nn.functional.gelu(x)
+
+    def close(got: torch.Tensor) -> bool:
+        # within a few ulp of x: the rounding of x·Φ(x) itself (far left, Φ(x) ≈ 0)
+        return bool(((got - expected).abs() <= 4e-16 * (1 + x.abs())).all())
+
+    assert close(gelu(x))
+    kept: dict[object, torch.Tensor] = {}
+    copy = x.clone()
+    out = gelu(copy, kept)
+    assert out is copy and close(out)
+    assert not close(gelu(x + 1e-3))
+
+
+def test_gelu_near_its_point_is_gelu_to_rounding_and_refuses_steps_too_large() -> None:
+    from gradprobe.torch._batched import gelu_near
+
+    torch.manual_seed(0)
+    near = 3 * torch.randn(6, 40, dtype=torch.float64)
+    at = torch.nn.functional.gelu(near)
+    for size in (1e-9, 1e-6, 2e-5):
+        x = near + size * torch.randn(5, 6, 40, dtype=torch.float64)
+        got = gelu_near(x, near, at)
+        assert got is not None
+        exact = torch.nn.functional.gelu(x)
+        assert bool(((got - exact).abs() <= 4e-16 * (1 + x.abs())).all()), size
+        kept: dict[object, torch.Tensor] = {}
+        copy = x.clone()
+        assert torch.equal(gelu_near(copy, near, at, kept), got)  # in place, same values
+    # a step whose remainder bound exceeds the rounding is refused (computed exactly then)
+    far = near + 1e-2 * torch.randn(5, 6, 40, dtype=torch.float64)
+    assert gelu_near(far, near, at) is None
+    assert gelu_near(far, near[:, :3], at[:, :3]) is None  # shapes that do not line up

@@ -7,9 +7,13 @@ control flow, and a module that does not is traced with its children as opaque
 layers), runs it once at θ keeping every node's value, and for each checked tensor
 evaluates only the nodes downstream of it, for a whole batch of perturbations at
 once: first layer by layer on :class:`~gradprobe.torch._rank1.Patch` values (a
-Linear or Conv weight entry moves one column or channel), then, from the first node
-that needs the full tensors, everything left in one ``torch.vmap`` call (or one at
-a time where torch cannot batch an operation, with a note).
+Linear or Conv weight entry moves one column or channel; an ``nn.MultiheadAttention``
+parameter moves the layer's output head by head, :mod:`~gradprobe.torch._attention`),
+then layer by layer on full batched values where a layer takes the batch as a
+leading axis (a change of a few directions per position, as attention's, is kept
+through residual sums into the Linear after a LayerNorm, :mod:`~gradprobe.torch._lowrank`),
+and the rest under ``torch.vmap`` (or one at a time where torch cannot batch an
+operation, with a note).
 
 Every route is checked once against the module itself at a perturbed point before
 it is trusted; a route that disagrees is dropped, with a note, and that tensor's
@@ -33,25 +37,31 @@ from torch.fx import Node
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gradprobe._validate import unless_interrupt
+from gradprobe.torch._attention import attention_node
 from gradprobe.torch._batched import apply
+from gradprobe.torch._lowrank import Batched as _Batched
+from gradprobe.torch._lowrank import Low, follow, step
 from gradprobe.torch._problem import vmap_notes
 from gradprobe.torch._rank1 import Patch, consume, produce, propagate
 from gradprobe.torch._trace import Traced, numel, trace
 
 __all__ = ["GraphPlan", "graph_for"]
 
-# Memory the downstream values of one batch may take, the most evaluations per batch, and
-# how far a route's loss may differ from the module's before the route is dropped.
-_BATCH_BYTES = 32 * 2**20
-_MAX_BATCH = 512
+# Memory the downstream values of one batch may take (2 MiB: batches of 16-32 MiB of
+# activations spent more time in page faults on fresh memory than in arithmetic, 2-3 times
+# slower per evaluation on the transformer block), but at least 32 evaluations where they
+# fit in 256 MiB, at most 512; how far a route's loss may differ from the module's before
+# the route is dropped.
+_BATCH_BYTES, _MOST_BYTES = 2 * 2**20, 256 * 2**20
+_MIN_BATCH, _MAX_BATCH = 32, 512
 _AGREEMENT = 1e-11
 
 
-@dataclass
-class _Batched:
-    """A node's values for every perturbation of a batch: tensors with a leading batch axis."""
-
-    value: Any
+def _block(size: int) -> int:
+    """Return the evaluations per batch of ``size`` values each (see ``_BATCH_BYTES``)."""
+    per = 8 * size + 1
+    fewest = min(_MIN_BATCH, _MOST_BYTES // per)
+    return int(np.clip(max(_BATCH_BYTES // per, fewest), 2, _MAX_BATCH))
 
 
 @dataclass
@@ -90,6 +100,7 @@ class GraphPlan(Traced):
         super().__init__(graph, positional, keywords, tail)
         self.notes, self.reference = notes, reference
         self.routes: dict[str, Route | None] = {}
+        self.products: dict[Any, Any] = {}  # values at θ and memory kept between batches
 
     def route(self, name: str) -> Route | None:
         """Return the route of tensor ``name`` (None when the graph does not reach it)."""
@@ -114,7 +125,7 @@ class GraphPlan(Traced):
                     frontier.append(user)
         ordered = [node for node in nodes if node in reached]
         size = sum(numel(self.cache[n]) for n in ordered if n.op != "output")
-        block = int(np.clip(_BATCH_BYTES // (8 * (size + self._size(name)) + 1), 2, _MAX_BATCH))
+        block = _block(size + self._size(name))
         found = Route(users, ordered, block) if users else None
         self.routes[name] = found
         return found
@@ -128,7 +139,7 @@ class GraphPlan(Traced):
                 size += value.numel() // max(value.shape)  # at most one slice of it
             else:
                 size += numel(value)
-        return int(np.clip(_BATCH_BYTES // (8 * size + 1), 2, _MAX_BATCH))
+        return _block(size)
 
     def _size(self, name: str) -> int:
         if name in self.parameters:
@@ -243,18 +254,25 @@ class GraphPlan(Traced):
         if node.op == "output":
             return None
         if node in route.users:
-            if local is None or node.op != "call_module" or len(node.args) != 1 or node.kwargs:
+            if local is None or node.op != "call_module":
                 return None
-            (source,) = node.args
-            if not isinstance(source, Node) or source in env:
+            if any(source in env for source in node.all_input_nodes):
                 return None
             module = self.graph.get_submodule(str(node.target))
             prefix = f"{node.target}."
             inside = [a for a in self.aliases(name) if a.startswith(prefix)]
             if len(inside) != 1:
                 return None
-            parameter = inside[0][len(prefix) :]
-            return produce(module, parameter, self.cache[source], self.cache[node], local, values)
+            parameter, cached = inside[0][len(prefix) :], self.cache[node]
+            resolved = self._resolve(node, env)
+            attended = attention_node(
+                node, module, parameter, resolved, cached, local, values, self.products
+            )
+            if attended is not None:
+                return _Batched((attended[0], None), (Low(*attended[1:]), None))
+            if len(node.args) != 1 or node.kwargs or not isinstance(node.args[0], Node):
+                return None
+            return produce(module, parameter, self.cache[node.args[0]], cached, local, values)
         args, kwargs = self._resolve(node, env)
         if any(isinstance(a, _Batched) for a in (*args, *kwargs.values())):
             return None
@@ -283,7 +301,8 @@ class GraphPlan(Traced):
                 item = args[0].value
                 if not isinstance(item, (tuple, list)) or not isinstance(args[1], int):
                     return k
-                env[node] = _Batched(item[args[1]])
+                low = args[0].low
+                env[node] = _Batched(item[args[1]], low[args[1]] if low else None)
                 continue
             flags = [isinstance(a, _Batched) for a in args]
             values = [a.value if isinstance(a, _Batched) else a for a in args]
@@ -292,10 +311,19 @@ class GraphPlan(Traced):
             call = self.layer(node)
             first = node.args[0] if node.args else None
             reuse = isinstance(first, Node) and len(first.users) == 1 and flags[0]
-            result = apply(call, values, kwargs, flags, self.cache[node], reuse)
+            near = self.cache[first] if isinstance(first, Node) else None
+            if len(args) == 1 and flags[0] and not kwargs and near is not None:
+                stepped = step(call, args[0], near, self.products, node)
+                if stepped is not None:
+                    env[node] = _Batched(*stepped)
+                    continue
+            result = apply(
+                call, values, kwargs, flags, self.cache[node], reuse, self.products, near
+            )
             if result is None:
                 return k
-            env[node] = _Batched(result)
+            base = self._resolve(node, {})[0]
+            env[node] = _Batched(result, follow(call, args, flags, base) if not kwargs else None)
         return len(route.nodes)
 
     def _vectorized(
