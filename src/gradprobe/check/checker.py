@@ -67,6 +67,7 @@ __all__ = [
     "GradCheckReport",
     "GradientCheckError",
     "CheckSetup",
+    "hides_failed_check",
     "ParameterResult",
     "assert_gradients",
     "check_gradients",
@@ -424,3 +425,23 @@ class GradientCheckError(GradprobeError, AssertionError):
     def __init__(self, report: GradCheckReport) -> None:
         super().__init__(str(report))
         self.report = report
+
+
+def hides_failed_check(info: Any) -> bool:
+    """Tell pytest to leave a gradprobe frame out of a traceback when a check failed.
+
+    A helper frame sets ``__tracebackhide__ = hides_failed_check``: on a
+    :class:`GradientCheckError` (whose message is the report) pytest skips the frame;
+    any other error, a bug included, keeps its full trace.
+
+    Parameters
+    ----------
+    info : _pytest._code.ExceptionInfo
+        What pytest passes: the exception being shown.
+
+    Returns
+    -------
+    bool
+        True when the exception is a failed gradient check.
+    """
+    return bool(info.errisinstance(GradientCheckError))
