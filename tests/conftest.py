@@ -57,3 +57,27 @@ def planted_test_output(tmp_path: Path) -> Callable[[str], str]:
         return result.stdout + result.stderr
 
     return run
+
+
+class ProgressLog:
+    """A progress callback that records every ``(done, total)`` it is told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, done: int, total: int) -> None:
+        self.calls.append((done, total))
+
+    def assert_complete(self, total: int) -> None:
+        """Counts only grow, every call names ``total``, and the last one reaches it."""
+        assert self.calls, "progress was never told"
+        counts = [done for done, _ in self.calls]
+        assert counts == sorted(counts) and counts[0] > 0, self.calls
+        assert {seen for _, seen in self.calls} == {total}, self.calls
+        assert counts[-1] == total, self.calls
+
+
+@pytest.fixture
+def progress_log() -> ProgressLog:
+    """A fresh :class:`ProgressLog`."""
+    return ProgressLog()

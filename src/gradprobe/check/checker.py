@@ -194,8 +194,9 @@ def check_gradients(
     memory : int, default=256 MiB
         Bytes allowed for one block of perturbed parameter vectors.
     progress : callable or tqdm-like, optional
-        Told how the value-by-value part advances: a callable ``progress(done, total)``
-        or an object with ``update(n)`` such as ``tqdm.auto.tqdm()`` (its ``total`` is set).
+        Told how the check advances: a callable ``progress(done, total)`` or an object
+        with ``update(n)`` such as ``tqdm.auto.tqdm()`` (its ``total`` is set); values
+        differentiated, or with ``mode="localize"`` values of θ searched.
 
     Returns
     -------
@@ -363,6 +364,7 @@ def run_check(
             notes=notes,
             started=started,
             noise=noise,
+            progress=callback,
         )
     indices = _choose_indices(layout, sample, seed)
     return check_coordinates(

@@ -113,7 +113,11 @@ def check_command(
         if isinstance(problem, dict):
             from gradprobe.torch import check_namespace
 
-            report = check_namespace(problem, **names, include=include, **options)
+            with progress_bars(error_console(), enabled=not quiet) as bars:
+                progress = bars.stage("values differentiated")
+                report = check_namespace(
+                    problem, **names, include=include, progress=progress, **options
+                )
         else:
             given = [f"--{key}" for key, value in {**names, "include": include}.items() if value]
             if given:

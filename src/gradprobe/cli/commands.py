@@ -336,15 +336,19 @@ def depth_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the sweep as JSON.", metavar="")
     ] = False,
+    quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Sweep initializations through a deep network to see whether signals vanish or explode."""
     from gradprobe.nn.scale import recommend_scale
     from gradprobe.nn.sweep import depth_sweep
+    from gradprobe.report.terminal import progress_bars
 
     with exit_codes(debug):
         inits = parse_names(init, "--init", SWEEP_INITS)
-        sweep = depth_sweep(depth, width, activation, inits=inits, seed=seed)
+        with progress_bars(error_console(), enabled=not quiet) as bars:
+            progress = bars.stage("initializations measured")
+            sweep = depth_sweep(depth, width, activation, inits=inits, seed=seed, progress=progress)
         scale = recommend_scale(activation)
         if plot is not None:
             from gradprobe.report.page import write_depth_plot
