@@ -65,3 +65,23 @@ def test_plain_text_has_no_colour_codes_and_the_default_width() -> None:
 
 def test_shapes_read_as_in_the_tables() -> None:
     assert (shape_text((3, 4)), shape_text((5,)), shape_text(())) == ("3×4", "5", "scalar")
+
+
+def test_rich_is_imported_when_something_is_printed_not_before() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\nimport numpy as np\nfrom gradprobe import check_gradients\n"
+        "report = check_gradients(lambda p: float(np.sum(p['w'] ** 2)), {'w': np.ones(2)},"
+        " {'w': 2 * np.ones(2)})\n"
+        "before = 'rich.console' in sys.modules\ntext = str(report)\n"
+        "print(before, 'rich.console' in sys.modules, text.startswith('✓ gradient check: OK'))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "True", "True"]

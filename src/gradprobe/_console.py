@@ -11,13 +11,16 @@ import io
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-
-from rich import box
-from rich.console import Console, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from gradprobe._text import MARKS, WIDTH, level_of
+
+# rich is imported by the functions that draw: importing a module that can print a
+# report should not cost rich's start-up until something is printed.
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = [
     "STYLES",
@@ -44,6 +47,8 @@ def emit(console: Console, *renderables: RenderableType) -> None:
     Rich pads table cells to their column's width; copied or piped output should
     not carry that padding, and a test can compare lines exactly.
     """
+    from rich.text import Text
+
     for renderable in renderables:
         for line in console.render_lines(renderable, console.options, pad=False):
             text = Text()
@@ -56,11 +61,15 @@ def emit(console: Console, *renderables: RenderableType) -> None:
 
 def mark(level: str) -> Text:
     """Return the mark of a level (✓, !, ✗) in its colour."""
+    from rich.text import Text
+
     return Text(MARKS[level], style=STYLES[level])
 
 
 def verdict_text(verdict: str) -> Text:
     """Return a verdict in the colour of its level."""
+    from rich.text import Text
+
     return Text(verdict, style=STYLES[level_of(verdict)])
 
 
@@ -75,6 +84,9 @@ def folding_table(*headers: str, right: Sequence[str] = (), names: Sequence[str]
     Every other column keeps its width (a number is never broken); a name is folded,
     never cut, and keeps at least a few characters per line.
     """
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for header in headers:
         table.add_column(
@@ -92,6 +104,8 @@ def table_or_lines(console: Console, table: Table, rows: list[list[str]]) -> lis
     A narrow terminal would make rich crop columns; the first header, then each row's
     name and its "header value" pairs, loses nothing.
     """
+    from rich.text import Text
+
     headers = [str(column.header) for column in table.columns]
     for k, column in enumerate(table.columns):
         if not column.no_wrap:  # a folded name keeps a few characters per line
@@ -140,9 +154,11 @@ def plain_text(draw: Callable[[Console], None], width: int | None = None) -> str
 
     Examples
     --------
-    >>> plain_text(lambda console: emit(console, mark("ok"), Text("done  ")), width=20).split()
-    ['✓', 'done']
+    >>> plain_text(lambda console: emit(console, mark("ok"), verdict_text("ok")), 20).split()
+    ['✓', 'ok']
     """
+    from rich.console import Console
+
     out = io.StringIO()
     console = Console(
         file=out,

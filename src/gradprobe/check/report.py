@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rich.console import Console
-from rich.text import Text
 
 from gradprobe._console import (
     emit,
@@ -28,6 +26,9 @@ from gradprobe._console import (
 from gradprobe._text import html_card, level_of, plural
 from gradprobe.check.entries import Entry, EntryTable, GroupTest, ParameterResult
 from gradprobe.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["GradCheckReport", "format_table", "print_report"]
 
@@ -249,6 +250,8 @@ def print_report(console: Console, report: GradCheckReport) -> None:
     report : GradCheckReport
         The report to print.
     """
+    from rich.text import Text  # rich is imported when a report is first printed
+
     lines = report.summary(notes=False)
     eps = "auto" if report.eps is None else f"{report.eps:.3g}"
     lines.insert(
