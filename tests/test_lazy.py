@@ -98,3 +98,15 @@ def test_the_first_use_loads_what_it_needs() -> None:
     # The same probe sees NumPy arrive once a name is read, so it can tell the difference.
     code = "import sys, gradprobe\ngradprobe.MLP\nprint('numpy' in sys.modules)\n"
     assert _fresh_python(code) == "True"
+
+
+def test_subpackages_read_as_attributes_as_when_imports_were_eager() -> None:
+    # `import gradprobe` used to import check, nn, numdiff and signals as a side effect,
+    # so gradprobe.nn.MLP and gradprobe.check.checker worked; they still do.
+    code = (
+        "import gradprobe\n"
+        "print(gradprobe.nn.MLP is gradprobe.MLP, gradprobe.nn.mlp.MLP is gradprobe.MLP,\n"
+        "      gradprobe.check.checker.run_check.__name__, hasattr(gradprobe, 'no_such'),\n"
+        "      hasattr(gradprobe.nn, 'no_such'))\n"
+    )
+    assert _fresh_python(code).split() == ["True", "True", "run_check", "False", "False"]

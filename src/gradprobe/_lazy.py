@@ -13,6 +13,7 @@ function of the same name. Such names are imported eagerly instead.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,8 +39,10 @@ def lazy_exports(
     -------
     getattr, dir : callables
         Assign them to ``__getattr__`` and ``__dir__`` of the package. The first
-        imports on demand and caches the object in the package; the second lists the
-        package's names together with the lazy ones.
+        imports on demand and caches the object in the package, and reads a name that
+        is none of these but one of the package's submodules (``gradprobe.nn`` after
+        ``import gradprobe``, as when everything was imported eagerly) as that
+        submodule; the second lists the package's names together with the lazy ones.
 
     Examples
     --------
@@ -57,6 +60,10 @@ def lazy_exports(
     def attribute(name: str) -> Any:
         target = names.get(name)
         if target is None:
+            submodule = f"{package}.{name}"
+            is_package = hasattr(sys.modules[package], "__path__")
+            if is_package and not name.startswith("__") and importlib.util.find_spec(submodule):
+                return importlib.import_module(submodule)
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module_name, colon, attribute_name = target.partition(":")
         module = importlib.import_module(module_name)
