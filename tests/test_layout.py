@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "gradprobe"
 
 # Layers from the bottom up: a module may import its own layer and the layers below.
 LAYERS = [
-    {"errors", "_params", "_validate", "_text", "_version"},
+    {"errors", "_params", "_validate", "_text", "_version", "_lazy", "_console"},
     {"numdiff"},
     {"check"},
     {"signals"},

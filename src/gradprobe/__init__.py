@@ -9,7 +9,7 @@ package that implements it (``numdiff``, ``check``, ``signals``, ``nn``); the
 framework adapters are the subpackages ``gradprobe.torch`` and ``gradprobe.jax``.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 
 def _interrupt_quietly_in_the_command_line() -> None:
@@ -42,10 +42,8 @@ def _interrupt_quietly_in_the_command_line() -> None:
 
 _interrupt_quietly_in_the_command_line()
 
+from gradprobe._lazy import lazy_exports
 from gradprobe._version import __version__
-from gradprobe.check.checker import GradientCheckError, assert_gradients, check_gradients
-from gradprobe.check.entries import Entry, GroupTest, ParameterResult
-from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import (
     GradprobeError,
     InvalidArgumentError,
@@ -56,18 +54,24 @@ from gradprobe.errors import (
     NotFittedError,
     ShapeMismatchError,
 )
-from gradprobe.nn import datasets
-from gradprobe.nn import initializers as init
-from gradprobe.nn.check import check_model
-from gradprobe.nn.mlp import MLP
-from gradprobe.nn.probe import propagation
-from gradprobe.nn.scale import ScaleRecommendation, recommend_scale
-from gradprobe.nn.sweep import depth_sweep
-from gradprobe.nn.train import History
-from gradprobe.numdiff.derivative import Derivative, derivative, numerical_gradient
-from gradprobe.signals.deep_linear import DeepLinearResult, deep_linear
-from gradprobe.signals.propagation import LayerStatistics, PropagationReport
-from gradprobe.signals.sweep import DepthSweep
+
+if TYPE_CHECKING:
+    from gradprobe.check.checker import GradientCheckError, assert_gradients, check_gradients
+    from gradprobe.check.entries import Entry, GroupTest, ParameterResult
+    from gradprobe.check.report import GradCheckReport
+    from gradprobe.nn import datasets
+    from gradprobe.nn import initializers as init
+    from gradprobe.nn.check import check_model
+    from gradprobe.nn.mlp import MLP
+    from gradprobe.nn.normalization import InputNormalizer, Normalizer
+    from gradprobe.nn.probe import propagation
+    from gradprobe.nn.scale import ScaleRecommendation, recommend_scale
+    from gradprobe.nn.sweep import depth_sweep
+    from gradprobe.nn.train import History
+    from gradprobe.numdiff.derivative import Derivative, derivative, numerical_gradient
+    from gradprobe.signals.deep_linear import DeepLinearResult, deep_linear
+    from gradprobe.signals.propagation import LayerStatistics, PropagationReport
+    from gradprobe.signals.sweep import DepthSweep
 
 __all__ = [
     "MLP",
@@ -107,12 +111,36 @@ __all__ = [
     "recommend_scale",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    # InputNormalizer (alias Normalizer) is a scikit-learn estimator, built on first use:
-    # scikit-learn takes a second to import, and `import gradprobe` should not.
-    if name in ("InputNormalizer", "Normalizer"):
-        from gradprobe.nn import normalization
-
-        return getattr(normalization, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Every name is imported when first read (PEP 562), so that `import gradprobe` and
+# `gradprobe --help` do not pay for NumPy, SciPy, scikit-learn or the engine up front.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "assert_gradients": "gradprobe.check.checker",
+        "check_gradients": "gradprobe.check.checker",
+        "check_model": "gradprobe.nn.check",
+        "datasets": "gradprobe.nn.datasets:",
+        "deep_linear": "gradprobe.signals.deep_linear",
+        "DeepLinearResult": "gradprobe.signals.deep_linear",
+        "depth_sweep": "gradprobe.nn.sweep",
+        "DepthSweep": "gradprobe.signals.sweep",
+        "Derivative": "gradprobe.numdiff.derivative",
+        "derivative": "gradprobe.numdiff.derivative",
+        "Entry": "gradprobe.check.entries",
+        "GradCheckReport": "gradprobe.check.report",
+        "GradientCheckError": "gradprobe.check.checker",
+        "GroupTest": "gradprobe.check.entries",
+        "History": "gradprobe.nn.train",
+        "init": "gradprobe.nn.initializers:",
+        "InputNormalizer": "gradprobe.nn.normalization",
+        "LayerStatistics": "gradprobe.signals.propagation",
+        "MLP": "gradprobe.nn.mlp",
+        "Normalizer": "gradprobe.nn.normalization",
+        "numerical_gradient": "gradprobe.numdiff.derivative",
+        "ParameterResult": "gradprobe.check.entries",
+        "propagation": "gradprobe.nn.probe",
+        "PropagationReport": "gradprobe.signals.propagation",
+        "recommend_scale": "gradprobe.nn.scale",
+        "ScaleRecommendation": "gradprobe.nn.scale",
+    },
+)

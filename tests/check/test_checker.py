@@ -492,3 +492,31 @@ class TestReviewRegressions:
     def test_complex_loss_is_refused(self) -> None:
         with pytest.raises(LossEvaluationError, match="loss returned the complex value"):
             check_gradients(lambda p: np.sum(p) * (1 + 1j), np.ones(2), np.ones(2))
+
+
+PLANTED_NUMPY = """
+import numpy as np
+from gradprobe import assert_gradients
+
+def loss(params):
+    return float(np.sum(params["W"] ** 3))
+
+def test_a_wrong_gradient():
+    W = np.linspace(0.5, 1.5, 6).reshape(2, 3)
+    assert_gradients(loss, {"W": W}, {"W": 2 * W**2})
+
+def test_bad_input():
+    assert_gradients(loss, {"W": np.ones(3)}, {"W": np.ones(4)})
+"""
+
+
+def test_a_failing_assert_gradients_shows_the_report_not_gradprobes_frames(
+    planted_test_output: Callable[[str], str],
+) -> None:
+    out = planted_test_output(PLANTED_NUMPY)
+    failed, bad_input = out.split("_ test_bad_input _")
+    assert "2 failed" in bad_input
+    assert "GradientCheckError" in failed and "W[1, 2]" in failed  # the report is shown
+    assert "gradprobe/check/checker.py" not in failed, failed
+    # The probe can see gradprobe's frames: a bad argument is no failed check and keeps them.
+    assert "gradprobe/check/" in bad_input, bad_input

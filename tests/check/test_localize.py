@@ -167,3 +167,26 @@ def test_a_pass_within_a_tolerance_larger_than_the_gradient_is_not_trusted(how: 
     assert report.verdict != "ok"
     assert any("passing as a whole proved nothing" in note for note in report.notes)
     assert check_gradients(loss, p, 2 * p, mode="localize").verdict == "ok"
+
+
+def test_localizing_tells_progress_per_parameter(mid, progress_log) -> None:  # type: ignore[no-untyped-def]
+    _, loss, params, grads = mid
+    where = [("W2", _large_entries(grads, "W2", 1, seed=4)[0])]
+    report = check_gradients(
+        loss, params, _plant(grads, where), mode="localize", progress=progress_log
+    )
+    assert report.mode == "localize" and report.verdict == "wrong"
+    total = sum(value.size for value in params.values())
+    progress_log.assert_complete(total)
+    assert len(progress_log.calls) == len(params)  # once per parameter searched
+
+
+def test_localizing_drives_a_tqdm_bar(mid) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from tqdm import tqdm
+
+    _, loss, params, grads = mid
+    bar = tqdm(file=io.StringIO())
+    check_gradients(loss, params, grads, mode="localize", progress=bar)
+    assert bar.n == bar.total == sum(value.size for value in params.values())

@@ -109,41 +109,61 @@ def test_to_dict_is_json_with_the_ten_worst_entries(rng: np.random.Generator) ->
 def test_the_table_of_a_passing_check() -> None:
     report = _report()
     text = format_table(report)
-    assert text == str(report)
+    assert text == str(report) == format_table(report, width=WIDTH)
     lines = text.splitlines()
-    assert lines[0].startswith("gradient check: OK   difference ")
-    assert "(ok < 1e-06, suspicious < 1e-04)" in lines[0]
-    assert lines[1].startswith("method central, eps auto (steps ")
-    assert lines[2] == "checked 8 of 8 values (full); 0 kinks"
-    rows = {line.split()[0]: line for line in lines[5:7]}
-    assert rows["W"].split()[1:3] == ["(2,", "3)"] and rows["b"].split()[1] == "(2,)"
-    assert "worst entries:" not in text and "diagnosis:" not in text
+    assert lines[0].startswith("✓ gradient check: OK, relative difference ")
+    assert "(ok below 1e-06, wrong above 1e-04)." in lines[0]
+    assert lines[1].startswith("Checked 8 of 8 values (full) with central differences: ")
+    assert lines[2].startswith("Step ε auto (") and "float64" in lines[2]
+    rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] in (["W"], ["b"])}
+    assert rows["W"][1:5] == ["2×3", "6", f"{report.parameter('W').difference:.2e}", "ok"]
+    assert rows["b"][1] == "2"
+    assert "worst entries" not in text and "\x1b[" not in text  # plain text, no colour codes
 
 
 def test_the_table_of_a_failing_check_shows_the_worst_and_the_diagnosis() -> None:
     text = str(_wrong_report())
-    assert "gradient check: WRONG" in text
-    worst = text.split("worst entries:\n", 1)[1].splitlines()[:2]
-    assert all(line.strip().startswith("b[") for line in worst)
-    assert "diagnosis:\n  b: analytic ≈ 1.500 × numerical" in text
+    assert text.startswith("✗ gradient check: WRONG")
+    after = text.split("worst entries", 1)[1].splitlines()
+    worst = after[2:4]  # below the header and its rule
+    assert all(line.startswith("b[") for line in worst), after
+    assert "\nb: analytic ≈ 1.500 × numerical" in text
 
 
-def test_long_notes_and_names_are_wrapped_or_cut_to_the_width() -> None:
-    name = "a_parameter_with_a_name_far_longer_than_its_column"
+def test_str_and_the_command_line_render_alike() -> None:
+    # One renderer: the command line's print_check gives str(report) at the same width.
+    import io
+
+    from rich.console import Console
+
+    from gradprobe.report.terminal import print_check
+
+    report = _wrong_report()
+    out = io.StringIO()
+    print_check(Console(file=out, width=70, color_system=None), report)
+    assert out.getvalue().rstrip("\n") == format_table(report, width=70)
+
+
+def test_long_names_fold_and_long_notes_wrap_within_the_width() -> None:
+    name = "a_parameter_with_a_name_far_longer_than_its_column_" * 2
     note = "a note " * 40
     report = check_gradients(
         lambda p: float(np.sum(p[name] ** 2)),
         {name: np.ones(3)},
-        {name: np.ones(3)},
+        {name: 3 * np.ones(3)},
         eps=1e-3,
         notes=[note],
     )
-    lines = str(report).splitlines()
-    assert max(len(line) for line in lines) <= WIDTH
-    assert "eps 0.001" in lines[1]
-    notes = lines[lines.index("notes:") + 1 :]
-    assert notes[0].startswith("  - a note") and all(line.startswith("    ") for line in notes[1:])
-    assert " ".join(line.strip(" -") for line in notes).split() == note.split()
+    for width in (WIDTH, 60):
+        lines = format_table(report, width=width).splitlines()
+        assert max(len(line) for line in lines) <= width
+        assert all(line == line.rstrip() for line in lines)
+        joined = "".join(lines).replace(" ", "")
+        # The row and each worst entry, whole: folded onto more lines, never cut.
+        assert all(f"{name}[{k}]" in joined for k in range(3)) and joined.count(name) >= 4
+        assert any(line.startswith("Step ε 0.001 (") for line in lines)
+        start = next(k for k, line in enumerate(lines) if line.startswith("note: a note"))
+        assert " ".join(lines[start:]).split() == ["note:", *note.split()]
 
 
 class TestWorstArgument:

@@ -281,6 +281,18 @@ def test_depth_table_and_plot(runner: CliRunner, tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_depth_shows_a_bar_on_a_terminal_unless_quiet() -> None:
+    # FORCE_COLOR makes rich treat stderr as a terminal, as a user's shell is.
+    runner = CliRunner()
+    arguments = ["depth", "--depth", "3", "--width", "8", "--init", "he,xavier"]
+    loud = runner.invoke(app, arguments, env={"FORCE_COLOR": "1", "COLUMNS": "100"})
+    quiet = runner.invoke(app, [*arguments, "--quiet"], env={"FORCE_COLOR": "1"})
+    assert loud.exit_code == quiet.exit_code == 0
+    assert "initializations measured" in loud.stderr and "2/2" in loud.stderr
+    assert quiet.stderr == ""
+    assert "healthy" in loud.stdout and "healthy" in quiet.stdout
+
+
 def test_depth_json(runner: CliRunner) -> None:
     code, out, _ = run(
         runner, "depth", "--activation", "tanh", "--depth", "6", "--width", "16", "--json"
@@ -563,7 +575,8 @@ def test_help_imports_no_heavy_library() -> None:
         "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
         "for name in ('diagnose', 'depth', 'derivative', 'check'):\n"
         "    try:\n        app([name, '--help'])\n    except SystemExit:\n        pass\n"
-        "heavy = ('matplotlib', 'sklearn', 'scipy', 'sympy', 'rich.progress', 'threadpoolctl')\n"
+        "heavy = ('matplotlib', 'sklearn', 'scipy', 'sympy', 'rich.progress', 'threadpoolctl',\n"
+        "         'numpy', 'gradprobe.check.checker')\n"
         "print('heavy:' + ','.join(sorted(m for m in heavy if m in sys.modules)))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), COLUMNS="100")

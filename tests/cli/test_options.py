@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gradprobe.cli import _options as options
 from gradprobe.cli._options import SWEEP_INITS, completer, parse_names
 from gradprobe.errors import InvalidArgumentError
 
@@ -23,3 +24,34 @@ def test_completion_continues_after_the_last_comma() -> None:
     assert complete("") == ["relu", "tanh", "leaky_relu"]
     assert complete("relu,t") == ["relu,tanh"]
     assert complete("x") == []
+
+
+def _library_tables() -> list[tuple[str, tuple[object, ...], tuple[object, ...]]]:
+    from gradprobe.check.comparison import DEFAULT_THRESHOLDS
+    from gradprobe.check.setup import MODES
+    from gradprobe.diagnose.tabular import DATASETS
+    from gradprobe.nn.activations import ACTIVATIONS
+    from gradprobe.nn.initializers import INITIALIZERS
+    from gradprobe.nn.sweep import DEFAULT_INITS
+    from gradprobe.nn.train import OPTIMIZERS
+    from gradprobe.numdiff.rules import METHODS
+
+    return [
+        ("METHODS", options.METHODS, METHODS),
+        ("MODES", options.MODES, MODES),
+        ("DEFAULT_THRESHOLDS", options.DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS),
+        ("ACTIVATIONS", options.ACTIVATIONS, tuple(ACTIVATIONS)),
+        ("INITIALIZERS", options.INITIALIZERS, tuple(INITIALIZERS)),
+        ("DEFAULT_INITS", options.DEFAULT_INITS, tuple(DEFAULT_INITS)),
+        ("OPTIMIZERS", options.OPTIMIZERS, tuple(OPTIMIZERS)),
+        ("DATASETS", options.DATASETS, DATASETS),
+    ]
+
+
+def test_the_spelled_out_choices_are_the_librarys_own() -> None:
+    # The command line copies these names to answer --help without NumPy: a name added to
+    # (or dropped from) a library table must be added here too, in the same order.
+    tables = _library_tables()
+    assert len(tables) == 8
+    for name, copied, library in tables:
+        assert copied == library, f"cli._options.{name} differs from the library's table"

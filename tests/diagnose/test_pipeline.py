@@ -60,6 +60,13 @@ def test_findings_cover_every_topic_and_name_the_scale_problem(diagnosis) -> Non
 def test_progress_reaches_every_stage(diagnosis) -> None:  # type: ignore[no-untyped-def]
     finished = {stage for stage, done, total in diagnosis.progress_events if done == total}
     assert {"training on raw inputs", "training on normalized inputs", "gradient check"} <= finished
+    # The depth sweep reports once per initialization it measures.
+    sweep = [
+        (done, total) for stage, done, total in diagnosis.progress_events if stage == "depth sweep"
+    ]
+    assert sweep[1:] == [
+        (k, len(diagnosis.sweep.reports)) for k in range(1, len(diagnosis.sweep.reports) + 1)
+    ]
 
 
 def test_json_matches_the_schema(diagnosis) -> None:  # type: ignore[no-untyped-def]

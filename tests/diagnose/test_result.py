@@ -12,7 +12,6 @@ from gradprobe._version import __version__
 from gradprobe.diagnose.pipeline import run_diagnosis
 from gradprobe.diagnose.result import DiagnoseConfig, Diagnosis, Training
 from gradprobe.diagnose.tabular import bundled
-from gradprobe.errors import InvalidArgumentError
 from gradprobe.nn.train import History
 from gradprobe.report.jsonout import to_json, validate_report
 
@@ -22,43 +21,6 @@ TINY = DiagnoseConfig(layers=(4,), epochs=4, depth=4, width=8, lr=0.05)
 @pytest.fixture(scope="module")
 def diagnosis() -> Diagnosis:
     return run_diagnosis(bundled("circles", seed=2), TINY)
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"epochs": 0}, "--epochs: got 0, expected an integer >= 1"),
-        ({"seed": -1}, "--seed: got -1, expected a non-negative int"),
-        ({"activation": "foo"}, "--activation: got 'foo'"),
-        ({"init": "foo"}, "--init: got 'foo'"),
-        ({"l2": -1.0}, "--l2: got -1.0, expected a number >= 0"),
-        ({"dropout": np.float64(1.0)}, "--dropout: got 1.0, expected a number in [0, 1)"),
-        ({"optimizer": "sgd"}, "--optimizer: got 'sgd'"),
-        ({"lr": -1.0}, "--lr: got -1.0, expected a positive number"),
-        ({"layers": ()}, "--layers: got no hidden layers"),
-        ({"layers": (4, 0)}, "--layers: got 0"),
-    ],
-)
-def test_config_is_checked_when_made(options: dict[str, object], message: str) -> None:
-    with pytest.raises(InvalidArgumentError) as caught:
-        DiagnoseConfig(**options)  # type: ignore[arg-type]
-    assert str(caught.value).startswith(message), caught.value
-    assert "np.float64" not in str(caught.value)
-
-
-def test_the_defaults_are_valid_and_frozen() -> None:
-    config = DiagnoseConfig()
-    assert config.layers == (64, 32) and config.init == "auto" and config.epochs == 200
-    with pytest.raises(AttributeError):
-        config.epochs = 3  # type: ignore[misc]
-
-
-def test_other_errors_keep_their_own_argument_name() -> None:
-    # depth and width are not diagnose options of the network: their names stay as they are.
-    with pytest.raises(InvalidArgumentError, match="^depth: got 0"):
-        DiagnoseConfig(depth=0)
-    with pytest.raises(InvalidArgumentError, match="^width: got -2"):
-        DiagnoseConfig(width=-2)
 
 
 def test_a_training_run_as_data() -> None:

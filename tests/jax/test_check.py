@@ -230,3 +230,18 @@ def test_pytree_nodes_registered_with_jax_are_read_by_jax(rng: np.random.Generat
     report = check_function(lambda model, x: jnp.sum(apply(model, x) ** 2), model, x)
     assert [row.name for row in report.parameters] == ["model.weight", "model.bias"]
     assert report.wrong_parameters == ["model.bias"]
+
+
+def test_check_function_tells_progress(rng: np.random.Generator, progress_log) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from tqdm import tqdm
+
+    params, x, y = make(rng)
+    report = check_function(mlp_loss, params, x, y, progress=progress_log)
+    progress_log.assert_complete(report.checked)
+    bar = tqdm(file=io.StringIO())
+    check_function(mlp_loss, params, x, y, progress=bar)
+    assert bar.n == bar.total == report.checked
+    with pytest.raises(InvalidTypeError, match="progress: got int"):
+        check_function(mlp_loss, params, x, y, progress=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -118,3 +119,37 @@ def test_bad_arguments() -> None:
     with pytest.raises(InvalidArgumentError, match="rtol"):
         check_grads(jnp.sin, (X,), rtol=-1.0)
     assert not jax.config.jax_enable_x64
+
+
+PLANTED_JAX = """
+import jax
+import jax.numpy as jnp
+from gradprobe.jax import check_grads
+
+@jax.custom_jvp
+def sine(x):
+    return jnp.sin(x)
+
+@sine.defjvp
+def sine_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return sine(x), 2.0 * jnp.cos(x) * t  # planted: the factor 2
+
+def test_a_wrong_rule():
+    check_grads(sine, (jnp.array([0.3, -1.2]),), order=2)
+
+def test_bad_input():
+    check_grads(sine, (jnp.array([0.3]),), modes=("sideways",))
+"""
+
+
+def test_a_failing_check_grads_shows_the_report_not_gradprobes_frames(
+    planted_test_output: Callable[[str], str],
+) -> None:
+    out = planted_test_output(PLANTED_JAX)
+    failed, bad_input = out.split("_ test_bad_input _")
+    assert "2 failed" in bad_input
+    assert "CheckGradsError" in failed and "the JVP (forward mode" in failed, failed
+    assert "gradprobe/jax/" not in failed and "gradprobe/check/" not in failed, failed
+    # The probe can see gradprobe's frames: a bad argument is no failed check and keeps them.
+    assert "gradprobe/_validate/" in bad_input, bad_input

@@ -158,3 +158,19 @@ def test_a_single_name_is_one_init_and_other_types_are_refused() -> None:
 def test_a_bad_initializer_in_inits_is_named_by_its_key() -> None:
     with pytest.raises(InvalidArgumentError, match=r"^inits\['a'\]: the initializer returned"):
         depth_sweep(3, 4, "relu", batch_size=8, inits={"a": lambda shape, rng: np.ones((2, 2))})
+
+
+def test_the_sweep_tells_progress_per_initialization(progress_log) -> None:  # type: ignore[no-untyped-def]
+    depth_sweep(4, 8, "tanh", inits=["xavier", "he", "zeros"], progress=progress_log)
+    progress_log.assert_complete(3)
+    assert progress_log.calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_the_sweep_drives_a_tqdm_bar() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    bar = tqdm(file=io.StringIO())
+    sweep = depth_sweep(3, 8, "relu", progress=bar)
+    assert bar.n == bar.total == len(sweep.reports) == len(DEFAULT_INITS)

@@ -144,3 +144,23 @@ def test_bad_fit_arguments(kwargs: dict[str, object], error: type, match: str) -
     net = MLP([2, 3, 1])
     with pytest.raises(error, match=match):
         net.fit(np.ones((4, 2)), [0, 1, 0, 1], **kwargs)  # type: ignore[arg-type]
+
+
+def test_fit_tells_progress_every_epoch(progress_log) -> None:  # type: ignore[no-untyped-def]
+    X, y, _, _ = datasets.moons(n_train=60, n_test=10, seed=0)
+    MLP([2, 6, 1], activation="tanh", seed=0).fit(X, y, epochs=7, lr=0.05, progress=progress_log)
+    progress_log.assert_complete(7)
+    assert progress_log.calls == [(epoch, 7) for epoch in range(1, 8)]
+
+
+def test_fit_drives_a_tqdm_bar_and_refuses_other_hooks() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    X, y, _, _ = datasets.moons(n_train=40, n_test=10, seed=1)
+    bar = tqdm(file=io.StringIO())
+    MLP([2, 4, 1], seed=0).fit(X, y, epochs=5, progress=bar)
+    assert bar.n == bar.total == 5
+    with pytest.raises(InvalidTypeError, match="progress: got int"):
+        MLP([2, 4, 1], seed=0).fit(X, y, epochs=5, progress=3)

@@ -257,17 +257,19 @@ def test_derivative_with_a_step_that_does_not_move_x_says_so() -> None:
 
 
 def test_ctrl_c_while_the_command_line_loads_is_one_line_and_130() -> None:
-    # A finder that raises KeyboardInterrupt when gradprobe.check is imported: a Ctrl-C
-    # during start-up, at a moment chosen exactly.
+    # A finder that raises KeyboardInterrupt when gradprobe.cli is imported: a Ctrl-C
+    # during start-up, at a moment chosen exactly. `import gradprobe` itself is lazy: the
+    # console script imports the facade, then the command line, as here.
     script = """
         import sys
         class CtrlC:
             def find_spec(self, name, path=None, target=None):
-                if name == "gradprobe.check":
+                if name == "gradprobe.cli":
                     raise KeyboardInterrupt
         sys.meta_path.insert(0, CtrlC())
         sys.argv = [{command!r}]
         import gradprobe
+        from gradprobe.cli.commands import main
     """
     command_line = _python(script.format(command="/usr/local/bin/gradprobe"))
     assert command_line.returncode == 130

@@ -18,7 +18,6 @@ from gradprobe.diagnose.result import Diagnosis
 from gradprobe.diagnose.tabular import bundled
 from gradprobe.report.terminal import (
     ProgressBars,
-    emit,
     print_check,
     print_depth_sweep,
     print_derivatives,
@@ -220,21 +219,6 @@ def test_the_planted_bug_is_the_wrong_row() -> None:
 
 def test_str_of_the_report_still_works() -> None:
     assert "gradient check: WRONG" in str(_report())
-
-
-def test_emit_strips_the_padding_rich_adds() -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table("a", "b", box=box.SIMPLE)
-    table.add_row("x" * 20, "y")
-    table.add_row("x", "y")
-    out = io.StringIO()
-    padded = io.StringIO()
-    Console(file=padded, width=80).print(table)
-    emit(Console(file=out, width=80), table)
-    assert any(line != line.rstrip() for line in padded.getvalue().splitlines())  # rich pads
-    assert all(line == line.rstrip() for line in out.getvalue().splitlines())
 
 
 def test_progress_bars_are_off_when_not_a_terminal_and_count_when_one() -> None:

@@ -485,3 +485,19 @@ def test_train_mode_checks_a_layer_that_only_exists_with_batch_statistics(plante
     before = {k: v.clone() for k, v in with_batchnorm.state_dict().items()}
     assert check_module(with_batchnorm, x, F.cross_entropy, y, train_mode=True).verdict == "ok"
     assert all(torch.equal(before[k], v) for k, v in with_batchnorm.state_dict().items())
+
+
+def test_check_module_and_check_function_tell_progress(progress_log) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from tqdm import tqdm
+
+    module, x, y = _modules()["mlp"]
+    report = check_module(module, x, F.cross_entropy, y, progress=progress_log)
+    progress_log.assert_complete(report.checked)
+    bar = tqdm(file=io.StringIO())
+    w = torch.linspace(0.5, 1.5, 30, dtype=torch.float64, requires_grad=True)
+    report = check_function(torch.sin, w, progress=bar)
+    assert report.passed and bar.n == bar.total == 30
+    with pytest.raises(InvalidTypeError, match="progress: got str"):
+        check_function(torch.sin, w, progress="bar")

@@ -140,3 +140,13 @@ def test_names_include_mode_and_workers_reach_the_check(tmp_path: Path) -> None:
 def test_pytorch_options_on_a_numpy_file_are_usage_errors(tmp_path: Path) -> None:
     code, _, err = invoke("check", str(ROOT / "examples" / "two_layer_net.py"), "--include", "W1")
     assert code == 2 and "--include: applies to a PyTorch file" in err
+
+
+def test_a_pytorch_check_shows_a_bar_on_a_terminal_unless_quiet(tmp_path: Path) -> None:
+    # FORCE_COLOR makes rich treat stderr as a terminal, as a user's shell is.
+    script = _script(tmp_path, 1.0)
+    runner = CliRunner(env={"COLUMNS": "100", "FORCE_COLOR": "1"})
+    loud = runner.invoke(app, ["check", script])
+    quiet = runner.invoke(app, ["check", script, "--quiet"])
+    assert loud.exit_code == quiet.exit_code == 0
+    assert "values differentiated" in loud.stderr and quiet.stderr == ""

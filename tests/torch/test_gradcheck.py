@@ -486,3 +486,46 @@ def test_a_random_function_is_told_from_a_nondeterministic_backward() -> None:
     assert not torch.autograd.gradcheck(
         lambda v: nn.functional.dropout(v, 0.5, training=True), (x,), raise_exception=False
     )
+
+
+PLANTED_TORCH = """
+import torch
+from gradprobe.torch import gradcheck, gradgradcheck
+
+class Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 2 * x**2  # planted: 3 x**2
+
+X = torch.linspace(0.5, 1.5, 5, dtype=torch.float64, requires_grad=True)
+
+def test_first_order():
+    gradcheck(Cube.apply, (X,))
+
+def test_second_order():
+    gradgradcheck(lambda x: Cube.apply(x) * x, (X,))
+
+def test_bad_input():
+    gradcheck(torch.sin, (torch.ones(3, dtype=torch.float64),))
+"""
+
+
+def test_a_failing_check_shows_the_report_not_gradprobes_frames(
+    planted_test_output: Callable[[str], str],
+) -> None:
+    out = planted_test_output(PLANTED_TORCH)
+    first, rest = out.split("_ test_second_order _")
+    second, bad_input = rest.split("_ test_bad_input _")
+    assert "3 failed" in bad_input
+    for shown in (first, second):
+        assert "GradcheckError" in shown and "verdict" in shown, shown  # the report
+        assert "gradprobe/torch/" not in shown and "gradprobe/check/" not in shown, shown
+    assert "During handling" not in first + second
+    # The probe can see gradprobe's frames: a bad argument is no failed check and keeps them.
+    assert "gradprobe/torch/gradcheck.py" in bad_input, bad_input

@@ -79,3 +79,17 @@ def test_bad_input(models):
         init_sweep(model, x, 3)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="activations: got layer 'nope'"):
         init_sweep(model, x, ["he"], activations={"nope": "relu"})
+
+
+def test_the_sweep_tells_progress_per_scheme(progress_log) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from tqdm import tqdm
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8))
+    x = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+    init_sweep(model, x, ["he", "current", "xavier"], progress=progress_log)
+    progress_log.assert_complete(3)
+    bar = tqdm(file=io.StringIO())
+    init_sweep(model, x, ["he", "zeros"], progress=bar)
+    assert bar.n == bar.total == 2

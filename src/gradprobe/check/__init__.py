@@ -21,13 +21,18 @@ Data flows one way through it:
   model, :class:`GradCheckReport` with its text table.
 """
 
-from gradprobe.check.checker import (
-    GradientCheckError,
-    assert_gradients,
-    check_gradients,
-    run_check,
-)
-from gradprobe.check.report import GradCheckReport
+from typing import TYPE_CHECKING
+
+from gradprobe._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from gradprobe.check.checker import (
+        GradientCheckError,
+        assert_gradients,
+        check_gradients,
+        run_check,
+    )
+    from gradprobe.check.report import GradCheckReport
 
 __all__ = [
     "GradCheckReport",
@@ -36,3 +41,15 @@ __all__ = [
     "check_gradients",
     "run_check",
 ]
+
+# Each name is imported when first read (PEP 562; see gradprobe._lazy).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "assert_gradients": "gradprobe.check.checker",
+        "check_gradients": "gradprobe.check.checker",
+        "GradCheckReport": "gradprobe.check.report",
+        "GradientCheckError": "gradprobe.check.checker",
+        "run_check": "gradprobe.check.checker",
+    },
+)

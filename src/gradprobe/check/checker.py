@@ -67,6 +67,7 @@ __all__ = [
     "GradCheckReport",
     "GradientCheckError",
     "CheckSetup",
+    "hides_failed_check",
     "ParameterResult",
     "assert_gradients",
     "check_gradients",
@@ -193,8 +194,9 @@ def check_gradients(
     memory : int, default=256 MiB
         Bytes allowed for one block of perturbed parameter vectors.
     progress : callable or tqdm-like, optional
-        Told how the value-by-value part advances: a callable ``progress(done, total)``
-        or an object with ``update(n)`` such as ``tqdm.auto.tqdm()`` (its ``total`` is set).
+        Told how the check advances: a callable ``progress(done, total)`` or an object
+        with ``update(n)`` such as ``tqdm.auto.tqdm()`` (its ``total`` is set); values
+        differentiated, or with ``mode="localize"`` values of θ searched.
 
     Returns
     -------
@@ -362,6 +364,7 @@ def run_check(
             notes=notes,
             started=started,
             noise=noise,
+            progress=callback,
         )
     indices = _choose_indices(layout, sample, seed)
     return check_coordinates(
@@ -424,3 +427,23 @@ class GradientCheckError(GradprobeError, AssertionError):
     def __init__(self, report: GradCheckReport) -> None:
         super().__init__(str(report))
         self.report = report
+
+
+def hides_failed_check(info: Any) -> bool:
+    """Tell pytest to leave a gradprobe frame out of a traceback when a check failed.
+
+    A helper frame sets ``__tracebackhide__ = hides_failed_check``: on a
+    :class:`GradientCheckError` (whose message is the report) pytest skips the frame;
+    any other error, a bug included, keeps its full trace.
+
+    Parameters
+    ----------
+    info : _pytest._code.ExceptionInfo
+        What pytest passes: the exception being shown.
+
+    Returns
+    -------
+    bool
+        True when the exception is a failed gradient check.
+    """
+    return bool(info.errisinstance(GradientCheckError))

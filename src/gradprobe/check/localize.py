@@ -52,6 +52,7 @@ from gradprobe.check.report import GradCheckReport
 from gradprobe.numdiff.batched import segment_values
 from gradprobe.numdiff.noise import NoiseEstimate, direction_rng, measure_noise
 from gradprobe.numdiff.perturbation import LossOnTheta
+from gradprobe.numdiff.progress import Callback
 from gradprobe.numdiff.rules import default_step
 
 __all__ = ["localize_check"]
@@ -204,6 +205,52 @@ def _pick(rng: np.random.Generator, start: int, stop: int) -> NDArray[np.intp]:
     return np.sort(rng.choice(stop - start, count, replace=False)).astype(np.intp) + start
 
 
+def _search_parameter(
+    search: _Search,
+    k: int,
+    rng: np.random.Generator,
+    chosen: list[NDArray[np.intp]],
+    whole: list[str],
+    unresolved: list[str],
+    blunt: list[str],
+) -> None:
+    """Search parameter ``k``: split its failing groups down to the values to check.
+
+    Appends to ``chosen`` the values to differentiate one by one, to ``whole`` the
+    parameter's name when most of it is wrong, to ``unresolved`` the groups that
+    failed while both their halves passed, and to ``blunt`` the parameter's name when
+    it passed only within a tolerance larger than the gradient (then sampled too).
+    """
+    layout = search.evaluate.layout
+    node, failed = search.top(k)
+    if node.blunt:
+        blunt.append(layout.names[k])
+        chosen.append(_pick(rng, node.start, node.stop))
+    if not failed:
+        return
+    top_floor, top_size = node.floor, node.stop - node.start
+    frontier = [node]
+    while frontier:
+        leaves = [n for n in frontier if n.stop - n.start <= _LEAF]
+        chosen += [np.arange(n.start, n.stop) for n in leaves]
+        tested = []
+        for parent in (n for n in frontier if n.stop - n.start > _LEAF):
+            halves = search.split(parent, top_floor, top_size)
+            tested += halves
+            if not any(failed for _, failed in halves):
+                # The parent failed but neither half does: noise at the margin, or
+                # errors that cancel only in halves; check a sample of it directly.
+                first = layout.coordinate_name(parent.start)
+                unresolved.append(f"{first} (+{parent.stop - parent.start - 1})")
+                chosen.append(_pick(rng, parent.start, parent.stop))
+        failing = [n for n, failed in tested if failed]
+        if len(failing) >= _MANY and len(failing) >= _MOST * len(tested):
+            chosen.append(_pick(rng, node.start, node.stop))
+            whole.append(layout.names[k])
+            break
+        frontier = failing
+
+
 def localize_check(
     evaluate: LossOnTheta,
     theta: NDArray[np.float64],
@@ -217,6 +264,7 @@ def localize_check(
     notes: Sequence[str] = (),
     started: float | None = None,
     noise: NoiseEstimate | None = None,
+    progress: Callback | None = None,
 ) -> GradCheckReport:
     """Localize the wrong values of ``analytic`` by group testing and report them.
 
@@ -250,6 +298,9 @@ def localize_check(
         ``time.perf_counter()`` when the check began.
     noise : NoiseEstimate, optional
         The loss's noise at θ; measured here when not given.
+    progress : callable, optional
+        ``progress(done, total)`` after each parameter is searched: the values of θ
+        localized so far, of ``total`` (θ's size).
 
     Returns
     -------
@@ -282,35 +333,10 @@ def localize_check(
     unresolved: list[str] = []
     blunt: list[str] = []
     for k in range(len(layout.names)):
-        if layout.offsets[k + 1] == layout.offsets[k]:
-            continue
-        node, failed = search.top(k)
-        if node.blunt:
-            blunt.append(layout.names[k])
-            chosen.append(_pick(rng, node.start, node.stop))
-        if not failed:
-            continue
-        top_floor, top_size = node.floor, node.stop - node.start
-        frontier = [node]
-        while frontier:
-            leaves = [n for n in frontier if n.stop - n.start <= _LEAF]
-            chosen += [np.arange(n.start, n.stop) for n in leaves]
-            tested = []
-            for parent in (n for n in frontier if n.stop - n.start > _LEAF):
-                halves = search.split(parent, top_floor, top_size)
-                tested += halves
-                if not any(failed for _, failed in halves):
-                    # The parent failed but neither half does: noise at the margin, or
-                    # errors that cancel only in halves; check a sample of it directly.
-                    first = layout.coordinate_name(parent.start)
-                    unresolved.append(f"{first} (+{parent.stop - parent.start - 1})")
-                    chosen.append(_pick(rng, parent.start, parent.stop))
-            failing = [n for n, failed in tested if failed]
-            if len(failing) >= _MANY and len(failing) >= _MOST * len(tested):
-                chosen.append(_pick(rng, node.start, node.stop))
-                whole.append(layout.names[k])
-                break
-            frontier = failing
+        if layout.offsets[k + 1] > layout.offsets[k]:
+            _search_parameter(search, k, rng, chosen, whole, unresolved, blunt)
+        if progress is not None:
+            progress(layout.offsets[k + 1], layout.size)
     indices = np.unique(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.intp)
     indices = indices.astype(np.intp)
     search_notes = [

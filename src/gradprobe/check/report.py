@@ -2,23 +2,35 @@
 
 :class:`GradCheckReport` is what :func:`gradprobe.check_gradients` (and every other
 check: structure-aware, localizing, PyTorch) returns; it is built in one place,
-:func:`gradprobe.check.comparison.assemble_report`, and rendered by :mod:`gradprobe.report`.
+:func:`gradprobe.check.comparison.assemble_report`. Its text, :func:`print_report`, is
+the one the command line prints too; :mod:`gradprobe.report` draws the other views.
 """
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradprobe._text import WIDTH, html_card, level_of, plural
+from gradprobe._console import (
+    emit,
+    folding_table,
+    mark,
+    plain_text,
+    shape_text,
+    table_or_lines,
+    verdict_text,
+)
+from gradprobe._text import html_card, level_of, plural
 from gradprobe.check.entries import Entry, EntryTable, GroupTest, ParameterResult
 from gradprobe.errors import InvalidArgumentError
 
-__all__ = ["GradCheckReport", "format_table"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["GradCheckReport", "format_table", "print_report"]
 
 
 @dataclass(frozen=True)
@@ -206,7 +218,13 @@ class GradCheckReport:
     def _repr_html_(self) -> str:
         """Show the report in a notebook: the verdict, then one row per parameter."""
         rows = [
-            [row.name, _shape(row.shape), f"{row.checked:,}", f"{row.difference:.2e}", row.verdict]
+            [
+                row.name,
+                shape_text(row.shape),
+                f"{row.checked:,}",
+                f"{row.difference:.2e}",
+                row.verdict,
+            ]
             for row in self.parameters
         ]
         return html_card(
@@ -218,8 +236,123 @@ class GradCheckReport:
         )
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+def print_report(console: Console, report: GradCheckReport) -> None:
+    """Print a gradient check: verdict and summary, one row per parameter, worst entries.
+
+    The one rendering of a check, in the command line and in ``str(report)`` alike.
+    Every parameter and coordinate name is shown whole, folded onto a second line when
+    the console is too narrow; the diagnosis, advice and notes wrap at its width.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where to print, at its width.
+    report : GradCheckReport
+        The report to print.
+    """
+    from rich.text import Text  # rich is imported when a report is first printed
+
+    lines = report.summary(notes=False)
+    eps = "auto" if report.eps is None else f"{report.eps:.3g}"
+    lines.insert(
+        2,
+        f"Step ε {eps} ({report.steps[0]:.2g} to {report.steps[1]:.2g}), {report.dtype} "
+        "parameters, checked in float64.",
+    )
+    level = level_of(report.verdict)
+    headline = Text.assemble(mark(level), " gradient check: ", (lines[0], "bold"))
+    rows = folding_table(
+        "parameter",
+        "shape",
+        "checked",
+        "difference",
+        "verdict",
+        "largest error",
+        "at",
+        right=("checked", "difference", "largest error"),
+        names=("parameter", "at"),
+    )
+    cells = []
+    for row in report.parameters:
+        # "W1[3, 2]" in the row of W1 reads "[3, 2]": the name is in the first column.
+        at = row.largest_error_at
+        at = at[len(row.name) :] if at.startswith(row.name + "[") else at
+        cells.append(
+            [
+                row.name,
+                shape_text(row.shape),
+                f"{row.checked:,}",
+                f"{row.difference:.2e}",
+                row.verdict,
+                f"{row.largest_error:.2e}",
+                at,
+            ]
+        )
+        texts = [Text(cell) for cell in cells[-1]]
+        rows.add_row(*texts[:4], verdict_text(row.verdict), *texts[5:])
+    emit(
+        console,
+        headline,
+        *(Text(line) for line in lines[1:]),
+        Text(),
+        *table_or_lines(console, rows, cells),
+    )
+    if not report.passed and report.checked:
+        worst = folding_table(
+            "worst entries",
+            "analytic",
+            "numerical",
+            "relative error",
+            "error/bound",
+            "",
+            right=("analytic", "numerical", "relative error", "error/bound"),
+            names=("worst entries",),
+        )
+        entries = [
+            [
+                entry.name,
+                f"{entry.analytic:.6g}",
+                f"{entry.numerical:.6g}",
+                f"{entry.relative_error:.1e}",
+                _times(entry.significance),
+                "kink" if entry.kink else "",
+            ]
+            for entry in report.worst(5)
+        ]
+        for entry_cells in entries:
+            worst.add_row(*(Text(cell) for cell in entry_cells))
+        emit(console, Text(), *table_or_lines(console, worst, entries))
+    diagnosed = [row for row in report.parameters if row.diagnosis]
+    if diagnosed or report.advice or report.notes:
+        emit(console, Text())
+    if diagnosed:
+        emit(console, Text("diagnosis:", style="bold"))
+    for row in diagnosed:
+        emit(console, Text.assemble((row.name, "bold"), f": {row.diagnosis}"))
+    for line in report.advice:
+        emit(console, Text.assemble(("what to try: ", "bold"), line))
+    for note in report.notes:
+        emit(console, Text(f"note: {note}"))
+
+
+def format_table(report: GradCheckReport, width: int | None = None) -> str:
+    """Render a gradient-check report as plain text: what ``str(report)`` returns.
+
+    Parameters
+    ----------
+    report : GradCheckReport
+        The report to render.
+    width : int, optional
+        Columns; by default the terminal's width, or 100 when output is not a terminal.
+
+    Returns
+    -------
+    str
+        :func:`print_report`'s lines without colour codes or trailing spaces: the
+        verdict and how the check ran, one row per parameter, the worst entries, the
+        diagnoses, advice and notes. Names are folded onto more lines, never cut.
+    """
+    return plain_text(lambda console: print_report(console, report), width)
 
 
 def _times(significance: float) -> str:
@@ -227,71 +360,3 @@ def _times(significance: float) -> str:
     if not np.isfinite(significance):
         return "∞×"
     return "≤1×" if significance <= 1 else f"{significance:.1e}×"
-
-
-def _wrap(text: str, indent: str, continuation: str = "    ") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=continuation)
-
-
-def format_table(report: GradCheckReport) -> str:
-    """Render a gradient-check report as a readable table.
-
-    Parameters
-    ----------
-    report : GradCheckReport
-        The report to render.
-
-    Returns
-    -------
-    str
-        Lines of at most 100 characters: the verdict and difference, how the check
-        was run, one row per parameter, the worst entries and the diagnoses.
-    """
-    ok, suspicious = report.thresholds
-    eps = "auto" if report.eps is None else f"{report.eps:.3g}"
-    # Pytree names (params['dense_1']['kernel']) are long: the name column grows to fit them,
-    # as far as the 100 columns allow.
-    width = min(WIDTH - 67, max([16, *(len(row.name) for row in report.parameters)]))
-    lines = [
-        f"gradient check: {report.verdict.upper()}   difference {report.difference:.2e}   "
-        f"(ok < {ok:.0e}, suspicious < {suspicious:.0e})",
-        f"method {report.method}, eps {eps} (steps {report.steps[0]:.2g} to "
-        f"{report.steps[1]:.2g}), {report.dtype}, {plural(report.evaluations, 'loss evaluation')}, "
-        f"{report.seconds:.2f} s",
-        f"checked {report.checked:,} of {plural(report.total, 'value')} ({report.mode}); "
-        f"{plural(report.kinks, 'kink')}",
-        "",
-        f"{'parameter':<{width}} {'shape':<14} {'checked':>8} {'difference':>11}  {'verdict':<11}"
-        f" {'largest error':>13}  at",
-    ]
-    for row in report.parameters:
-        lines.append(
-            f"{row.name[:width]:<{width}} {_shape(row.shape)[:14]:<14} {row.checked:>8,} "
-            f"{row.difference:>11.2e}  {row.verdict:<11} {row.largest_error:>13.2e}  "
-            f"{row.largest_error_at}"[:WIDTH]
-        )
-    if not report.passed:
-        lines += ["", "worst entries:"]
-        worst = report.worst(5)
-        # The numbers take 78 columns (a kink mark included); names get the rest.
-        entry_width = min(WIDTH - 78, max([16, *(len(entry.name) for entry in worst)]))
-        for entry in worst:
-            lines.append(
-                f"  {entry.name[:entry_width]:<{entry_width}} analytic {entry.analytic:>11.5g}"
-                f" numerical {entry.numerical:>11.5g} relative {entry.relative_error:.1e} "
-                f"{_times(entry.significance)} bound" + ("  kink" if entry.kink else "")
-            )
-        diagnosed = [row for row in report.parameters if row.diagnosis]
-        if diagnosed:
-            lines += ["", "diagnosis:"]
-            for row in diagnosed:
-                lines += _wrap(f"{row.name}: {row.diagnosis}", "  ")
-    if report.advice:
-        lines += ["", "what to try:"]
-        for line in report.advice:
-            lines += _wrap(line, "  - ")
-    if report.notes:
-        lines += ["", "notes:"]
-        for note in report.notes:
-            lines += _wrap(note, "  - ")
-    return "\n".join(lines)

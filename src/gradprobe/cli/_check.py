@@ -11,9 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gradprobe.check.comparison import DEFAULT_THRESHOLDS
-from gradprobe.check.setup import MODES
-from gradprobe.cli._options import choice
+from gradprobe.cli._options import DEFAULT_THRESHOLDS, METHODS, MODES, choice
 from gradprobe.cli._runtime import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -24,8 +22,6 @@ from gradprobe.cli._runtime import (
     exit_codes,
 )
 from gradprobe.errors import InvalidArgumentError
-from gradprobe.numdiff.derivative import METHODS
-from gradprobe.report.jsonout import to_json
 
 __all__ = ["check_command"]
 
@@ -101,6 +97,7 @@ def check_command(
     """
     from gradprobe.check.checker import check_gradients
     from gradprobe.cli.usercode import load_problem
+    from gradprobe.report.jsonout import to_json
     from gradprobe.report.terminal import print_check, progress_bars
 
     with exit_codes(debug):
@@ -116,7 +113,11 @@ def check_command(
         if isinstance(problem, dict):
             from gradprobe.torch import check_namespace
 
-            report = check_namespace(problem, **names, include=include, **options)
+            with progress_bars(error_console(), enabled=not quiet) as bars:
+                progress = bars.stage("values differentiated")
+                report = check_namespace(
+                    problem, **names, include=include, progress=progress, **options
+                )
         else:
             given = [f"--{key}" for key, value in {**names, "include": include}.items() if value]
             if given:

@@ -13,11 +13,17 @@ from typing import Any
 import typer
 
 from gradprobe.errors import InvalidArgumentError
-from gradprobe.nn.initializers import INITIALIZERS
-from gradprobe.nn.sweep import DEFAULT_INITS
 
 __all__ = [
+    "ACTIVATIONS",
+    "DATASETS",
+    "DEFAULT_INITS",
+    "DEFAULT_THRESHOLDS",
+    "INITIALIZERS",
+    "METHODS",
+    "MODES",
     "NETWORK_INITS",
+    "OPTIMIZERS",
     "SWEEP_INITS",
     "TASKS",
     "choice",
@@ -26,6 +32,22 @@ __all__ = [
     "parse_names",
 ]
 
+# The library's names, spelled out here so that `gradprobe --help` answers without loading
+# NumPy and the library (a second instead of a blink); tests/cli/test_options.py holds each
+# one equal to the table it copies, so they cannot drift apart.
+METHODS = ("forward", "backward", "central", "complex", "richardson")  # numdiff.rules
+MODES = ("auto", "full", "localize")  # check.setup
+DEFAULT_THRESHOLDS = (1e-6, 1e-4)  # check.comparison
+ACTIVATIONS = (  # nn.activations
+    *("relu", "leaky_relu", "tanh", "sigmoid", "linear", "gelu", "silu", "elu", "softplus"),
+)
+INITIALIZERS = (  # nn.initializers
+    *("zeros", "normal", "uniform", "he", "he_normal", "he_uniform", "xavier"),
+    *("xavier_normal", "xavier_uniform", "lecun", "lecun_normal", "lecun_uniform", "orthogonal"),
+)
+DEFAULT_INITS = ("zeros", "small", "large", "xavier", "he")  # nn.sweep
+OPTIMIZERS = ("gd", "momentum", "adam")  # nn.train
+DATASETS = ("breast_cancer", "digits", "circles", "moons", "spirals")  # diagnose.tabular
 TASKS = ("classification", "regression")
 # What --init of diagnose takes: a network initializer, or "auto" (He for ReLU, Xavier else).
 NETWORK_INITS = ("auto", *INITIALIZERS)

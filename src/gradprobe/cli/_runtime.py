@@ -24,7 +24,6 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
-from gradprobe._validate import check_target
 from gradprobe.errors import GradprobeError, InvalidArgumentError
 
 __all__ = [
@@ -188,6 +187,8 @@ def writing(option: str, expected: str) -> Iterator[None]:
 
 def check_out(folder: Path) -> None:
     """Fail before the run, not after a minute of it, when ``--out`` cannot hold the report."""
+    from gradprobe._validate import check_target  # NumPy comes with it: not for --help
+
     for name in ("report.html", "report.json"):
         check_target(folder / name, "--out")
     for path in (folder, *folder.parents):

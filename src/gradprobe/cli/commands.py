@@ -2,8 +2,9 @@
 
 Each command reads its options, calls the library and prints; exit codes and error
 lines come from :mod:`gradprobe.cli._runtime`. Libraries that are slow to import
-(matplotlib, scikit-learn, sympy, rich's progress bars) are imported by the command
-that uses them, so ``gradprobe --help`` and shell completion answer at once.
+(NumPy and the library itself, matplotlib, scikit-learn, sympy, rich's progress bars) are
+imported by the command that uses them, so ``gradprobe --help`` and shell completion
+answer at once; the choice lists come from :mod:`~gradprobe.cli._options`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gradprobe._validate import finite_real
 from gradprobe._version import __version__
 from gradprobe.cli._check import check_command
 from gradprobe.cli._options import (
+    ACTIVATIONS,
+    DATASETS,
+    DEFAULT_INITS,
+    INITIALIZERS,
+    METHODS,
     NETWORK_INITS,
+    OPTIMIZERS,
     SWEEP_INITS,
     TASKS,
     choice,
@@ -38,15 +44,8 @@ from gradprobe.cli._runtime import (
     state,
     writing,
 )
-from gradprobe.diagnose.result import DiagnoseConfig
-from gradprobe.diagnose.tabular import DATASETS
+from gradprobe.diagnose.config import DiagnoseConfig
 from gradprobe.errors import GradprobeError, InvalidArgumentError, LossEvaluationError
-from gradprobe.nn.activations import ACTIVATIONS
-from gradprobe.nn.initializers import INITIALIZERS
-from gradprobe.nn.sweep import DEFAULT_INITS
-from gradprobe.nn.train import OPTIMIZERS
-from gradprobe.numdiff.derivative import METHODS
-from gradprobe.report.jsonout import derivative_data, to_json
 
 if TYPE_CHECKING:
     from gradprobe.numdiff.derivative import Derivative
@@ -98,6 +97,7 @@ def _derivative_rows(
     A method that does not apply to this function (the complex step on ``abs``) gives
     the reason instead of a result; only when every method fails is that an error.
     """
+    from gradprobe._validate.numbers import finite_real
     from gradprobe.cli._expression import parse_expression  # sympy is slow to import
     from gradprobe.numdiff.derivative import derivative
 
@@ -172,6 +172,8 @@ def derivative_command(
             raise InvalidArgumentError(f"--eps: got {eps}, expected a positive step")
         slope, exact, results = _derivative_rows(expression, at, eps, methods, variable)
     if as_json:
+        from gradprobe.report.jsonout import derivative_data, to_json
+
         payload = {
             "expression": expression,
             "at": at,
@@ -225,7 +227,7 @@ def diagnose_command(
     ] = ",".join(map(str, DiagnoseConfig.layers)),
     activation: Annotated[
         str,
-        choice("--activation", "The hidden layers' activation", list(ACTIVATIONS)),
+        choice("--activation", "The hidden layers' activation", ACTIVATIONS),
     ] = DiagnoseConfig.activation,
     init: Annotated[
         str,
@@ -253,7 +255,7 @@ def diagnose_command(
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = DiagnoseConfig.lr,
     optimizer: Annotated[
         str,
-        choice("--optimizer", "The update rule", list(OPTIMIZERS)),
+        choice("--optimizer", "The update rule", OPTIMIZERS),
     ] = DiagnoseConfig.optimizer,
     seed: Annotated[
         int,
@@ -312,7 +314,7 @@ def diagnose_command(
 def depth_command(
     activation: Annotated[
         str,
-        choice("--activation", "The hidden activation", list(ACTIVATIONS)),
+        choice("--activation", "The hidden activation", ACTIVATIONS),
     ] = "relu",
     depth: Annotated[int, typer.Option("--depth", help="Number of layers.")] = 50,
     width: Annotated[int, typer.Option("--width", help="Units per layer.")] = 256,
@@ -334,15 +336,19 @@ def depth_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the sweep as JSON.", metavar="")
     ] = False,
+    quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Sweep initializations through a deep network to see whether signals vanish or explode."""
     from gradprobe.nn.scale import recommend_scale
     from gradprobe.nn.sweep import depth_sweep
+    from gradprobe.report.terminal import progress_bars
 
     with exit_codes(debug):
         inits = parse_names(init, "--init", SWEEP_INITS)
-        sweep = depth_sweep(depth, width, activation, inits=inits, seed=seed)
+        with progress_bars(error_console(), enabled=not quiet) as bars:
+            progress = bars.stage("initializations measured")
+            sweep = depth_sweep(depth, width, activation, inits=inits, seed=seed, progress=progress)
         scale = recommend_scale(activation)
         if plot is not None:
             from gradprobe.report.page import write_depth_plot
@@ -350,6 +356,8 @@ def depth_command(
             with writing("--plot", "a writable path for a PNG file"):
                 write_depth_plot(sweep, plot)
     if as_json:
+        from gradprobe.report.jsonout import to_json
+
         typer.echo(to_json({**sweep.to_dict(), "recommendation": scale.to_dict()}), nl=False)
         return
     from gradprobe.report.terminal import print_depth_sweep

@@ -9,7 +9,23 @@
 Rendering the diagnosis (terminal, HTML page, JSON) is :mod:`gradprobe.report`'s job.
 """
 
-from gradprobe.diagnose.pipeline import run_diagnosis
-from gradprobe.diagnose.result import DiagnoseConfig, Diagnosis
+from typing import TYPE_CHECKING
+
+from gradprobe._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from gradprobe.diagnose.config import DiagnoseConfig
+    from gradprobe.diagnose.pipeline import run_diagnosis
+    from gradprobe.diagnose.result import Diagnosis
 
 __all__ = ["DiagnoseConfig", "Diagnosis", "run_diagnosis"]
+
+# Each name is imported when first read (PEP 562; see gradprobe._lazy).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "DiagnoseConfig": "gradprobe.diagnose.config",
+        "Diagnosis": "gradprobe.diagnose.result",
+        "run_diagnosis": "gradprobe.diagnose.pipeline",
+    },
+)

@@ -206,9 +206,13 @@ def _run(dataset: Dataset, config: DiagnoseConfig, progress: Progress | None) ->
     report(stages[0], 1, 1)
     report(stages[1], 0, 1)
     sweep = depth_sweep(
-        config.depth, config.width, config.activation, seed=config.seed, batch_size=_SWEEP_BATCH
+        config.depth,
+        config.width,
+        config.activation,
+        seed=config.seed,
+        batch_size=_SWEEP_BATCH,
+        progress=lambda done, total: report(stages[1], done, total),
     )
-    report(stages[1], 1, 1)
     report(stages[2], 0, 2)
     check_initial = _check(net, scaled[0], dataset.y_train, config.seed)
     report(stages[2], 1, 2)

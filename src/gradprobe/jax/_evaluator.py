@@ -237,6 +237,7 @@ def check_problem(
     memory: int,
     started: float | None = None,
     forward: bool = False,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Differentiate ``problem`` both ways with gradprobe's engine and build the report.
 
@@ -267,4 +268,5 @@ def check_problem(
         mode=chosen,
         notes=problem.notes,
         started=started,
+        progress=progress,
     )

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gradprobe._validate import check_argnums, check_memory, check_seed
+from gradprobe._validate import check_argnums, check_memory, check_progress, check_seed
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
@@ -35,6 +35,7 @@ def check_function(
     seed: int = 0,
     mode: str = "auto",
     memory: int = DEFAULT_MEMORY,
+    progress: Any = None,
 ) -> GradCheckReport:
     """Check the gradient JAX computes for ``f`` by the arguments ``argnums``.
 
@@ -72,6 +73,9 @@ def check_function(
         value; ``"auto"`` is ``"localize"`` above 100,000 values unless ``sample`` is given.
     memory : int, default=256 MiB
         Bytes one chunk of batched evaluations may take (XLA's estimate).
+    progress : callable or tqdm-like, optional
+        Told how the check advances, as for :func:`gradprobe.check_gradients`: a callable
+        ``progress(done, total)`` or an object with ``update(n)`` such as a tqdm bar.
 
     Returns
     -------
@@ -104,6 +108,7 @@ def check_function(
     positions = check_argnums(argnums, len(args))
     generator = check_seed(seed)
     budget = check_memory(memory)
+    check_progress(progress)
     with jax.enable_x64(True):
         problem = read_problem(f, args, positions, _projection_seed(generator))
         return check_problem(
@@ -115,6 +120,7 @@ def check_function(
             mode=mode,
             memory=budget,
             started=started,
+            progress=progress,
         )
 
 

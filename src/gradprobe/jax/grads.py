@@ -19,7 +19,7 @@ from typing import Any
 import jax
 
 from gradprobe._validate import check_count, check_modes, check_positive
-from gradprobe.check.checker import GradientCheckError
+from gradprobe.check.checker import GradientCheckError, hides_failed_check
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidTypeError
@@ -117,6 +117,7 @@ def check_grads(
     >>> [report.verdict for report in reports]
     ['ok', 'ok', 'ok', 'ok', 'ok', 'ok']
     """
+    __tracebackhide__ = True  # pytest shows the report, not gradprobe's frames
     if not callable(f):
         raise InvalidTypeError(f"f: got {type(f).__name__}, expected a callable")
     if not isinstance(args, Sequence) or isinstance(args, str) or not args:
@@ -136,6 +137,7 @@ def check_grads(
     reports: list[GradCheckReport] = []
 
     def run(function: Callable[..., Any], values: tuple[Any, ...], mode: str, label: str) -> None:
+        __tracebackhide__ = hides_failed_check
         started = time.perf_counter()
         with jax.enable_x64(True):
             problem = read_problem(function, values, tuple(range(len(values))), 0)
@@ -156,6 +158,7 @@ def check_grads(
             raise CheckGradsError(report, label, mode, label.count(" of ") + 1)
 
     def descend(function: Callable[..., Any], values: tuple[Any, ...], left: int, of: str) -> None:
+        __tracebackhide__ = hides_failed_check
         if "fwd" in chosen_modes:
             label = f"JVP of {of}" if of else "JVP"
             run(function, values, "fwd", label)

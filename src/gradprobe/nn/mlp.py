@@ -333,11 +333,8 @@ class MLP:
         masks are drawn from the network's generator.
         """
         cache = self._forward(X, self.params, True)
-        return (
-            self._objective(cache, targets),
-            self._backward(cache, targets),
-            cache.A[self.n_layers],
-        )
+        output = cache.A[self.n_layers]
+        return self._objective(cache, targets), self._backward(cache, targets), output
 
     @property
     def rng(self) -> np.random.Generator:
@@ -434,6 +431,7 @@ class MLP:
         optimizer: str | Optimizer = "gd",
         validation_data: tuple[Any, Any] | None = None,
         callback: Callable[[int, History], bool | None] | None = None,
+        progress: Any = None,
     ) -> History:
         """Train with minibatch gradient descent; see :func:`gradprobe.nn.train.fit`."""
         return fit(
@@ -446,4 +444,5 @@ class MLP:
             optimizer=optimizer,
             validation_data=validation_data,
             callback=callback,
+            progress=progress,
         )

@@ -20,6 +20,7 @@ from gradprobe.nn import initializers
 from gradprobe.nn.activations import get_activation
 from gradprobe.nn.mlp import MLP
 from gradprobe.nn.probe import propagation
+from gradprobe.numdiff.progress import as_callback
 from gradprobe.signals.judge import Array
 from gradprobe.signals.sweep import DepthSweep
 
@@ -79,6 +80,7 @@ def depth_sweep(
     *,
     batch_size: int = 256,
     tolerance: float = 100.0,
+    progress: Any = None,
 ) -> DepthSweep:
     """Measure signal propagation in fresh networks under several initializations.
 
@@ -103,6 +105,9 @@ def depth_sweep(
         The number of probe examples.
     tolerance : float, default=100.0
         As in :func:`propagation`.
+    progress : callable or tqdm-like, optional
+        Told ``progress(done, total)`` after each initialization is measured: a callable
+        or an object with ``update(n)`` such as ``tqdm.auto.tqdm()``.
 
     Returns
     -------
@@ -119,6 +124,7 @@ def depth_sweep(
     batch_size = check_count(batch_size, "batch_size")
     name = get_activation(activation).name
     chosen = _initializers(inits)
+    report = as_callback(progress)
     sizes = {"depth": depth, "width": width, "batch_size": batch_size}
     check_fits(24 * batch_size * width * (depth + 1), ", ".join(sizes), sizes, "the activations")
     rng = np.random.default_rng(check_seed(seed))
@@ -135,4 +141,6 @@ def depth_sweep(
             message = str(error).removeprefix("init: ")
             raise InvalidArgumentError(f"inits[{label!r}]: {message}") from error
         reports[label] = propagation(net, X, seed=probe_seed, tolerance=tolerance)
+        if report is not None:
+            report(len(reports), len(chosen))
     return DepthSweep(depth=depth, width=width, activation=name, reports=reports)

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from gradprobe._text import html_card
 from gradprobe._validate import check_count, check_positive, check_rate, unless_interrupt
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError, NonFiniteError
+from gradprobe.numdiff.progress import as_callback
 
 __all__ = [
     "OPTIMIZERS",
@@ -247,6 +248,7 @@ def fit(
     optimizer: str | Optimizer = "gd",
     validation_data: tuple[Any, Any] | None = None,
     callback: Callable[[int, History], bool | None] | None = None,
+    progress: Any = None,
 ) -> History:
     """Train ``net`` in place with minibatch gradient descent.
 
@@ -273,6 +275,9 @@ def fit(
     callback : callable, optional
         ``callback(epoch, history)`` after every epoch (``epoch`` counts from 0);
         returning True stops training.
+    progress : callable or tqdm-like, optional
+        Told ``progress(epochs_done, epochs)`` after every epoch: a callable or an object
+        with ``update(n)`` such as ``tqdm.auto.tqdm()``.
 
     Returns
     -------
@@ -301,6 +306,7 @@ def fit(
     batch_size = None if batch_size is None else check_count(batch_size, "batch_size")
     size = m if batch_size is None else min(int(batch_size), m)
     update = _make_optimizer(optimizer, lr)
+    report = as_callback(progress)
     validation = None
     if validation_data is not None:
         X_val, y_val = validation_data
@@ -318,6 +324,8 @@ def fit(
                     history.val_loss.append(net.loss(*validation))
                     history.val_metric.append(net.score(*validation))
                     net.train()
+                if report is not None:
+                    report(epoch + 1, int(epochs))
                 if callback is not None and callback(epoch, history):
                     break
     finally:

@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console, RenderableType
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gradprobe._text import MARKS, level_of, plural
+from gradprobe._console import emit, folding_table, mark, verdict_text
+from gradprobe._text import plural
+from gradprobe.check.report import print_report
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -48,9 +49,6 @@ _METHOD_NOTES = {
     "richardson": ("O(ε⁸)", "extrapolated central"),
 }
 
-# The fewest characters per line a folded name keeps.
-_NAME_WIDTH = 10
-_STYLES = {"ok": "green", "warn": "yellow", "bad": "red"}
 _TOPICS = (
     ("inputs", "1. Inputs"),
     ("depth", "2. Depth and init"),
@@ -59,154 +57,13 @@ _TOPICS = (
 )
 
 
-def emit(console: Console, *renderables: RenderableType) -> None:
-    """Print renderables at the console's width with the spaces that end lines removed.
-
-    Rich pads table cells to their column's width; copied or piped output should
-    not carry that padding, and a test can compare lines exactly.
-    """
-    for renderable in renderables:
-        for line in console.render_lines(renderable, console.options, pad=False):
-            text = Text()
-            for segment in line:
-                if not segment.control:
-                    text.append(segment.text, segment.style)
-            text.rstrip()
-            console.print(text, soft_wrap=True)
-
-
-def _mark(level: str) -> Text:
-    return Text(MARKS[level], style=_STYLES[level])
-
-
-def _verdict(verdict: str) -> Text:
-    return Text(verdict, style=_STYLES[level_of(verdict)])
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape)) or "scalar"
-
-
-def _table(*headers: str, right: Sequence[str] = (), names: Sequence[str] = ()) -> Table:
-    """Return a table whose ``names`` columns fold onto more lines when space runs out.
-
-    Every other column keeps its width (a number is never broken); a name is folded,
-    never cut, and keeps at least a few characters per line.
-    """
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for header in headers:
-        table.add_column(
-            header,
-            justify="right" if header in right else "left",
-            overflow="fold",
-            no_wrap=header not in names,
-        )
-    return table
-
-
-def _table_or_lines(console: Console, table: Table, rows: list[list[str]]) -> list[RenderableType]:
-    """Return ``table``, or each row as wrapped lines when the console is too narrow for it.
-
-    A narrow terminal would make rich crop columns; a list of "header value" lines
-    loses nothing.
-    """
-    headers = [str(column.header) for column in table.columns]
-    for k, column in enumerate(table.columns):
-        if not column.no_wrap:  # a folded name keeps a few characters per line
-            longest = max(len(headers[k]), *(len(row[k]) for row in rows))
-            column.min_width = min(_NAME_WIDTH, longest)
-    # The width the table needs: whole cells in no-wrap columns, a few characters of
-    # the folding ones, and a space either side of every inner column edge.
-    needed = 2 * (len(headers) - 1) + sum(
-        (column.min_width or 0)
-        if not column.no_wrap
-        else max(len(header), *(len(row[k]) for row in rows))
-        for k, (column, header) in enumerate(zip(table.columns, headers, strict=True))
-    )
-    if needed <= console.width:
-        return [table]
-    lines: list[RenderableType] = []
-    for row in rows:
-        lines.append(Text(row[0], style="bold", overflow="fold"))
-        details = ", ".join(f"{h} {v}" for h, v in zip(headers[1:], row[1:], strict=True) if v)
-        lines.append(Text(f"  {details}", overflow="fold"))
-    return lines
-
-
 def print_check(console: Console, report: GradCheckReport) -> None:
-    """Print a gradient check: verdict and summary, one row per parameter, worst entries.
+    """Print a gradient check as ``str(report)`` reads it (one renderer: ``print_report``).
 
     Every parameter and coordinate name is shown whole, folded onto a second line when
     the terminal is too narrow; the diagnosis and notes wrap at the console's width.
     """
-    lines = report.summary(notes=False)
-    level = level_of(report.verdict)
-    headline = Text.assemble(_mark(level), " gradient check: ", (lines[0], "bold"))
-    rows = _table(
-        "parameter",
-        "shape",
-        "checked",
-        "difference",
-        "verdict",
-        "largest error",
-        "at",
-        right=("checked", "difference", "largest error"),
-        names=("parameter", "at"),
-    )
-    cells = []
-    for row in report.parameters:
-        # "W1[3, 2]" in the row of W1 reads "[3, 2]": the name is in the first column.
-        at = row.largest_error_at
-        at = at[len(row.name) :] if at.startswith(row.name + "[") else at
-        cells.append(
-            [
-                row.name,
-                _shape(row.shape),
-                f"{row.checked:,}",
-                f"{row.difference:.2e}",
-                row.verdict,
-                f"{row.largest_error:.2e}",
-                at,
-            ]
-        )
-        rows.add_row(*(Text(c) for c in cells[-1][:4]), _verdict(row.verdict), *cells[-1][5:])
-    emit(
-        console,
-        headline,
-        *(Text(line) for line in lines[1:]),
-        Text(),
-        *_table_or_lines(console, rows, cells),
-    )
-    if not report.passed and report.checked:
-        worst = _table(
-            "worst entries",
-            "analytic",
-            "numerical",
-            "relative error",
-            "",
-            right=("analytic", "numerical", "relative error"),
-            names=("worst entries",),
-        )
-        entries = [
-            [
-                entry.name,
-                f"{entry.analytic:.6g}",
-                f"{entry.numerical:.6g}",
-                f"{entry.relative_error:.1e}",
-                "kink" if entry.kink else "",
-            ]
-            for entry in report.worst(5)
-        ]
-        for entry_cells in entries:
-            worst.add_row(Text(entry_cells[0]), *entry_cells[1:])
-        emit(console, Text(), *_table_or_lines(console, worst, entries))
-    diagnosed = [row for row in report.parameters if row.diagnosis]
-    if diagnosed or report.notes:
-        emit(console, Text())
-    for row in diagnosed:
-        emit(console, Text.assemble((row.name, "bold"), f": {row.diagnosis}"))
-    for note in report.notes:
-        emit(console, Text(f"note: {note}"))
+    print_report(console, report)
 
 
 class ProgressBars:
@@ -291,7 +148,7 @@ def print_derivatives(
         Text(f"f({variable}) = {expression}    f'({variable}) = {slope}"),
         Text(f"exact f'({at:g}) = {exact:.12g}  (sympy)"),
     )
-    table = _table(
+    table = folding_table(
         "method",
         "formula",
         "ε",
@@ -361,7 +218,7 @@ def print_diagnosis(
         items = [f for f in d.findings if f["topic"] == topic]
         for number, finding in enumerate(items):
             label = title if number == 0 else ""
-            grid.add_row(label, _mark(finding["level"]), Text(finding["text"]))
+            grid.add_row(label, mark(finding["level"]), Text(finding["text"]))
     emit(console, grid)
     # One line however long the paths: they are meant to be copied.
     where = f"report: {paths[0]}  data: {paths[1]}  ({seconds:.1f} s, analysis {d.seconds:.1f} s)"
@@ -385,11 +242,11 @@ def print_depth_sweep(
         ),
     )
     headers = ("init", "verdict", "from layer", "std layer 1", "std layer L", "‖dW1‖/‖dWL‖")
-    table = _table(*headers, right=headers[2:], names=("init",))
+    table = folding_table(*headers, right=headers[2:], names=("init",))
     for row in sweep.rows:
         table.add_row(
             Text(row["init"]),
-            _verdict(row["verdict"]),
+            verdict_text(row["verdict"]),
             "—" if row["trouble_layer"] is None else str(row["trouble_layer"]),
             f"{row['first_std']:.3g}",
             f"{row['last_std']:.3g}",

@@ -286,4 +286,5 @@ def check_problem(
         notes=problem.notes,
         started=started,
         nondet_tol=options.nondet_tol,
+        progress=options.progress,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from gradprobe._validate import (
     check_count,
     check_fraction,
     check_positive,
+    check_progress,
     check_sample,
     check_seed,
     check_thresholds,
@@ -60,6 +61,9 @@ class CheckOptions(TypedDict, total=False):
         refused whatever this is.
     workers : int or None
         PyTorch threads for the check (``torch.set_num_threads``, restored afterwards).
+    progress : callable or tqdm-like or None
+        Told how the check advances, as for :func:`gradprobe.check_gradients`: a callable
+        ``progress(done, total)`` or an object with ``update(n)`` such as a tqdm bar.
     """
 
     eps: float | None
@@ -70,6 +74,7 @@ class CheckOptions(TypedDict, total=False):
     batch_size: int | None
     nondet_tol: float
     workers: int | None
+    progress: Any
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class Settings:
     batch_size: int | None = None
     nondet_tol: float = 0.0
     workers: int | None = None
+    progress: Any = None
 
 
 def settings(options: Mapping[str, object]) -> Settings:
@@ -123,6 +129,7 @@ def settings(options: Mapping[str, object]) -> Settings:
         batch_size=None if batch_size is None else check_count(batch_size, "batch_size"),
         nondet_tol=check_fraction(options.get("nondet_tol", 0.0), "nondet_tol", np.inf),
         workers=None if workers is None else check_count(workers, "workers"),
+        progress=check_progress(options.get("progress")),
     )
 
 

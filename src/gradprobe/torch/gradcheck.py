@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprobe.check.checker import GradientCheckError
+from gradprobe.check.checker import GradientCheckError, hides_failed_check
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, NondeterministicLossError
 from gradprobe.torch._evaluator import check_problem
@@ -159,6 +159,7 @@ def _check(
     **options: Any,
 ) -> bool:
     """Run the check once per mode (False: backward, True: forward-mode AD)."""
+    __tracebackhide__ = hides_failed_check
     started = time.perf_counter()
     tupled = as_inputs(inputs, "inputs") if isinstance(inputs, (list, tuple, Tensor)) else (inputs,)
     if not any(isinstance(x, Tensor) and x.requires_grad for x in tupled):
@@ -224,8 +225,10 @@ def _convert(test: Callable[..., Any], *args: Any) -> None:
 
 
 def _fail(raise_exception: bool, headline: str, report: GradCheckReport | None = None) -> bool:
+    __tracebackhide__ = hides_failed_check
     if raise_exception:
-        raise GradcheckError(headline, report)
+        # from None: the headline says what the caught error said; pytest shows one error.
+        raise GradcheckError(headline, report) from None
     return False
 
 
@@ -297,6 +300,7 @@ def gradcheck(
     >>> gradcheck(torch.sin, (x,))
     True
     """
+    __tracebackhide__ = True  # pytest shows the report, not gradprobe's frames
     del fast_mode  # the full check is the only mode
     if not (check_forward_ad or check_backward_ad):
         raise InvalidArgumentError(
@@ -304,6 +308,7 @@ def gradcheck(
         )
 
     def structure(tupled: tuple[Any, ...]) -> None:
+        __tracebackhide__ = hides_failed_check
         if check_batched_forward_grad:
             _convert(_torch._test_batched_grad_forward_ad, func, tupled)
         if check_backward_ad:
@@ -384,6 +389,7 @@ def gradgradcheck(
     >>> gradgradcheck(torch.tanh, (x,))
     True
     """
+    __tracebackhide__ = True  # pytest shows the report, not gradprobe's frames
     del gen_non_contig_grad_outputs, check_undefined_grad, check_grad_dtypes
     del check_batched_grad, fast_mode, masked
     if check_fwd_over_rev or not check_rev_over_rev:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from gradprobe._validate import check_tolerance
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
+from gradprobe.numdiff.progress import as_callback
 from gradprobe.signals.sweep import InitSweep
 from gradprobe.torch._layers import check_model, read_activations, weight_units
 from gradprobe.torch.initialize import SCHEMES, initialize_
@@ -38,6 +39,7 @@ def init_sweep(
     seed: int = 0,
     tolerance: float = 100.0,
     training: bool = True,
+    progress: Any = None,
 ) -> InitSweep:
     """Probe deep copies of ``model``, each re-initialized by one scheme.
 
@@ -54,6 +56,9 @@ def init_sweep(
         As for :func:`gradprobe.torch.initialize_`.
     loss_fn, targets, seed, tolerance, training
         As for :func:`gradprobe.torch.propagation`; ``seed`` also seeds the weights.
+    progress : callable or tqdm-like, optional
+        Told ``progress(done, total)`` after each scheme is probed: a callable or an
+        object with ``update(n)`` such as ``tqdm.auto.tqdm()``.
 
     Returns
     -------
@@ -91,13 +96,14 @@ def init_sweep(
     as_inputs(x, model)
     units = weight_units(model)
     read_activations(model, units, activations)  # a bad mapping fails before any work
+    report = as_callback(progress)
     options = {"loss_fn": loss_fn, "targets": targets, "seed": seed, "tolerance": tolerance}
     reports = {}
-    for name in names:
-        if name == "current":
-            reports[name] = propagation(model, x, training=training, **options)
-            continue
-        candidate = copy.deepcopy(model)
-        initialize_(candidate, name, activations=activations, seed=seed)
+    for done, name in enumerate(names, start=1):
+        candidate = model if name == "current" else copy.deepcopy(model)
+        if name != "current":
+            initialize_(candidate, name, activations=activations, seed=seed)
         reports[name] = propagation(candidate, x, training=training, **options)
+        if report is not None:
+            report(done, len(names))
     return InitSweep(f"{type(model).__name__} with {len(units)} weight layers", reports)
