@@ -1,0 +1,169 @@
+"""A framework's MLP answered by gradprobe's structure-aware evaluator: the shared part.
+
+When an adapter (PyTorch's :mod:`gradprobe.torch._mlp`, JAX's
+:mod:`gradprobe.jax._mlp`) recognises a plain dense stack under a loss gradprobe's
+:class:`~gradprobe.nn.mlp.MLP` computes, the numerical side of its check can come from
+:class:`~gradprobe.nn.fastcheck.MLPEvaluator`: one cached forward pass, rank-1
+updates and series expansions instead of one forward pass per perturbation. This
+module holds what both adapters need for that: :func:`build_mlp` (the copy, from the
+layers' weight arrays), :class:`ReplicaRoute` (an evaluator's values taken from the
+copy at θ and one coordinate away, anything else left to the adapter's own
+evaluator), :func:`agreement` (the copy trusted only when its losses equal the
+framework's at θ and at perturbed points, to rounding) and :func:`route_note`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradprobe._params import ParameterLayout
+from gradprobe.nn.fastcheck import MLPEvaluator
+from gradprobe.nn.mlp import MLP
+from gradprobe.numdiff.batched import ThetaEvaluator
+
+__all__ = ["AGREEMENT", "LOSSES", "ReplicaRoute", "agreement", "build_mlp", "route_note"]
+
+Array = NDArray[np.float64]
+# Agreement demanded between the copy's loss and the framework's, relative to the loss.
+AGREEMENT = 1e-12
+# Perturbed points compared before the copy is trusted, per checked array.
+_SPOT_CHECKS = 2
+LOSSES = {
+    "softmax": "cross-entropy",
+    "linear": "mean squared error",
+    "sigmoid": "binary cross-entropy with logits",
+}
+"""The MLP's output layer -> the loss it stands for, as reports name it."""
+
+
+def build_mlp(activation: str, output: str, layers: Sequence[tuple[Any, Any]]) -> MLP:
+    """Return gradprobe's MLP (evaluation mode) with the given layers' weights, in float64.
+
+    Parameters
+    ----------
+    activation : str
+        The hidden layers' activation (a name of :data:`gradprobe.nn.activations.ACTIVATIONS`).
+    output : {"softmax", "linear", "sigmoid"}
+        The output layer and its loss.
+    layers : sequence of (W, b)
+        Each layer's weight, shape ``(n_l, n_{l-1})`` (``Z = A @ W.T + b``), and bias,
+        shape ``(n_l,)``; consecutive layers must chain.
+
+    Returns
+    -------
+    MLP
+        The network; its arrays are copies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layers = [(np.ones((3, 2)), np.zeros(3)), (np.ones((2, 3)), np.zeros(2))]
+    >>> net = build_mlp("relu", "softmax", layers)
+    >>> net.layer_sizes, net.training
+    ([2, 3, 2], False)
+    """
+    sizes = [int(np.shape(layers[0][0])[1]), *(int(np.shape(w)[0]) for w, _ in layers)]
+    net = MLP(sizes, activation=activation, output=output).eval()
+    for number, (weight, bias) in enumerate(layers, start=1):
+        net.params[f"W{number}"] = np.array(weight, dtype=np.float64)
+        net.params[f"b{number}"] = np.array(bias, dtype=np.float64).reshape(-1)
+    return net
+
+
+class ReplicaRoute(ThetaEvaluator):
+    """An adapter's evaluator whose values at θ and one coordinate away come from the copy.
+
+    A mixin: the adapter's evaluator class lists it first and calls :meth:`attach`
+    after its own initialisation; every other request (θ moved in several
+    coordinates, another θ) goes to the adapter's evaluator.
+
+    Attributes
+    ----------
+    replica : MLPEvaluator
+        The copy's evaluator, at the same point.
+    theta : ndarray of float64, shape (size,)
+        The point of the check, in the adapter's layout.
+    to_full : ndarray of intp, shape (size,)
+        For each checked coordinate, its position in the copy's θ.
+    """
+
+    replica: MLPEvaluator
+    theta: Array
+    to_full: NDArray[np.intp]
+
+    def attach(self, replica: MLPEvaluator, theta: Array, to_full: NDArray[np.intp]) -> None:
+        """Route the values at ``theta`` (the adapter's θ) through ``replica``."""
+        self.replica = replica
+        self.theta = np.array(theta, dtype=np.float64)
+        self.to_full = np.asarray(to_full, dtype=np.intp)
+
+    def replica_values(self, indices: NDArray[np.intp], values: Array) -> Array:
+        """Return the copy's loss at θ with ``theta[indices[r]] = values[r]``, for each ``r``."""
+        result: Array = self.replica.coordinates(self.replica.theta, self.to_full[indices], values)
+        return result
+
+    def coordinates(
+        self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Return the loss with ``theta[indices[r]] = values[r]``, from the MLP evaluator."""
+        if not np.array_equal(theta, self.theta):
+            return super().coordinates(theta, indices, values)
+        if not len(indices):  # MLPEvaluator cannot be asked for nothing
+            return np.empty(0)
+        self.evaluations += len(indices)
+        return self.replica_values(np.asarray(indices, dtype=np.intp), np.asarray(values))
+
+    def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
+        """Return the loss at ``theta``: from the MLP evaluator at θ or one coordinate away."""
+        moved = np.flatnonzero(theta != self.theta)
+        if len(moved) > 1:
+            return super().__call__(theta, index)
+        self.evaluations += 1
+        if not len(moved):
+            return float(self.replica.center)
+        return float(self.replica_values(moved, np.asarray(theta[moved], dtype=np.float64))[0])
+
+
+def agreement(
+    route: ReplicaRoute,
+    layout: ParameterLayout,
+    reference: Callable[[int | None, float], float],
+    seed: int = 0,
+) -> int | None:
+    """Return how many perturbed points the copy matched the framework at, or None.
+
+    The points are θ itself and, for each array of ``layout``, two seeded random
+    coordinates moved by ``1e-3·max(1, |θᵢ|)``; ``reference(index, value)`` is the
+    framework's loss there (``index`` None for θ). The copy matches when each of its
+    values is within :data:`AGREEMENT` of the framework's, relative to the loss.
+    """
+    theta = route.theta
+    rng = np.random.default_rng(seed)
+    points: list[tuple[int | None, float]] = [(None, 0.0)]
+    for k in range(len(layout.names)):
+        span = np.arange(layout.offsets[k], layout.offsets[k + 1])
+        for index in rng.choice(span, min(_SPOT_CHECKS, len(span)), replace=False):
+            points.append((int(index), float(theta[index]) + 1e-3 * max(1.0, abs(theta[index]))))
+    for index, value in points:
+        expected = reference(index, value)
+        if index is None:
+            got = float(route.replica.center)
+        else:
+            got = float(route.replica_values(np.array([index]), np.array([value]))[0])
+        if not abs(got - expected) <= AGREEMENT * max(abs(expected), np.finfo(float).tiny):
+            return None
+    return len(points) - 1
+
+
+def route_note(net: MLP, framework: str, what: str, points: int, analytic: str) -> str:
+    """Return the report's line saying the numerical values came from the copy."""
+    return (
+        f"numerical values from gradprobe's structure-aware MLP evaluator: the {what} is a "
+        f"plain {net.activation} MLP {net.layer_sizes} under {LOSSES[net.output]}, whose loss "
+        f"agreed with {framework}'s to 1e-12 at θ and at {points} perturbed points; the "
+        f"analytic gradient is {analytic}"
+    )
