@@ -27,6 +27,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 from numpy.typing import NDArray
 
 from gradprobe.jax._problem import Problem
@@ -110,7 +111,7 @@ def _flatten(closed: Any) -> tuple[list[_Op], list[int], dict[int, Any], list[An
     counter = iter(range(1 << 62))
 
     def atom(env: dict[Any, int], a: Any) -> Any:
-        return a if isinstance(a, jax.extend.core.Literal) else env[a]
+        return a if isinstance(a, Literal) else env[a]
 
     def inline(jaxpr: Any, consts: Sequence[Any], arguments: Sequence[Any]) -> list[Any] | None:
         env: dict[Any, int] = {}
@@ -138,10 +139,7 @@ def _flatten(closed: Any) -> tuple[list[_Op], list[int], dict[int, Any], list[An
                     if not isinstance(out, int):
                         constants[env[var]] = out.val
                 continue
-            if any(
-                isinstance(v, (jax.extend.core.Jaxpr, jax.extend.core.ClosedJaxpr))
-                for v in eqn.params.values()
-            ):
+            if any(isinstance(v, (Jaxpr, ClosedJaxpr)) for v in eqn.params.values()):
                 return None  # control flow (cond, while, scan) or another call
             outputs = []
             for var in eqn.outvars:
@@ -176,11 +174,11 @@ class _Reader:
 
     def literal(self, a: Any, value: float) -> bool:
         """Whether ``a`` is the scalar constant ``value``."""
-        known = a.val if isinstance(a, jax.extend.core.Literal) else self.scalars.get(a)
+        known = a.val if isinstance(a, Literal) else self.scalars.get(a)
         return known is not None and np.shape(known) == () and bool(known == value)
 
     def tag(self, a: Any) -> tuple[Any, ...]:
-        if isinstance(a, jax.extend.core.Literal):
+        if isinstance(a, Literal):
             return ("const",)
         return self.tags.get(a, ("const",))
 
@@ -337,7 +335,7 @@ def read_stack(problem: Problem) -> DenseStack | None:
         env[logits_number] = jax.numpy.asarray(logits)
         for op in tail:
             result = op.primitive.bind(
-                *(a.val if isinstance(a, jax.extend.core.Literal) else env[a] for a in op.inputs),
+                *(a.val if isinstance(a, Literal) else env[a] for a in op.inputs),
                 **op.params,
             )
             for number, value in zip(

@@ -19,6 +19,7 @@ from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.jax._evaluator import check_problem
+from gradprobe.jax._mlp import evaluator_for
 from gradprobe.jax._problem import read_problem
 from gradprobe.numdiff.batched import DEFAULT_MEMORY
 
@@ -115,6 +116,7 @@ def check_function(
             mode=mode,
             memory=budget,
             started=started,
+            evaluator=evaluator_for,
         )
 
 
