@@ -47,6 +47,7 @@ _WRAPPERS = {
 _SHAPING = {"broadcast_in_dim", "reshape", "expand_dims", "convert_element_type"}
 _SMOOTH = {"tanh": "tanh", "logistic": "sigmoid"}
 _LEAKY_SLOPE = 0.01
+_PARTIAL = {"H", "cmp", "scaled"}  # tags of an activation's steps
 _PLAIN = (((1,), (0,)), ((), ()))  # a @ W
 _TRANSPOSED = (((1,), (1,)), ((), ()))  # a @ W.T
 
@@ -95,6 +96,10 @@ class DenseStack:
     loss : callable
         ``loss(logits) -> float``: the function's value (the loss) at given logits,
         shape ``(m, n_L)``.
+    function : callable
+        ``function(leaves) -> float``: the function's value with the checked leaves
+        given (arrays in the layout's order), its primitives run one by one (nothing
+        is compiled as a whole).
     """
 
     layers: list[DenseLayer]
@@ -102,6 +107,18 @@ class DenseStack:
     inputs: NDArray[np.float64]
     targets: NDArray[Any]
     loss: Callable[[NDArray[np.float64]], float]
+    function: Callable[[Sequence[NDArray[np.float64]]], float]
+
+
+def _run(ops: Sequence[_Op], env: dict[int, Any]) -> dict[int, Any]:
+    """Bind each primitive of ``ops`` to the values in ``env`` (updated and returned)."""
+    for op in ops:
+        result = op.primitive.bind(
+            *(a.val if isinstance(a, Literal) else env[a] for a in op.inputs), **op.params
+        )
+        results = result if op.primitive.multiple_results else [result]
+        env.update(zip(op.outputs, results, strict=True))
+    return env
 
 
 def _flatten(closed: Any) -> tuple[list[_Op], list[int], dict[int, Any], list[Any]] | None:
@@ -263,7 +280,14 @@ class _Reader:
         return True
 
     def _loss(self, op: _Op, tags: list[tuple[Any, ...]], kinds: set[str]) -> bool:
-        """Tag a step of the loss: it may read the logits, constants and data only."""
+        """Tag a step of the loss: it may read the logits, constants and data only.
+
+        What looked like the start of an activation of the last layer (a ``max`` with 0
+        in a softplus) is read as a step of the loss: no layer follows it.
+        """
+        last = len(self.layers)
+        tags = [("Z", last) if t[0] in _PARTIAL and t[1] == last else t for t in tags]
+        kinds = {t[0] for t in tags}
         if not kinds <= {"Z", "tail", "data", "const"}:
             return False
         for t in tags:
@@ -328,24 +352,23 @@ def read_stack(problem: Problem) -> DenseStack | None:
     if x.ndim != 2:
         return None
     logits_number = _logits_number(ops, reader, len(layers))
-    tail = reader.tail
+    # The loss: the constants and the targets' steps, and everything after the logits.
+    producer = next(i for i, op in enumerate(ops) if logits_number in op.outputs)
+    early = {id(op) for op in reader.tail}
+    tail = [op for i, op in enumerate(ops) if i > producer or id(op) in early]
 
     def loss(logits: NDArray[np.float64]) -> float:
-        env: dict[int, Any] = dict(values)
-        env[logits_number] = jax.numpy.asarray(logits)
-        for op in tail:
-            result = op.primitive.bind(
-                *(a.val if isinstance(a, Literal) else env[a] for a in op.inputs),
-                **op.params,
-            )
-            for number, value in zip(
-                op.outputs, result if op.primitive.multiple_results else [result], strict=True
-            ):
-                env[number] = value
+        env = _run(tail, {**values, logits_number: jax.numpy.asarray(logits)})
         return float(env[outputs[0]])
 
+    def function(leaves_values: Sequence[NDArray[np.float64]]) -> float:
+        given = {
+            n: jax.numpy.asarray(v) for n, v in zip(arguments[:leaves], leaves_values, strict=True)
+        }
+        return float(_run(ops, {**values, **given})[outputs[0]])
+
     activation = next(iter(reader.activations), "linear")
-    return DenseStack(layers, activation, x, np.asarray(values[targets]), loss)
+    return DenseStack(layers, activation, x, np.asarray(values[targets]), loss, function)
 
 
 def _logits_number(ops: Sequence[_Op], reader: _Reader, layer: int) -> int:

@@ -16,10 +16,6 @@ rounding; the analytic gradient is still JAX's own, from ``jax.vjp`` (a wrong
 
 from __future__ import annotations
 
-from typing import Any
-
-import jax
-import jax.numpy as jnp
 import numpy as np
 from numpy.typing import NDArray
 
@@ -133,16 +129,15 @@ def _replica(problem: Problem, memory: int, stack: DenseStack) -> ReplicaEvaluat
     )
     evaluator = ReplicaEvaluator(problem, memory, replica, to_full)
 
-    def moved(theta: Any, index: Any, value: Any) -> Any:
-        return problem.scalar(layout.unflatten(theta.at[index].set(value)), problem.dynamic)
-
-    compiled = jax.jit(moved)
-    theta = jnp.asarray(problem.theta)
-
     def function_loss(index: int | None, value: float) -> float:
-        if index is None:
-            return float(compiled(theta, 0, problem.theta[0]))
-        return float(compiled(theta, index, value))
+        theta = problem.theta.copy()
+        if index is not None:
+            theta[index] = value
+        leaves = [
+            theta[layout.offsets[k] : layout.offsets[k + 1]].reshape(layout.shapes[k])
+            for k in range(len(layout.names))
+        ]
+        return stack.function(leaves)
 
     points = agreement(evaluator, layout, function_loss)
     what = f"plain {net.activation} MLP {net.layer_sizes} under {LOSSES[net.output]}"

@@ -94,6 +94,9 @@ class ReplicaRoute(ThetaEvaluator):
     replica: MLPEvaluator
     theta: Array
     to_full: NDArray[np.intp]
+    #: As for the copy's own evaluator: the check measures the noise of the values it
+    #: differences, which the copy computes, along coordinates.
+    noise_along_coordinates = True
 
     def attach(self, replica: MLPEvaluator, theta: Array, to_full: NDArray[np.intp]) -> None:
         """Route the values at ``theta`` (the adapter's θ) through ``replica``."""
@@ -118,14 +121,24 @@ class ReplicaRoute(ThetaEvaluator):
         return self.replica_values(np.asarray(indices, dtype=np.intp), np.asarray(values))
 
     def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
-        """Return the loss at ``theta``: from the MLP evaluator at θ or one coordinate away."""
+        """Return the loss at ``theta``, from the copy (cached at θ or one coordinate away)."""
         moved = np.flatnonzero(theta != self.theta)
-        if len(moved) > 1:
-            return super().__call__(theta, index)
         self.evaluations += 1
+        if len(moved) > 1:
+            return float(self.replica(self._full_point(theta), index))
         if not len(moved):
             return float(self.replica.center)
         return float(self.replica_values(moved, np.asarray(theta[moved], dtype=np.float64))[0])
+
+    def rows(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the copy's loss at every row of ``points``, shape ``(rows, size)``."""
+        self.evaluations += len(points)
+        return np.array([self.replica(self._full_point(point)) for point in points])
+
+    def _full_point(self, theta: NDArray[Any]) -> Array:
+        full = self.replica.theta.copy()
+        full[self.to_full] = theta
+        return full
 
 
 def agreement(
