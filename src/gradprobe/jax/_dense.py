@@ -97,9 +97,9 @@ class DenseStack:
         ``loss(logits) -> float``: the function's value (the loss) at given logits,
         shape ``(m, n_L)``.
     function : callable
-        ``function(leaves) -> float``: the function's value with the checked leaves
-        given (arrays in the layout's order), its primitives run one by one (nothing
-        is compiled as a whole).
+        ``function(leaves) -> values``: the function's values with the checked leaves
+        given (arrays in the layout's order, each with a leading axis of points), its
+        primitives run one by one under ``jax.vmap`` (nothing is compiled as a whole).
     """
 
     layers: list[DenseLayer]
@@ -107,7 +107,7 @@ class DenseStack:
     inputs: NDArray[np.float64]
     targets: NDArray[Any]
     loss: Callable[[NDArray[np.float64]], float]
-    function: Callable[[Sequence[NDArray[np.float64]]], float]
+    function: Callable[[Sequence[NDArray[np.float64]]], NDArray[np.float64]]
 
 
 def _run(ops: Sequence[_Op], env: dict[int, Any]) -> dict[int, Any]:
@@ -361,11 +361,13 @@ def read_stack(problem: Problem) -> DenseStack | None:
         env = _run(tail, {**values, logits_number: jax.numpy.asarray(logits)})
         return float(env[outputs[0]])
 
-    def function(leaves_values: Sequence[NDArray[np.float64]]) -> float:
-        given = {
-            n: jax.numpy.asarray(v) for n, v in zip(arguments[:leaves], leaves_values, strict=True)
-        }
-        return float(_run(ops, {**values, **given})[outputs[0]])
+    def one(*given: Any) -> Any:
+        return _run(ops, {**values, **dict(zip(arguments[:leaves], given, strict=True))})[
+            outputs[0]
+        ]
+
+    def function(points: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+        return np.asarray(jax.vmap(one)(*(jax.numpy.asarray(p) for p in points)), np.float64)
 
     activation = next(iter(reader.activations), "linear")
     return DenseStack(layers, activation, x, np.asarray(values[targets]), loss, function)

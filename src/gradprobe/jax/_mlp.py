@@ -88,7 +88,7 @@ def _copy(problem: Problem, stack: DenseStack) -> MLP | None:
             _, cache = net.forward(stack.inputs)
         except GradprobeError:
             continue
-        logits = cache.Z[len(layers)]
+        logits = np.asarray(cache.Z[len(layers)], dtype=np.float64)
         trials = [
             logits,
             3.0 * logits + rng.normal(size=logits.shape),
@@ -129,15 +129,17 @@ def _replica(problem: Problem, memory: int, stack: DenseStack) -> ReplicaEvaluat
     )
     evaluator = ReplicaEvaluator(problem, memory, replica, to_full)
 
-    def function_loss(index: int | None, value: float) -> float:
-        theta = problem.theta.copy()
-        if index is not None:
-            theta[index] = value
-        leaves = [
-            theta[layout.offsets[k] : layout.offsets[k + 1]].reshape(layout.shapes[k])
-            for k in range(len(layout.names))
-        ]
-        return stack.function(leaves)
+    def function_loss(at: list[tuple[int | None, float]]) -> NDArray[np.float64]:
+        thetas = np.tile(problem.theta, (len(at), 1))
+        for row, (index, value) in enumerate(at):
+            if index is not None:
+                thetas[row, index] = value
+        return stack.function(
+            [
+                thetas[:, layout.offsets[k] : layout.offsets[k + 1]].reshape(-1, *layout.shapes[k])
+                for k in range(len(layout.names))
+            ]
+        )
 
     points = agreement(evaluator, layout, function_loss)
     what = f"plain {net.activation} MLP {net.layer_sizes} under {LOSSES[net.output]}"

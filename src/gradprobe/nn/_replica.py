@@ -24,6 +24,7 @@ from gradprobe._params import ParameterLayout
 from gradprobe.nn.fastcheck import MLPEvaluator
 from gradprobe.nn.mlp import MLP
 from gradprobe.numdiff.batched import ThetaEvaluator
+from gradprobe.numdiff.perturbation import coordinate_steps
 
 __all__ = ["AGREEMENT", "LOSSES", "ReplicaRoute", "agreement", "build_mlp", "route_note"]
 
@@ -117,8 +118,49 @@ class ReplicaRoute(ThetaEvaluator):
             return super().coordinates(theta, indices, values)
         if not len(indices):  # MLPEvaluator cannot be asked for nothing
             return np.empty(0)
+        indices, values = np.asarray(indices, dtype=np.intp), np.asarray(values, np.float64)
+        if getattr(self, "_ahead", None) is None:
+            self._ahead = self._central_pairs(indices, values)
         self.evaluations += len(indices)
-        return self.replica_values(np.asarray(indices, dtype=np.intp), np.asarray(values))
+        if self._ahead is None:
+            return self.replica_values(indices, values)
+        out = np.empty(len(indices))
+        found = np.zeros(len(indices), dtype=bool)
+        for points, answers in self._ahead:
+            hit = ~found & (values == points[indices])
+            out[hit] = answers[indices[hit]]
+            found |= hit
+        if not found.all():
+            out[~found] = self.replica_values(indices[~found], values[~found])
+        return out
+
+    def _central_pairs(
+        self, indices: NDArray[np.intp], values: Array
+    ) -> list[tuple[Array, Array]] | None:
+        """Answer every coordinate's central pair at once, when a full check starts.
+
+        The check asks for θ ± h coordinate by coordinate, in chunks of the adapter's
+        order; the copy's evaluator is fastest asked for all of them at once, grouped
+        by the unit they move. When the first request is the first coordinates moved by
+        the default central step, every coordinate's pair is computed in one call and
+        later requests are answered from it (values not in it are computed as asked).
+        """
+        count = len(indices) // 2
+        first = indices[:count]
+        if count == 0 or not np.array_equal(first, np.arange(count)):
+            return None
+        if not np.array_equal(indices[count:], first):
+            return None
+        steps = coordinate_steps("central", self.theta, np.arange(self.theta.size), None)
+        upper, lower = self.theta + steps, self.theta - steps
+        if not (
+            np.array_equal(values[:count], upper[first])
+            and np.array_equal(values[count:], lower[first])
+        ):
+            return None
+        every = np.arange(self.theta.size)
+        both = self.replica_values(np.concatenate([every, every]), np.concatenate([upper, lower]))
+        return [(upper, both[: self.theta.size]), (lower, both[self.theta.size :])]
 
     def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
         """Return the loss at ``theta``, from the copy (cached at θ or one coordinate away)."""
@@ -136,7 +178,7 @@ class ReplicaRoute(ThetaEvaluator):
         return np.array([self.replica(self._full_point(point)) for point in points])
 
     def _full_point(self, theta: NDArray[Any]) -> Array:
-        full = self.replica.theta.copy()
+        full: Array = np.array(self.replica.theta, dtype=np.float64)
         full[self.to_full] = theta
         return full
 
@@ -144,15 +186,16 @@ class ReplicaRoute(ThetaEvaluator):
 def agreement(
     route: ReplicaRoute,
     layout: ParameterLayout,
-    reference: Callable[[int | None, float], float],
+    reference: Callable[[list[tuple[int | None, float]]], Sequence[float] | Array],
     seed: int = 0,
 ) -> int | None:
     """Return how many perturbed points the copy matched the framework at, or None.
 
     The points are θ itself and, for each array of ``layout``, two seeded random
-    coordinates moved by ``1e-3·max(1, |θᵢ|)``; ``reference(index, value)`` is the
-    framework's loss there (``index`` None for θ). The copy matches when each of its
-    values is within :data:`AGREEMENT` of the framework's, relative to the loss.
+    coordinates moved by ``1e-3·max(1, |θᵢ|)``; ``reference(points)`` is the
+    framework's loss at each ``(index, value)`` of ``points`` (``index`` None for θ).
+    The copy matches when each of its values is within :data:`AGREEMENT` of the
+    framework's, relative to the loss.
     """
     theta = route.theta
     rng = np.random.default_rng(seed)
@@ -161,8 +204,7 @@ def agreement(
         span = np.arange(layout.offsets[k], layout.offsets[k + 1])
         for index in rng.choice(span, min(_SPOT_CHECKS, len(span)), replace=False):
             points.append((int(index), float(theta[index]) + 1e-3 * max(1.0, abs(theta[index]))))
-    for index, value in points:
-        expected = reference(index, value)
+    for (index, value), expected in zip(points, reference(points), strict=True):
         if index is None:
             got = float(route.replica.center)
         else:

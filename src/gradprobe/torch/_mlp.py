@@ -185,7 +185,7 @@ def replica_evaluator(
         with torch.no_grad():
             return float(reference(tensors)[0])
 
-    points = agreement(evaluator, layout, module_loss)
+    points = agreement(evaluator, layout, lambda at: [module_loss(i, v) for i, v in at])
     if points is None:
         return None
     problem.notes.append(route_note(net, "PyTorch", "module", points, "PyTorch's own"))
