@@ -121,6 +121,13 @@ def _run(ops: Sequence[_Op], env: dict[int, Any]) -> dict[int, Any]:
     return env
 
 
+def _holds_code(value: Any) -> bool:
+    """Whether a primitive's parameter is a jaxpr, or a tuple of them (``cond``'s branches)."""
+    if isinstance(value, (tuple, list)):
+        return any(_holds_code(v) for v in value)
+    return isinstance(value, (Jaxpr, ClosedJaxpr))
+
+
 def _flatten(closed: Any) -> tuple[list[_Op], list[int], dict[int, Any], list[Any]] | None:
     """Return the ops with wrappers inlined, the input numbers, constants and outputs."""
     ops: list[_Op] = []
@@ -156,7 +163,7 @@ def _flatten(closed: Any) -> tuple[list[_Op], list[int], dict[int, Any], list[An
                     if not isinstance(out, int):
                         constants[env[var]] = out.val
                 continue
-            if any(isinstance(v, (Jaxpr, ClosedJaxpr)) for v in eqn.params.values()):
+            if any(_holds_code(v) for v in eqn.params.values()):
                 return None  # control flow (cond, while, scan) or another call
             outputs = []
             for var in eqn.outvars:
@@ -336,7 +343,10 @@ def read_stack(problem: Problem) -> DenseStack | None:
         return None
     if len(reader.used) != leaves or any(layer.bias < 0 for layer in layers):
         return None
-    (targets,) = final[1] if len(final[1]) == 1 else (None,)
+    # The targets: the one array the loss reads (masks jax folded from closed-over
+    # targets, such as ``y < 0``, are boolean and do not count).
+    arrays = [n for n in final[1] if np.asarray(values[n]).dtype != bool]
+    (targets,) = arrays if len(arrays) == 1 else (None,)
     if targets is None or targets == reader.x or len(reader.activations) > 1:
         return None
     shape_of = {k: layout.shapes[k] for k in range(leaves)}
