@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from gradprobe._params import ParameterLayout
-from gradprobe.nn._replica import ReplicaRoute, agreement, build_mlp, route_note
+from gradprobe.nn._replica import (
+    ReplicaRoute,
+    agreement,
+    build_mlp,
+    moved_points,
+    route_note,
+    spot_points,
+)
 from gradprobe.nn.fastcheck import MLPEvaluator
 from gradprobe.numdiff.batched import ThetaEvaluator
 from gradprobe.numdiff.perturbation import coordinate_steps
@@ -118,18 +125,15 @@ def test_a_sampled_or_other_first_request_computes_only_what_it_asks() -> None:
 def test_agreement_counts_the_points_and_refuses_a_copy_off_by_a_little() -> None:
     evaluator = route()
     layout = evaluator.layout
-
-    def framework(points: list[tuple[int | None, float]], shift: float = 0.0) -> list[float]:
-        values = []
-        for index, value in points:
-            theta = evaluator.theta.copy()
-            if index is not None:
-                theta[index] = value
-            values.append(framework_loss(layout.unflatten(theta)) * (1 + shift))
-        return values
-
-    assert agreement(evaluator, layout, framework) == 2 * len(layout.names)
-    assert agreement(evaluator, layout, lambda points: framework(points, 1e-9)) is None
+    points = spot_points(layout, evaluator.theta)
+    assert len(points) == 1 + 2 * len(layout.names) and points[0] == (None, 0.0)
+    thetas = moved_points(evaluator.theta, points)
+    assert np.count_nonzero(thetas != evaluator.theta) == 2 * len(layout.names)
+    framework = np.array([framework_loss(layout.unflatten(theta)) for theta in thetas])
+    assert agreement(evaluator, points, framework) == 2 * len(layout.names)
+    assert agreement(evaluator, points, framework * (1 + 1e-9)) is None
+    framework[-1] *= 1 + 1e-9  # one perturbed point off is enough
+    assert agreement(evaluator, points, framework) is None
 
 
 def test_the_note_names_the_network_the_framework_and_the_gradient() -> None:

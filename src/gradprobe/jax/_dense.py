@@ -94,20 +94,16 @@ class DenseStack:
     targets : ndarray
         y, as the function holds it.
     loss : callable
-        ``loss(logits) -> float``: the function's value (the loss) at given logits,
-        shape ``(m, n_L)``.
-    function : callable
-        ``function(leaves) -> values``: the function's values with the checked leaves
-        given (arrays in the layout's order, each with a leading axis of points), its
-        primitives run one by one under ``jax.vmap`` (nothing is compiled as a whole).
+        ``loss(logits) -> scalar``: the function's value (the loss) at given logits,
+        shape ``(m, n_L)``, from the function's own primitives; traceable by
+        ``jax.jit`` and ``jax.vmap``.
     """
 
     layers: list[DenseLayer]
     activation: str
     inputs: NDArray[np.float64]
     targets: NDArray[Any]
-    loss: Callable[[NDArray[np.float64]], float]
-    function: Callable[[Sequence[NDArray[np.float64]]], NDArray[np.float64]]
+    loss: Callable[[Any], Any]
 
 
 def _run(ops: Sequence[_Op], env: dict[int, Any]) -> dict[int, Any]:
@@ -367,20 +363,11 @@ def read_stack(problem: Problem) -> DenseStack | None:
     early = {id(op) for op in reader.tail}
     tail = [op for i, op in enumerate(ops) if i > producer or id(op) in early]
 
-    def loss(logits: NDArray[np.float64]) -> float:
-        env = _run(tail, {**values, logits_number: jax.numpy.asarray(logits)})
-        return float(env[outputs[0]])
-
-    def one(*given: Any) -> Any:
-        return _run(ops, {**values, **dict(zip(arguments[:leaves], given, strict=True))})[
-            outputs[0]
-        ]
-
-    def function(points: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
-        return np.asarray(jax.vmap(one)(*(jax.numpy.asarray(p) for p in points)), np.float64)
+    def loss(logits: Any) -> Any:
+        return _run(tail, {**values, logits_number: logits})[outputs[0]]
 
     activation = next(iter(reader.activations), "linear")
-    return DenseStack(layers, activation, x, np.asarray(values[targets]), loss, function)
+    return DenseStack(layers, activation, x, np.asarray(values[targets]), loss)
 
 
 def _logits_number(ops: Sequence[_Op], reader: _Reader, layer: int) -> int:

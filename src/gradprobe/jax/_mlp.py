@@ -16,6 +16,9 @@ rounding; the analytic gradient is still JAX's own, from ``jax.vjp`` (a wrong
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
 import numpy as np
 from numpy.typing import NDArray
 
@@ -24,7 +27,15 @@ from gradprobe.errors import GradprobeError
 from gradprobe.jax._dense import DenseStack, read_stack
 from gradprobe.jax._evaluator import Evaluator
 from gradprobe.jax._problem import Problem
-from gradprobe.nn._replica import LOSSES, ReplicaRoute, agreement, build_mlp, route_note
+from gradprobe.nn._replica import (
+    LOSSES,
+    ReplicaRoute,
+    agreement,
+    build_mlp,
+    moved_points,
+    route_note,
+    spot_points,
+)
 from gradprobe.nn.fastcheck import MLPEvaluator
 from gradprobe.nn.losses import encode_targets, get_output
 from gradprobe.nn.mlp import MLP
@@ -65,8 +76,8 @@ def evaluator_for(problem: Problem, memory: int = DEFAULT_MEMORY) -> Evaluator:
     return Evaluator(problem, memory) if routed is None else routed
 
 
-def _copy(problem: Problem, stack: DenseStack) -> MLP | None:
-    """Return gradprobe's MLP whose loss equals the function's at any logits, or None."""
+def _candidates(problem: Problem, stack: DenseStack) -> list[tuple[MLP, NDArray[np.float64]]]:
+    """Return gradprobe's MLPs with the stack's layers, one per loss the targets allow."""
     layout = problem.layout
 
     def leaf(k: int) -> NDArray[np.float64]:
@@ -78,76 +89,78 @@ def _copy(problem: Problem, stack: DenseStack) -> MLP | None:
         for layer in stack.layers
     ]
     outputs = layers[-1][1].size
-    m = len(stack.inputs)
-    candidates = (["softmax"] if outputs >= 2 else ["sigmoid"]) + ["linear"]
-    rng = np.random.default_rng(0)
-    for output in candidates:
+    found = []
+    for output in (["softmax"] if outputs >= 2 else ["sigmoid"]) + ["linear"]:
         try:
             net = build_mlp(stack.activation, output, layers)
-            encoded = encode_targets(stack.targets, output, outputs, m)
-            _, cache = net.forward(stack.inputs)
+            found.append((net, encode_targets(stack.targets, output, outputs, len(stack.inputs))))
         except GradprobeError:
             continue
-        logits = np.asarray(cache.Z[len(layers)], dtype=np.float64)
-        trials = [
-            logits,
-            3.0 * logits + rng.normal(size=logits.shape),
-            5 * rng.normal(size=logits.shape),
-        ]
-        score = get_output(output).loss
-        try:
-            same = all(
-                abs(stack.loss(z) - score(z, encoded))
-                <= _LOSS_AGREEMENT * max(1.0, abs(score(z, encoded)))
-                for z in trials
-            )
-        except Exception:  # noqa: BLE001 - the loss raised at other logits: not this loss
-            same = False
-        if same:
-            return net
-    return None
+    return found
 
 
-def _replica(problem: Problem, memory: int, stack: DenseStack) -> ReplicaEvaluator | None:
-    """Build the MLP route's evaluator, or None when the copy does not equal the function."""
-    net = _copy(problem, stack)
-    if net is None:
-        return None
+def _positions(problem: Problem, stack: DenseStack, net: MLP) -> NDArray[np.intp]:
+    """Return, for each value of θ, its position in the MLP's θ."""
     layout = problem.layout
     full = ParameterLayout.from_params(net.params)
     to_full = np.empty(layout.size, dtype=np.intp)
     for number, layer in enumerate(stack.layers):
         weight = net.params[f"W{number + 1}"]
         local = np.arange(weight.size).reshape(weight.shape)
-        start = full.offsets[2 * number]
         span = slice(layout.offsets[layer.weight], layout.offsets[layer.weight + 1])
-        to_full[span] = start + (local.T.ravel() if layer.kernel else local.ravel())
+        to_full[span] = full.offsets[2 * number] + (
+            local.T.ravel() if layer.kernel else local.ravel()
+        )
         span = slice(layout.offsets[layer.bias], layout.offsets[layer.bias + 1])
         to_full[span] = full.offsets[2 * number + 1] + np.arange(weight.shape[0])
+    return to_full
+
+
+def _replica(problem: Problem, memory: int, stack: DenseStack) -> ReplicaEvaluator | None:
+    """Build the MLP route's evaluator, or None when no copy equals the function.
+
+    The function's values the copy is compared with (its loss at three sets of logits,
+    its value at θ and at perturbed points) are computed in the same compiled call as
+    the gradient: one compilation for both.
+    """
+    candidates = _candidates(problem, stack)
+    if not candidates or problem.gradient_and is None:
+        return None
+    layout = problem.layout
+    _, cache = candidates[0][0].forward(stack.inputs)
+    logits = np.asarray(cache.Z[len(stack.layers)], dtype=np.float64)
+    rng = np.random.default_rng(0)
+    trials = np.stack(
+        [logits, 3.0 * logits + rng.normal(size=logits.shape), 5 * rng.normal(size=logits.shape)]
+    )
+    points = spot_points(layout, problem.theta)
+
+    def also(arrays: Any, extra: Any) -> Any:
+        thetas, at = extra
+        values = jax.vmap(lambda t: problem.scalar(layout.unflatten(t), arrays))(thetas)
+        return values, jax.vmap(stack.loss)(at)
+
+    _, (values, losses) = problem.gradient_and(also, (moved_points(problem.theta, points), trials))
+    losses = np.asarray(losses, dtype=np.float64)
+    for net, encoded in candidates:
+        score = get_output(net.output).loss
+        expected = np.array([score(z, encoded) for z in trials])
+        if np.all(np.abs(losses - expected) <= _LOSS_AGREEMENT * np.maximum(1.0, np.abs(expected))):
+            break
+    else:
+        return None
+    full = ParameterLayout.from_params(net.params)
     replica = MLPEvaluator(
         net, stack.inputs, stack.targets, full.flatten(net.params), memory=memory
     )
-    evaluator = ReplicaEvaluator(problem, memory, replica, to_full)
-
-    def function_loss(at: list[tuple[int | None, float]]) -> NDArray[np.float64]:
-        thetas = np.tile(problem.theta, (len(at), 1))
-        for row, (index, value) in enumerate(at):
-            if index is not None:
-                thetas[row, index] = value
-        return stack.function(
-            [
-                thetas[:, layout.offsets[k] : layout.offsets[k + 1]].reshape(-1, *layout.shapes[k])
-                for k in range(len(layout.names))
-            ]
-        )
-
-    points = agreement(evaluator, layout, function_loss)
+    evaluator = ReplicaEvaluator(problem, memory, replica, _positions(problem, stack, net))
+    count = agreement(evaluator, points, np.asarray(values, dtype=np.float64))
     what = f"plain {net.activation} MLP {net.layer_sizes} under {LOSSES[net.output]}"
-    if points is None:
+    if count is None:
         problem.notes.append(
             f"f looks like a {what}, but gradprobe's copy of it did not agree with f to 1e-12; "
             "the numerical values came from the compiled, batched JAX evaluator"
         )
         return None
-    problem.notes.append(route_note(net, "JAX", "function", points, "JAX's own, from jax.vjp"))
+    problem.notes.append(route_note(net, "JAX", "function", count, "JAX's own, from jax.vjp"))
     return evaluator

@@ -59,6 +59,10 @@ class Problem:
         The lowest precision among ``f``'s floating outputs at the float64 arguments.
     notes : list of str
         Lines for the report.
+    gradient_and : callable, optional
+        ``gradient_and(also, extra) -> (dθ, also(dynamic, extra))``: the gradient and
+        other values of the function in one compiled call (one compilation), the
+        gradient kept for :attr:`gradient` to return.
     """
 
     layout: ParameterLayout
@@ -68,6 +72,7 @@ class Problem:
     gradient: Callable[[], NDArray[np.float64]]
     value_dtype: np.dtype[Any]
     notes: list[str] = field(default_factory=list)
+    gradient_and: Callable[[Callable[[Any, Any], Any] | None, Any], tuple[Any, Any]] | None = None
 
 
 def argument_names(f: Callable[..., Any], count: int) -> list[str]:
@@ -221,12 +226,19 @@ def read_problem(
         _, vjp = jax.vjp(lambda *values: f(*merged(values, arrays)), *chosen)
         return vjp(cotangent)
 
-    def gradient() -> NDArray[np.float64]:
+    computed: list[NDArray[np.float64]] = []
+
+    def gradient_and(also: Callable[[Any, Any], Any] | None, extra: Any) -> tuple[Any, Any]:
+        def both(chosen: Any, arrays: Any, cotangent: Any, extra: Any) -> Any:
+            return pullback(chosen, arrays, cotangent), None if also is None else also(
+                arrays, extra
+            )
+
         cotangent = jax.tree_util.tree_unflatten(output_def, cotangents)
-        grads = _compiled_or_eager(
-            jax.jit(pullback, compiler_options=ONE_CALL),
-            pullback,
-            (start, dynamic, cotangent),
+        grads, values = _compiled_or_eager(
+            jax.jit(both, compiler_options=ONE_CALL),
+            both,
+            (start, dynamic, cotangent, extra),
             "jax.vjp of f raised",
             "",
         )
@@ -236,13 +248,17 @@ def read_problem(
             raise LossEvaluationError(
                 f"jax.vjp returned a non-finite gradient at {where}, expected finite values"
             )
-        return dtheta
+        computed[:] = [dtheta]
+        return dtheta, values
+
+    def gradient() -> NDArray[np.float64]:
+        return computed[0] if computed else gradient_and(None, None)[0]
 
     notes.append(
         "checked in float64 (jax.enable_x64 for the check only; every floating argument "
         "copied to float64, the caller's arrays and JAX's settings left as they were)"
     )
-    return Problem(layout, theta, scalar, dynamic, gradient, value_dtype, notes)
+    return Problem(layout, theta, scalar, dynamic, gradient, value_dtype, notes, gradient_and)
 
 
 def forward_gradient(problem: Problem, rows: int) -> NDArray[np.float64]:

@@ -14,7 +14,7 @@ framework's at θ and at perturbed points, to rounding) and :func:`route_note`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,16 @@ from gradprobe.nn.mlp import MLP
 from gradprobe.numdiff.batched import ThetaEvaluator
 from gradprobe.numdiff.perturbation import coordinate_steps
 
-__all__ = ["AGREEMENT", "LOSSES", "ReplicaRoute", "agreement", "build_mlp", "route_note"]
+__all__ = [
+    "AGREEMENT",
+    "LOSSES",
+    "ReplicaRoute",
+    "agreement",
+    "build_mlp",
+    "moved_points",
+    "route_note",
+    "spot_points",
+]
 
 Array = NDArray[np.float64]
 # Agreement demanded between the copy's loss and the framework's, relative to the loss.
@@ -183,33 +192,49 @@ class ReplicaRoute(ThetaEvaluator):
         return full
 
 
-def agreement(
-    route: ReplicaRoute,
-    layout: ParameterLayout,
-    reference: Callable[[list[tuple[int | None, float]]], Sequence[float] | Array],
-    seed: int = 0,
-) -> int | None:
-    """Return how many perturbed points the copy matched the framework at, or None.
+def spot_points(
+    layout: ParameterLayout, theta: Array, seed: int = 0
+) -> list[tuple[int | None, float]]:
+    """Return the points the copy is compared with the framework at, before it is trusted.
 
-    The points are θ itself and, for each array of ``layout``, two seeded random
-    coordinates moved by ``1e-3·max(1, |θᵢ|)``; ``reference(points)`` is the
-    framework's loss at each ``(index, value)`` of ``points`` (``index`` None for θ).
-    The copy matches when each of its values is within :data:`AGREEMENT` of the
-    framework's, relative to the loss.
+    θ itself (``(None, 0.0)``) and, for each array of ``layout``, two seeded random
+    coordinates moved by ``1e-3·max(1, |θᵢ|)``, as ``(index, value)``.
     """
-    theta = route.theta
     rng = np.random.default_rng(seed)
     points: list[tuple[int | None, float]] = [(None, 0.0)]
     for k in range(len(layout.names)):
         span = np.arange(layout.offsets[k], layout.offsets[k + 1])
         for index in rng.choice(span, min(_SPOT_CHECKS, len(span)), replace=False):
             points.append((int(index), float(theta[index]) + 1e-3 * max(1.0, abs(theta[index]))))
-    for (index, value), expected in zip(points, reference(points), strict=True):
+    return points
+
+
+def moved_points(theta: Array, points: Sequence[tuple[int | None, float]]) -> Array:
+    """Return θ at each of ``points``, shape ``(len(points), size)``."""
+    thetas: Array = np.tile(theta, (len(points), 1))
+    for row, (index, value) in enumerate(points):
+        if index is not None:
+            thetas[row, index] = value
+    return thetas
+
+
+def agreement(
+    route: ReplicaRoute,
+    points: Sequence[tuple[int | None, float]],
+    expected: Sequence[float] | Array,
+) -> int | None:
+    """Return how many perturbed points the copy matched the framework at, or None.
+
+    ``expected`` is the framework's loss at each of ``points`` (from
+    :func:`spot_points`); the copy matches when each of its values is within
+    :data:`AGREEMENT` of the framework's, relative to the loss.
+    """
+    for (index, value), reference in zip(points, expected, strict=True):
         if index is None:
             got = float(route.replica.center)
         else:
             got = float(route.replica_values(np.array([index]), np.array([value]))[0])
-        if not abs(got - expected) <= AGREEMENT * max(abs(expected), np.finfo(float).tiny):
+        if not abs(got - reference) <= AGREEMENT * max(abs(reference), np.finfo(float).tiny):
             return None
     return len(points) - 1
 

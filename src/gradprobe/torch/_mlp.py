@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from gradprobe._params import ParameterLayout
-from gradprobe.nn._replica import ReplicaRoute, agreement, build_mlp, route_note
+from gradprobe.nn._replica import ReplicaRoute, agreement, build_mlp, route_note, spot_points
 from gradprobe.nn.fastcheck import MLPEvaluator
 from gradprobe.nn.mlp import MLP
 from gradprobe.torch._evaluator import Evaluator
@@ -185,7 +185,8 @@ def replica_evaluator(
         with torch.no_grad():
             return float(reference(tensors)[0])
 
-    points = agreement(evaluator, layout, lambda at: [module_loss(i, v) for i, v in at])
+    spots = spot_points(layout, theta)
+    points = agreement(evaluator, spots, [module_loss(i, v) for i, v in spots])
     if points is None:
         return None
     problem.notes.append(route_note(net, "PyTorch", "module", points, "PyTorch's own"))
