@@ -109,3 +109,18 @@ def test_a_differentiated_input_or_an_unused_leaf_is_not_a_dense_stack() -> None
     f, params, x, y = case("flax_relu_ce")
     assert stack_of(f, params, x, y, argnums=(0, 1)) is None
     assert stack_of(lambda p, x, y: f(p[0], x, y), (params, np.ones(3)), x, y) is None
+
+
+def test_a_bias_broadcast_along_the_examples_is_not_a_bias() -> None:
+    rng = np.random.default_rng(5)
+    params = flax_params(rng, (5, 11, 3))  # 11 hidden units for 11 examples
+    x, y = rng.normal(size=(11, 5)), rng.integers(0, 3, 11)
+
+    def f(params: Any, x: Any, y: Any, per_example: bool) -> Any:
+        first = params["dense_0"]
+        bias = first["bias"][:, None] if per_example else first["bias"]
+        a = jax.nn.relu(x @ first["kernel"] + bias)
+        return cross_entropy(a @ params["dense_1"]["kernel"] + params["dense_1"]["bias"], y)
+
+    assert stack_of(lambda p, x, y: f(p, x, y, False), params, x, y) is not None
+    assert stack_of(lambda p, x, y: f(p, x, y, True), params, x, y) is None

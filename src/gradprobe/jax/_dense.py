@@ -44,7 +44,6 @@ _WRAPPERS = {
     "custom_vjp_call": "call_jaxpr",
     "custom_vjp_call_jaxpr": "fun_jaxpr",
 }
-_SHAPING = {"broadcast_in_dim", "reshape", "expand_dims", "convert_element_type"}
 _SMOOTH = {"tanh": "tanh", "logistic": "sigmoid"}
 _LEAKY_SLOPE = 0.01
 _PARTIAL = {"H", "cmp", "scaled"}  # tags of an activation's steps
@@ -178,8 +177,15 @@ def _flatten(closed: Any) -> tuple[list[_Op], list[int], dict[int, Any], list[An
 class _Reader:
     """The symbolic pass over the ops: one tag per value (see the module docstring)."""
 
-    def __init__(self, leaves: Sequence[int], data: Sequence[int], scalars: dict[int, Any]) -> None:
+    def __init__(
+        self,
+        leaves: Sequence[int],
+        shapes: Sequence[tuple[int, ...]],
+        data: Sequence[int],
+        scalars: dict[int, Any],
+    ) -> None:
         self.tags: dict[int, tuple[Any, ...]] = {}
+        self.shapes = [tuple(shape) for shape in shapes]
         for k, number in enumerate(leaves):
             self.tags[number] = ("leaf", k)
         for number in data:
@@ -224,13 +230,9 @@ class _Reader:
             if name == "transpose" and op.params.get("permutation") == (1, 0):
                 self.tags[out] = ("T", k)
                 return True
-            if name in _SHAPING:
-                self.tags[out] = ("B", k)
-                return True
-            return False
-        if kinds == {"B"} and name in _SHAPING and out is not None:
-            self.tags[out] = tags[0]
-            return True
+            return self._bias(op, k, self.shapes[k], out)
+        if kinds == {"B"} and out is not None and len(tags) == 1:
+            return self._bias(op, tags[0][1], tags[0][2], out)
         if name == "dot_general" and out is not None and len(tags) == 2:
             return self._dot(op, tags, out)
         if name == "add" and out is not None and kinds in ({"D", "B"}, {"D", "leaf"}):
@@ -261,6 +263,23 @@ class _Reader:
                     return True
                 return False
         return self._loss(op, tags, kinds)
+
+    def _bias(self, op: _Op, k: int, shape: tuple[int, ...], out: int) -> bool:
+        """Tag a reshaping of leaf ``k`` that keeps it a row added to every example."""
+        name, params = op.primitive.name, op.params
+        if name == "broadcast_in_dim":
+            new = tuple(params["shape"])
+            trailing = tuple(range(len(new) - len(shape), len(new)))
+            fits = params["broadcast_dimensions"] == trailing
+        elif name == "reshape":
+            new = tuple(params["new_sizes"])
+            fits = int(np.prod(new)) == int(np.prod(shape)) == (new[-1] if new else 1)
+        else:
+            new, fits = shape, name == "convert_element_type"
+        if not fits or not new or new[-1] != (shape[-1] if shape else 1):
+            return False
+        self.tags[out] = ("B", k, new)
+        return True
 
     def _dot(self, op: _Op, tags: list[tuple[Any, ...]], out: int) -> bool:
         (a, w) = tags
@@ -327,7 +346,7 @@ def read_stack(problem: Problem) -> DenseStack | None:
     values.update(constants)
     scalars = {n: v for n, v in values.items() if np.ndim(v) == 0}
     data = [n for n in values if n not in scalars]
-    reader = _Reader(arguments[:leaves], data, scalars)
+    reader = _Reader(arguments[:leaves], layout.shapes, data, scalars)
     for op in ops:
         if not reader.step(op):
             return None

@@ -160,14 +160,14 @@ class ReplicaRoute(ThetaEvaluator):
             return None
         if not np.array_equal(indices[count:], first):
             return None
-        steps = coordinate_steps("central", self.theta, np.arange(self.theta.size), None)
+        every = np.arange(self.theta.size)
+        steps = coordinate_steps("central", self.theta, every, None, self.value_dtype)
         upper, lower = self.theta + steps, self.theta - steps
         if not (
             np.array_equal(values[:count], upper[first])
             and np.array_equal(values[count:], lower[first])
         ):
             return None
-        every = np.arange(self.theta.size)
         both = self.replica_values(np.concatenate([every, every]), np.concatenate([upper, lower]))
         return [(upper, both[: self.theta.size]), (lower, both[self.theta.size :])]
 
