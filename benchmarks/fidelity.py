@@ -87,6 +87,7 @@ FAMILIES: dict[str, str] = {
     "kinks": "5 ReLU kinks",
     "bugs": "6 planted bugs",
     "sweep": "7 eps/method sweep",
+    "crossing": "8 loss crossing 0 / +1e10",
 }
 """Family keys and the labels of their rows, in table order."""
 
@@ -100,6 +101,7 @@ FAMILY_SIZE = {
     "kinks": 48,
     "bugs": 198,
     "sweep": 320,
+    "crossing": 40,
 }
 QUICK_STRIDE = {
     "correct": 23,
@@ -109,6 +111,7 @@ QUICK_STRIDE = {
     "kinks": 7,
     "bugs": 17,
     "sweep": 37,
+    "crossing": 5,
 }
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "elu", "linear")
@@ -1099,6 +1102,55 @@ def family_sweep(count: int) -> Iterator[Case]:
         yield _case("sweep", i, net, planted=planted, eps=eps, method=method, baseline_key=key)
 
 
+# --- family 8 ------------------------------------------------------------------------------
+
+
+def _shifted(net: Network, offset: float, words: str) -> Network:
+    """The same network, point and gradient, with a constant added to its loss."""
+    data = net.problem.data
+    shifted = make_network(
+        np.random.default_rng(0),
+        widths=[data["X"].shape[1]]
+        + [net.params[f"b{k}"].size for k in range(1, net.spec.layers + 1)],
+        act=net.spec.activation,
+        kind=net.spec.head,
+        lam=net.spec.lam,
+        offset=offset,
+        params=net.params,
+        X=data["X"],
+        Y=data["Y"],
+    )
+    return Network(shifted.problem, shifted.params, shifted.truth, shifted.spec, words)
+
+
+def family_crossing(count: int) -> Iterator[Case]:
+    """Losses that cross 0 at θ by cancellation, and losses with a +1e10 constant.
+
+    A loss minus its own value at θ is about 0 there, while its terms keep their
+    rounding: noise scaled by ``|f(θ)|`` would excuse real bugs. A +1e10 constant
+    drowns small steps: a step that does not move the loss measures nothing, so a
+    garbage gradient must not be called ok. Odd cases carry a planted bug.
+    """
+    for i in range(count):
+        rng = _rng("crossing", i)
+        kind = HEADS[i % 3]
+        base = make_network(
+            rng,
+            widths=_random_widths(rng, 1 + (i // 2) % 3, kind),
+            act=("tanh", "softplus", "gelu", "sigmoid", "relu")[(i // 2) % 5],
+            kind=kind,
+            lam=0.1 * ((i // 4) % 2),
+            scale=float(rng.choice([0.3, 1.0, 3.0])),
+        )
+        if (i // 2) % 4 == 3:
+            net = _shifted(base, 1e10, f"{base.description}, +1e10")
+        else:
+            value = float(base.problem.loss(base.params))
+            net = _shifted(base, -value, f"{base.description}, minus its value at θ ({value:.3g})")
+        planted = _smooth_bug(i, net.truth, rng) if i % 2 else None
+        yield _case("crossing", i, net, planted=planted)
+
+
 FAMILY_BUILDERS: dict[str, Callable[[int], Iterator[Case]]] = {
     "correct": family_correct,
     "offset": family_offset,
@@ -1107,6 +1159,7 @@ FAMILY_BUILDERS: dict[str, Callable[[int], Iterator[Case]]] = {
     "kinks": family_kinks,
     "bugs": family_bugs,
     "sweep": family_sweep,
+    "crossing": family_crossing,
 }
 
 

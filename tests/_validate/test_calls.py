@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from gradprobe._validate import loss_value, unless_interrupt
-from gradprobe.errors import LossEvaluationError
+from gradprobe._validate import check_instance, loss_value, unless_interrupt
+from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,17 @@ def test_a_ctrl_c_through_a_python_handler_is_raised_again() -> None:
             unless_interrupt(error)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_check_instance_accepts_the_type_and_names_the_argument_otherwise() -> None:
+    check_instance(3, int, "n", "an integer")
+    with pytest.raises(InvalidTypeError, match=r"^n: got str, expected an integer; try int\(\)$"):
+        check_instance("3", int, "n", "an integer", otherwise="; try int()")
+
+
+def test_a_torch_module_is_sent_to_the_torch_adapter() -> None:
+    for model in (torch.nn.Linear(2, 3), torch.randn(2)):
+        with pytest.raises(InvalidTypeError, match=r"call gradprobe\.torch\.propagation\(model"):
+            check_instance(
+                model, int, "net", "an MLP", torch_route="gradprobe.torch.propagation(model, x)"
+            )

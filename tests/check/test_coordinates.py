@@ -216,3 +216,39 @@ class TestRegressions:
         report = check_gradients(loss, {"x": x}, {"x": 2 * x})
         assert any("computed in float32" in note for note in report.notes)
         assert report.steps[0] > 1e-3  # steps chosen for float32, not float64
+
+
+def _offset_loss(p: np.ndarray) -> float:
+    """Σ p² plus 1e12: a step below ~1e-5 does not move it at all (its ulp is 1.2e-4)."""
+    return float(np.sum(p**2) + 1e12)
+
+
+_OFFSET_POINT = np.array([[1.915, -0.844, 0.997], [1.796, 1.082, 1.014]])
+
+
+@pytest.mark.parametrize("how", ["zeros", "negated", "doubled", "random"])
+@pytest.mark.parametrize("eps", [None, 1e-7])
+def test_garbage_is_never_ok_where_the_loss_does_not_move(how: str, eps: float | None) -> None:
+    # The first step cannot move a +1e12 loss: numerical 0 "agrees" with a zero
+    # gradient, and a garbage gradient lies within the huge rounding bound.
+    p = _OFFSET_POINT.copy()
+    true = 2 * p
+    garbage = {
+        "zeros": np.zeros_like(p),
+        "negated": -true,
+        "doubled": 2 * true,
+        "random": np.random.default_rng(0).normal(size=p.shape) * 3,
+    }[how]
+    report = check_gradients(_offset_loss, p, garbage, eps=eps)
+    assert report.verdict != "ok"
+    assert not report.passed
+    assert check_gradients(_offset_loss, p, true, eps=eps).verdict == "ok"
+
+
+def test_a_value_that_measured_nothing_gives_way_to_the_recheck() -> None:
+    p = _OFFSET_POINT.copy()
+    report = check_gradients(_offset_loss, p, np.zeros_like(p), eps=1e-7)
+    # The reported numerical values are the ones at a step where the loss moved.
+    numerical = np.array([entry.numerical for entry in report.entries])
+    assert np.all(np.abs(numerical) > 1.0)
+    assert report.difference == pytest.approx(1.0)

@@ -1,7 +1,7 @@
 """A fast seeded slice of benchmarks/fidelity.py, with its exact outcome.
 
 The benchmark (an adversarial population judged against PyTorch float64 autograd) runs
-in full from ``benchmarks/``; this slice, every k-th case of each family (63 cases),
+in full from ``benchmarks/``; this slice, every k-th case of each family (71 cases),
 pins what gradprobe must say on it: no false alarm, no inconclusive verdict on a
 correct gradient, no missed detectable bug, no "ok" over a failing row, the planted
 parameter and entry named, the pattern diagnosed. The course-loop and gradcheck
@@ -40,9 +40,11 @@ def outcomes(fidelity: ModuleType) -> list:
 
 
 def test_the_slice_is_the_seeded_one(outcomes: list) -> None:
-    assert len(outcomes) == 63
-    assert sum(o.correct for o in outcomes) == 33
-    assert sum(bool(o.detectable) for o in outcomes) == 25
+    assert len(outcomes) == 71
+    assert sum(o.correct for o in outcomes) == 37
+    assert sum(bool(o.detectable) for o in outcomes) == 28
+    # The loss-crossing-0 / +1e10 family is in the slice.
+    assert sum(o.case_id.startswith("crossing-") for o in outcomes) == 8
 
 
 def test_no_verdict_is_wrong_on_the_slice(outcomes: list) -> None:
@@ -60,5 +62,5 @@ def test_the_table_of_the_slice(fidelity: ModuleType, outcomes: list) -> None:
     rows = fidelity.summarize(outcomes)
     total = rows[-2]
     # cases, correct, bugs (detectable), then the seven outcome columns
-    assert total[1:4] == ["63", "33", "30 (25)"]
+    assert total[1:4] == ["71", "37", "34 (28)"]
     assert total[4:11] == ["0"] * 7

@@ -151,3 +151,19 @@ def test_localize_never_flags_a_correct_model(
     assert report.mode == "localize"
     assert report.verdict == "ok", str(report)
     assert net.training  # the network's mode is restored
+
+
+@pytest.mark.parametrize("how", ["zeros", "negated", "doubled"])
+def test_a_pass_within_a_tolerance_larger_than_the_gradient_is_not_trusted(how: str) -> None:
+    # Σ p² + 1e12: every group passes within a rounding floor larger than the gradient;
+    # the parameter must then be sampled and checked value by value.
+    p = np.array([[-1.575, -0.538, -0.589], [-1.303, 0.402, -0.657]])
+
+    def loss(q: np.ndarray) -> float:
+        return float(np.sum(q**2) + 1e12)
+
+    garbage = {"zeros": 0 * p, "negated": -2 * p, "doubled": 4 * p}[how]
+    report = check_gradients(loss, p, garbage, mode="localize")
+    assert report.verdict != "ok"
+    assert any("passing as a whole proved nothing" in note for note in report.notes)
+    assert check_gradients(loss, p, 2 * p, mode="localize").verdict == "ok"

@@ -156,6 +156,23 @@ def test_gradient_check_levels(
     assert first["text"].startswith("Backprop at initialization: ok")
 
 
+def test_an_inconclusive_check_is_a_warning_not_a_failure(base: Diagnosis) -> None:
+    params = {"W1": np.linspace(-1.0, 1.0, 40)}
+
+    def stop(done: int, total: int) -> None:
+        if done >= 10:
+            raise KeyboardInterrupt  # Ctrl-C: a partial report, verdict inconclusive
+
+    check = check_gradients(
+        lambda p: float(np.sum(np.sin(p["W1"]))), params, {"W1": np.cos(params["W1"])},
+        progress=stop,
+    )  # fmt: skip
+    assert check.verdict == "inconclusive"
+    _, second = _topic(replace(base, check_trained=check), "gradients")
+    assert second["level"] == "warn"
+    assert "inconclusive" in second["text"]
+
+
 def test_the_chance_level_is_the_training_majority_share_of_the_test_split() -> None:
     # Class 1 is the training split's majority; it is 60% of the test split.
     X = np.random.default_rng(0).normal(size=(30, 2))

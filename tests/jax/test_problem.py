@@ -88,7 +88,7 @@ def test_bad_arguments_are_named(rng: np.random.Generator) -> None:
         with jax.enable_x64(True):
             read_problem(lambda counts: counts["n"] * 1.0, ({"n": np.arange(3)},), (0,), 0)
     with pytest.raises(
-        LossEvaluationError, match="f raised TypeError at the arguments: cannot reshape"
+        LossEvaluationError, match="f raised TypeError at args \\(as given\\): cannot reshape"
     ):
         with jax.enable_x64(True):
             read_problem(lambda x: jnp.reshape(x, (7,)), (np.ones(3),), (0,), 0)
@@ -102,3 +102,10 @@ def test_bad_arguments_are_named(rng: np.random.Generator) -> None:
         check_argnums((1, 1), 2)
     with pytest.raises(InvalidTypeError, match="argnums: got 'x'"):
         check_argnums("x", 2)
+
+
+def test_a_non_finite_vjp_names_f_and_args() -> None:
+    from gradprobe.jax import check_function
+
+    with pytest.raises(LossEvaluationError, match=r"^jax\.vjp of f at args returned a non-finite"):
+        check_function(lambda x: x.sum() * float("nan"), np.array([0.3, -0.2, 0.9]))

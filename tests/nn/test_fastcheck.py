@@ -120,6 +120,16 @@ def test_the_evaluator_refuses_another_point() -> None:
         evaluate.coordinates(theta + 1.0, np.array([0]), np.array([0.5]))
 
 
+def test_no_coordinates_give_no_values() -> None:
+    net, X, y = _network([3, 2], "linear", "linear", 0.1)
+    layout = ParameterLayout.from_params(net.params)
+    theta = layout.flatten(net.params)
+    empty = MLPEvaluator(net, X, y, theta).coordinates(
+        theta, np.empty(0, dtype=np.intp), np.empty(0)
+    )
+    assert empty.shape == (0,)
+
+
 # -- the routes inside MLPEvaluator, each against an independent computation ------------
 
 

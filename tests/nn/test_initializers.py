@@ -100,7 +100,7 @@ def test_get() -> None:
     assert init.get("he") is init.he
     W = init.get("orthogonal", gain=3.0)((4, 4), 0)
     np.testing.assert_allclose(W @ W.T, 9 * np.eye(4), atol=1e-12)
-    with pytest.raises(InvalidArgumentError, match="init: got 'kaiming', expected one of zeros"):
+    with pytest.raises(InvalidArgumentError, match="^name: got 'kaiming', expected one of zeros"):
         init.get("kaiming")
     with pytest.raises(InvalidArgumentError, match="options: got \\['gain'\\]"):
         init.get("he", gain=2.0)

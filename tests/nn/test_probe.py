@@ -177,3 +177,11 @@ def test_overflow_hidden_by_the_output_sigmoid_is_reported(rng):
     report = propagation(net, X)
     assert report.overflow_layer == 3
     assert report.summary == "exploding: overflow at layer 3"
+
+
+def test_a_torch_model_is_sent_to_the_torch_probe() -> None:
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
+    with pytest.raises(InvalidTypeError, match=r"gradprobe\.torch\.propagation\(model, x\)"):
+        propagation(model, np.zeros((5, 3)))  # type: ignore[arg-type]

@@ -153,3 +153,8 @@ def test_a_single_name_is_one_init_and_other_types_are_refused() -> None:
         depth_sweep(2, 4, inits=3)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="batch_size: got 0"):
         depth_sweep(2, 4, batch_size=0)
+
+
+def test_a_bad_initializer_in_inits_is_named_by_its_key() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^inits\['a'\]: the initializer returned"):
+        depth_sweep(3, 4, "relu", batch_size=8, inits={"a": lambda shape, rng: np.ones((2, 2))})

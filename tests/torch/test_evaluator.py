@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.autograd import Function
 
-from gradprobe.errors import NondeterministicLossError
+from gradprobe.errors import LossEvaluationError, NondeterministicLossError
 from gradprobe.torch import check_function, check_module
 
 torch.set_num_threads(1)
@@ -118,3 +118,16 @@ def test_a_complex_module_parameter_is_refused_clearly() -> None:
 
     with pytest.raises(InvalidTypeError, match="parameter phase is complex"):
         check_module(Phase(), torch.randn(2, 3))
+
+
+def test_a_non_finite_backward_names_the_arguments_it_may_come_from() -> None:
+    with pytest.raises(LossEvaluationError, match=r"^the backward of fn on inputs returned"):
+        check_function(lambda x: x * float("nan"), torch.ones(3, dtype=torch.float64))
+    model = nn.Linear(3, 2).double()
+    with pytest.raises(LossEvaluationError, match=r"module \(with loss_fn, on inputs\)"):
+        check_module(model, torch.full((4, 3), float("inf"), dtype=torch.float64))
+
+
+def test_a_random_backward_names_fn() -> None:
+    with pytest.raises(NondeterministicLossError, match=r"^the backward of fn on inputs: two"):
+        check_function(lambda x: x * torch.rand(()), torch.ones(3, dtype=torch.float64))

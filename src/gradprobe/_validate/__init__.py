@@ -28,7 +28,7 @@ from gradprobe._validate.arrays import (
     check_shape,
     check_unique,
 )
-from gradprobe._validate.calls import check_progress, loss_value, unless_interrupt
+from gradprobe._validate.calls import check_instance, check_progress, loss_value, unless_interrupt
 from gradprobe._validate.numbers import (
     LIMITS,
     check_argnums,
@@ -65,6 +65,7 @@ __all__ = [
     "check_eps",
     "check_fits",
     "check_fraction",
+    "check_instance",
     "check_layer_sizes",
     "check_magnitude",
     "check_memory",

@@ -18,7 +18,7 @@ import numpy as np
 from gradprobe._validate.numbers import kind
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
-__all__ = ["check_progress", "loss_value", "unless_interrupt"]
+__all__ = ["check_instance", "check_progress", "loss_value", "unless_interrupt"]
 
 _RAISES = {dis.opmap["RAISE_VARARGS"], dis.opmap.get("RERAISE", -1)}
 
@@ -61,6 +61,9 @@ def loss_value(value: Any, where: str, argument: str = "the function") -> float:
     with zero imaginary part); a bool, a string, an array or an object whose
     ``float()`` fails is refused with a :class:`LossEvaluationError`.
     """
+    detach = getattr(value, "detach", None)  # a tensor that requires grad: read its value
+    if callable(detach) and getattr(value, "requires_grad", False):
+        value = detach()
     try:
         code = np.asarray(value).dtype.kind
         shape = np.shape(value)
@@ -108,3 +111,41 @@ def check_progress(progress: object) -> object:
         f"progress: got {type(progress).__name__}, expected a callable progress(done, total), "
         "an object with update(n) such as tqdm.auto.tqdm(), or None"
     )
+
+
+def check_instance(
+    value: object,
+    expected_type: type,
+    argument: str,
+    expected: str,
+    *,
+    torch_route: str = "",
+    otherwise: str = "",
+) -> None:
+    """Refuse a value that is not a ``kind``, saying where the user's object goes instead.
+
+    Parameters
+    ----------
+    value : object
+        What the caller was given as ``argument``.
+    expected_type : type
+        The type expected.
+    argument, expected : str
+        The argument's name and the expected type in words (``"a gradprobe MLP"``).
+    torch_route : str, optional
+        Where a PyTorch object should go instead (``"gradprobe.torch.propagation(model,
+        x)"``); said when ``value`` comes from torch.
+    otherwise : str, optional
+        What to say after the refusal of anything else (starting with ``"; "``).
+
+    Raises
+    ------
+    InvalidTypeError
+        When ``value`` is not an instance of ``expected_type``.
+    """
+    if isinstance(value, expected_type):
+        return
+    given = f"{argument}: got {type(value).__name__}, expected {expected}"
+    if torch_route and type(value).__module__.split(".")[0] == "torch":
+        raise InvalidTypeError(f"{given}; for a PyTorch module call {torch_route}")
+    raise InvalidTypeError(given + otherwise)

@@ -39,7 +39,12 @@ from gradprobe.check.entries import GroupTest
 from gradprobe.check.escalate import NOISE_LIMITED, STEP_LIMITED, recheck
 from gradprobe.check.report import GradCheckReport
 from gradprobe.numdiff.noise import NoiseEstimate
-from gradprobe.numdiff.perturbation import LossOnTheta, coordinate_steps, evaluate_differences
+from gradprobe.numdiff.perturbation import (
+    Differences,
+    LossOnTheta,
+    coordinate_steps,
+    evaluate_differences,
+)
 from gradprobe.numdiff.progress import Callback, Interrupted
 
 __all__ = [
@@ -134,7 +139,11 @@ def check_coordinates(
     # Within a bound wider than the first band, one draw of the noise could hide a bug the
     # size of the bound: such agreement is confirmed at a sharper step.
     loose = (codes == OK) & (error > thresholds[0] * scale) & (bound > thresholds[0] * scale)
-    unsure = ((codes > OK) & ~far) | loose
+    # An entry that agrees only because the loss did not move at all (the step is below
+    # its rounding: a +1e12 offset) measured nothing; it is confirmed at a step where the
+    # loss moves, unless its bound is already within the first band of the gradient.
+    unmoved = (codes == OK) & _unmoved(differences) & (bound > thresholds[0] * _scale(scale))
+    unsure = ((codes > OK) & ~far) | loose | unmoved
     codes = np.where(unsure, UNCLEAR, codes).astype(np.int8)
     # A far entry is not re-checked: its bound allows for truncation as large as the
     # one-sided slopes' disagreement (a diagnosis compares entries within their bounds).
@@ -166,7 +175,9 @@ def check_coordinates(
         estimate[rows], bound[rows], codes[rows] = found.estimate, found.bound, found.codes
         significance[rows] = found.significance
         kink[rows], excused[rows], at_theta[rows] = found.kink, found.excused, found.at_theta
-        numerical[rows[found.refined]] = found.estimate[found.refined]
+        # A first value that measured nothing (the loss did not move) gives way too.
+        replaced = found.refined | (unmoved[rows] & np.isfinite(found.estimate))
+        numerical[rows[replaced]] = found.estimate[replaced]
         rechecked, used_complex = len(rows), found.complex_step
         advice = _advice(found.reason[found.codes == INCONCLUSIVE], dtype, method)
     judged = Judged(
@@ -210,6 +221,23 @@ def check_coordinates(
         advice=advice,
     )
     return interrupted_report(report) if mode == "partial" else report
+
+
+def _unmoved(differences: Differences) -> NDArray[np.bool_]:
+    """Whether every loss value of each entry's differences equals the loss at θ exactly."""
+    count = len(differences.indices)
+    if differences.above is None or differences.below is None:
+        return np.zeros(count, dtype=bool)  # the complex step has no raw values
+    sides = np.concatenate([differences.above, differences.below], axis=1)
+    same = (sides == differences.center) | np.isnan(sides)  # NaN: a side not evaluated
+    still: NDArray[np.bool_] = np.all(same, axis=1)
+    return still
+
+
+def _scale(scale: NDArray[np.float64]) -> float:
+    """Return the gradient's scale: its largest finite ``|analytic| + |numerical|``, or 0."""
+    finite = scale[np.isfinite(scale)]
+    return float(np.max(finite, initial=0.0))
 
 
 def interrupted_note(done: int, total: int) -> str:

@@ -77,6 +77,7 @@ class _Node:
     depth: int
     residual: NDArray[np.float64]  # (draws,)
     floor: float
+    blunt: bool = False  # passed, but within a tolerance larger than the gradient itself
 
 
 class _Search:
@@ -165,7 +166,14 @@ class _Search:
             float(np.max(np.abs(residual - (fine_predicted - fine_measured)))),
             self.rounding(node, 0.5),
         )
-        return node, self.judge(node, predicted, measured, inferred=False)
+        failed = self.judge(node, predicted, measured, inferred=False)
+        # A pass means little when the tolerance exceeds the gradient's own size: a wrong
+        # value as large as the largest derivative would pass too (rounding noise of a
+        # loss with a large offset). Such a parameter is sampled and checked value by value.
+        largest = max(float(np.max(np.abs(predicted))), float(np.max(np.abs(measured))))
+        largest = max(largest, float(np.max(np.abs(self.analytic), initial=0.0)))
+        node.blunt = not failed and self.records[-1].tolerance > largest
+        return node, failed
 
     def split(self, parent: _Node, top_floor: float, top_size: int) -> list[tuple[_Node, bool]]:
         """Measure the left half, infer the right half, and judge both."""
@@ -272,10 +280,14 @@ def localize_check(
     chosen: list[NDArray[np.intp]] = []
     whole: list[str] = []
     unresolved: list[str] = []
+    blunt: list[str] = []
     for k in range(len(layout.names)):
         if layout.offsets[k + 1] == layout.offsets[k]:
             continue
         node, failed = search.top(k)
+        if node.blunt:
+            blunt.append(layout.names[k])
+            chosen.append(_pick(rng, node.start, node.stop))
         if not failed:
             continue
         top_floor, top_size = node.floor, node.stop - node.start
@@ -310,6 +322,12 @@ def localize_check(
         search_notes.append(
             f"most of {name} is wrong: splitting stopped, and up to {_SAMPLE} seeded sampled "
             f"values of {name} are shown and diagnosed"
+        )
+    if blunt:
+        search_notes.append(
+            f"the loss's rounding noise is larger than the gradient of {', '.join(blunt[:5])}"
+            f"{' …' if len(blunt) > 5 else ''}, so passing as a whole proved nothing: up to "
+            f"{_SAMPLE} seeded sampled values of each were checked one by one"
         )
     if unresolved:
         search_notes.append(

@@ -127,7 +127,8 @@ def findings(diagnosis: Diagnosis) -> list[dict[str, str]]:
         ("at initialization", d.check_initial),
         ("after training", d.check_trained),
     ):
-        level = {"ok": "ok", "suspicious": "warn"}.get(check.verdict, "bad")
+        # Inconclusive is not a bug found: a warning that says what to try, not a failure.
+        level = {"ok": "ok", "suspicious": "warn", "inconclusive": "warn"}.get(check.verdict, "bad")
         wrong = f" (check {', '.join(check.wrong_parameters)})" if check.wrong_parameters else ""
         found.append(
             _finding(

@@ -183,7 +183,7 @@ def read_problem(
         f,
         merged(start, dynamic),
         "f raised",
-        "at the arguments",
+        "at args (as given)",
     )
     outputs, output_def = jax.tree_util.tree_flatten(output)
     rng = np.random.default_rng(seed)
@@ -246,7 +246,9 @@ def read_problem(
         if not np.all(np.isfinite(dtheta)):
             where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
             raise LossEvaluationError(
-                f"jax.vjp returned a non-finite gradient at {where}, expected finite values"
+                f"jax.vjp of f at args returned a non-finite gradient at {where}, expected "
+                "finite values: look for inf or NaN in args and for log(0), 0/0 or an overflow "
+                "in f"
             )
         computed[:] = [dtheta]
         return dtheta, values

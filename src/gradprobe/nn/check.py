@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from gradprobe._validate import check_instance
 from gradprobe.check.checker import DEFAULT_THRESHOLDS, GradCheckReport, prepare_check, run_prepared
-from gradprobe.errors import InvalidTypeError
 from gradprobe.nn.fastcheck import MLPEvaluator, MLPLoss
 from gradprobe.nn.mlp import MLP
 from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
@@ -84,11 +84,11 @@ def check_model(
     >>> report.verdict, net.training
     ('ok', True)
     """
-    if not isinstance(net, MLP):
-        raise InvalidTypeError(
-            f"net: got {type(net).__name__}, expected a gradprobe MLP; for other models call "
-            "gradprobe.check_gradients(loss, params, grads) directly"
-        )
+    check_instance(
+        net, MLP, "net", "a gradprobe MLP",
+        torch_route="gradprobe.torch.check_module(model, inputs, loss_fn, targets)",
+        otherwise="; for other models call gradprobe.check_gradients(loss, params, grads) directly",
+    )  # fmt: skip
     X = net.features(X)
     notes = [f"loss: {net.output} output with its loss, on {np.shape(X)[0]} examples"]
     if net.dropout > 0:

@@ -178,6 +178,8 @@ class MLPEvaluator(ThetaEvaluator):
                 "expected the same θ; build a new MLPEvaluator for a new point"
             )
         out = np.empty(len(indices))
+        if len(indices) == 0:
+            return out
         owner = np.searchsorted(self.layout.offsets, indices, side="right") - 1
         # Group by parameter and unit (row of W{l}, entry of b{l}): one column of Z[l] each.
         local = indices - np.asarray(self.layout.offsets)[owner]

@@ -55,6 +55,7 @@ __all__ = [
     "gain",
     "GAIN_NAMES",
     "get",
+    "lookup",
     "he",
     "he_normal",
     "he_uniform",
@@ -273,12 +274,7 @@ def get(name: str, **options: float) -> Initializer:
     >>> get("normal", scale=0.5)((1, 2), 0).shape
     (1, 2)
     """
-    if not isinstance(name, str) or name not in INITIALIZERS:
-        raise InvalidArgumentError(
-            f"init: got {name!r}, expected one of {', '.join(INITIALIZERS)} or a callable "
-            "(shape, rng) -> array"
-        )
-    function = INITIALIZERS[name]
+    function = lookup(name, "name")
     allowed = {"normal": {"scale"}, "uniform": {"scale"}, "orthogonal": {"gain"}}.get(name, set())
     unknown = set(options) - allowed
     if unknown:
@@ -385,3 +381,26 @@ def auto_initializer(activation: str, layer_sizes: Sequence[int]) -> Initializer
         return normal(shape, rng, scale=float(np.sqrt(variance / fan_in)))
 
     return auto_normal
+
+
+def lookup(name: object, argument: str) -> Callable[..., Array]:
+    """Return the initializer called ``name``, or refuse it naming ``argument``.
+
+    Parameters
+    ----------
+    name : object
+        What the caller was given.
+    argument : str
+        The argument it came as (``"name"`` for :func:`get`, ``"init"`` for an MLP).
+
+    Raises
+    ------
+    InvalidArgumentError
+        When ``name`` is not a key of :data:`INITIALIZERS`; the message lists them.
+    """
+    if not isinstance(name, str) or name not in INITIALIZERS:
+        raise InvalidArgumentError(
+            f"{argument}: got {name!r}, expected one of {', '.join(INITIALIZERS)} or a callable "
+            "(shape, rng) -> array"
+        )
+    return INITIALIZERS[name]

@@ -141,7 +141,7 @@ class MLP:
             initializer = (
                 initializers.auto_initializer(self.activation, self.layer_sizes)
                 if init == "auto"
-                else initializers.get(init)
+                else initializers.lookup(init, "init")
             )
         elif callable(init):
             initializer = init

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gradprobe._validate import check_seed, check_tolerance
-from gradprobe.errors import InvalidTypeError
+from gradprobe._validate import check_instance, check_seed, check_tolerance
 from gradprobe.nn.activations import get_activation
 from gradprobe.nn.mlp import MLP
 from gradprobe.nn.scale import recommend_scale
@@ -67,8 +66,9 @@ def propagation(
     >>> report.verdict, report.trouble_layer, report.symmetric_layer
     ('vanishing', 1, 1)
     """
-    if not isinstance(net, MLP):
-        raise InvalidTypeError(f"net: got {type(net).__name__}, expected a gradprobe MLP")
+    check_instance(
+        net, MLP, "net", "a gradprobe MLP", torch_route="gradprobe.torch.propagation(model, x)"
+    )
     limit = check_tolerance(tolerance)
     rng = np.random.default_rng(check_seed(seed))
     depth = net.n_layers

@@ -126,8 +126,13 @@ def depth_sweep(
     probe_seed, weight_seed = (int(value) for value in rng.integers(0, 2**63, size=2))
     reports = {}
     for label, init in chosen.items():
-        net = MLP(
-            [width] * (depth + 1), activation=name, output="linear", init=init, seed=weight_seed
-        )
+        try:
+            net = MLP(
+                [width] * (depth + 1), activation=name, output="linear", init=init, seed=weight_seed
+            )
+        except InvalidArgumentError as error:
+            # The MLP speaks of its `init`; here it is one entry of `inits`.
+            message = str(error).removeprefix("init: ")
+            raise InvalidArgumentError(f"inits[{label!r}]: {message}") from error
         reports[label] = propagation(net, X, seed=probe_seed, tolerance=tolerance)
     return DepthSweep(depth=depth, width=width, activation=name, reports=reports)

@@ -7,6 +7,8 @@ The bottom layer. It knows nothing of checks or reports:
 * :mod:`~gradprobe.numdiff.perturbation`: :class:`LossOnTheta`, a loss seen as a
   function of the flat vector θ, and :func:`evaluate_differences`, the one route by
   which every numerical gradient is computed;
+* :mod:`~gradprobe.numdiff.noise`: the computational noise of a loss measured at θ
+  (Moré & Wild's ECnoise), and the bounds made from it;
 * :mod:`~gradprobe.numdiff.batched` and :mod:`~gradprobe.numdiff.parallel`: the same
   evaluations many at a time, or on any :class:`concurrent.futures.Executor`;
 * :mod:`~gradprobe.numdiff.derivative`: :func:`derivative` of a scalar function and

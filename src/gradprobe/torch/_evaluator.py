@@ -82,7 +82,9 @@ def _gradients(problem: Problem, layout: ParameterLayout) -> list[NDArray[np.flo
         if not np.all(np.isfinite(dtheta)):
             where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
             raise LossEvaluationError(
-                f"backward returned a non-finite gradient at {where}, expected finite values"
+                f"the backward of {problem.blame} returned a non-finite gradient at {where}, "
+                "expected finite values: look for inf or NaN in the inputs and for log(0), 0/0 "
+                "or an overflow in the function"
             )
         result.append(dtheta)
     return result
@@ -113,7 +115,8 @@ def analytic_gradients(
         scale = max(float(np.max(np.abs(first[column]), initial=0.0)), np.finfo(float).tiny)
         if spread > _RANDOM * scale:
             raise NondeterministicLossError(
-                f"backward: two passes at the same parameters differ by up to {spread:.3g} (at "
+                f"the backward of {problem.blame}: two passes at the same parameters differ by "
+                f"up to {spread:.3g} (at "
                 f"{where}), expected the same gradient every time. A gradient check cannot work "
                 "with a random loss: switch dropout off (net.eval()), or fix the random seed "
                 "inside the loss"

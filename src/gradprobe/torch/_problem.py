@@ -88,6 +88,7 @@ class Problem:
     grad_mode: bool = False
     graph: Graph | None = None
     forward_ad: bool = False
+    blame: str = "fn on inputs"  # the arguments a failing backward points to, in words
 
     def call(self, overrides: Mapping[str, Tensor], where: str, graph: bool = False) -> Tensor:
         """Evaluate the losses, turning any failure into a LossEvaluationError.

@@ -229,6 +229,7 @@ def check_module(
         notes=notes,
         batch_size=config.batch_size,
         inputs=numel(rebuilt),
+        blame="module (with loss_fn, on inputs)",
     )
     # A plain Linear/activation stack takes gradprobe's MLP evaluator, anything else the graph.
     built = (
