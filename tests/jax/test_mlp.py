@@ -289,7 +289,7 @@ def test_a_copy_that_disagrees_with_the_function_is_refused(
     f, params, x, y = case("flax_relu_ce")
     report = check_function(f, params, x, y, mode="full")
     assert not any(NOTE in note for note in report.notes)
-    assert any("did not agree" in note for note in report.notes)
+    assert any("no copy of it as gradprobe's MLP agreed with f" in note for note in report.notes)
     assert report.verdict == "ok"
 
 
@@ -306,3 +306,15 @@ def test_localize_through_the_route_finds_the_planted_entry() -> None:
     assert any(NOTE in note for note in report.notes)
     assert report.verdict == "wrong"
     assert report.worst(1)[0].name == "params['dense_0']['kernel'][4, 1]"
+
+
+def test_a_copy_mapped_wrongly_agrees_at_theta_and_is_refused_at_the_perturbed_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = mlp_module._positions
+    monkeypatch.setattr(mlp_module, "_positions", lambda *args: real(*args)[::-1])
+    f, params, x, y = case("list_sigmoid_ce")
+    report = check_function(f, params, x, y, mode="full")
+    assert not any(NOTE in note for note in report.notes)
+    assert any("no copy of it as gradprobe's MLP agreed with f" in note for note in report.notes)
+    assert report.verdict == "ok"

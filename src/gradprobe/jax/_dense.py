@@ -12,16 +12,15 @@ with one rule per step of an MLP::
                                     or Z itself
 
 Everything after the last layer's ``Z`` (the logits) is the loss: it may use only
-the logits, constants and one other data array (the targets ``y``); it is kept as a
-function of the logits, evaluated primitive by primitive, so the caller can compare
-it with gradprobe's own losses at any logits. Anything else (a checked leaf used
+the logits, constants and one other data array (the targets ``y``); which loss it is
+the caller finds by comparing values (:mod:`gradprobe.jax._mlp`). Anything else (a checked leaf used
 twice or not at all, X used again, a residual, a normalization, a second
 nonlinearity, control flow) means "not a plain MLP": the answer is None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,28 +91,12 @@ class DenseStack:
         X.
     targets : ndarray
         y, as the function holds it.
-    loss : callable
-        ``loss(logits) -> scalar``: the function's value (the loss) at given logits,
-        shape ``(m, n_L)``, from the function's own primitives; traceable by
-        ``jax.jit`` and ``jax.vmap``.
     """
 
     layers: list[DenseLayer]
     activation: str
     inputs: NDArray[np.float64]
     targets: NDArray[Any]
-    loss: Callable[[Any], Any]
-
-
-def _run(ops: Sequence[_Op], env: dict[int, Any]) -> dict[int, Any]:
-    """Bind each primitive of ``ops`` to the values in ``env`` (updated and returned)."""
-    for op in ops:
-        result = op.primitive.bind(
-            *(a.val if isinstance(a, Literal) else env[a] for a in op.inputs), **op.params
-        )
-        results = result if op.primitive.multiple_results else [result]
-        env.update(zip(op.outputs, results, strict=True))
-    return env
 
 
 def _holds_code(value: Any) -> bool:
@@ -196,7 +179,6 @@ class _Reader:
         self.used: set[int] = set()
         self.x: int | None = None
         self.logits: int | None = None
-        self.tail: list[_Op] = []
 
     def literal(self, a: Any, value: float) -> bool:
         """Whether ``a`` is the scalar constant ``value``."""
@@ -223,7 +205,6 @@ class _Reader:
         if kinds <= {"const"}:
             for number in op.outputs:
                 self.tags[number] = ("const",)
-            self.tail.append(op)
             return True
         if kinds == {"leaf"} and out is not None and len(tags) == 1:
             k = tags[0][1]
@@ -325,7 +306,6 @@ class _Reader:
         tail = "tail" if kinds & {"Z", "tail"} else "data"
         for number in op.outputs:
             self.tags[number] = (tail, sources)
-        self.tail.append(op)
         return True
 
 
@@ -376,21 +356,5 @@ def read_stack(problem: Problem) -> DenseStack | None:
     x = np.asarray(values[reader.x], dtype=np.float64)
     if x.ndim != 2:
         return None
-    logits_number = _logits_number(ops, reader, len(layers))
-    # The loss: the constants and the targets' steps, and everything after the logits.
-    producer = next(i for i, op in enumerate(ops) if logits_number in op.outputs)
-    early = {id(op) for op in reader.tail}
-    tail = [op for i, op in enumerate(ops) if i > producer or id(op) in early]
-
-    def loss(logits: Any) -> Any:
-        return _run(tail, {**values, logits_number: logits})[outputs[0]]
-
     activation = next(iter(reader.activations), "linear")
-    return DenseStack(layers, activation, x, np.asarray(values[targets]), loss)
-
-
-def _logits_number(ops: Sequence[_Op], reader: _Reader, layer: int) -> int:
-    """Return the number of the value that holds the last layer's Z."""
-    return next(
-        number for op in ops for number in op.outputs if reader.tags.get(number) == ("Z", layer)
-    )
+    return DenseStack(layers, activation, x, np.asarray(values[targets]))

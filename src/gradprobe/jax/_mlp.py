@@ -16,9 +16,6 @@ rounding; the analytic gradient is still JAX's own, from ``jax.vjp`` (a wrong
 
 from __future__ import annotations
 
-from typing import Any
-
-import jax
 import numpy as np
 from numpy.typing import NDArray
 
@@ -28,23 +25,20 @@ from gradprobe.jax._dense import DenseStack, read_stack
 from gradprobe.jax._evaluator import Evaluator
 from gradprobe.jax._problem import Problem
 from gradprobe.nn._replica import (
-    LOSSES,
     ReplicaRoute,
     agreement,
+    agrees,
     build_mlp,
     moved_points,
     route_note,
     spot_points,
 )
 from gradprobe.nn.fastcheck import MLPEvaluator
-from gradprobe.nn.losses import encode_targets, get_output
+from gradprobe.nn.losses import encode_targets
 from gradprobe.nn.mlp import MLP
 from gradprobe.numdiff.batched import DEFAULT_MEMORY
 
 __all__ = ["ReplicaEvaluator", "evaluator_for"]
-
-# Agreement demanded between the function's loss and gradprobe's at given logits.
-_LOSS_AGREEMENT = 1e-11
 
 
 class ReplicaEvaluator(ReplicaRoute, Evaluator):
@@ -76,7 +70,7 @@ def evaluator_for(problem: Problem, memory: int = DEFAULT_MEMORY) -> Evaluator:
     return Evaluator(problem, memory) if routed is None else routed
 
 
-def _candidates(problem: Problem, stack: DenseStack) -> list[tuple[MLP, NDArray[np.float64]]]:
+def _candidates(problem: Problem, stack: DenseStack) -> list[MLP]:
     """Return gradprobe's MLPs with the stack's layers, one per loss the targets allow."""
     layout = problem.layout
 
@@ -93,7 +87,8 @@ def _candidates(problem: Problem, stack: DenseStack) -> list[tuple[MLP, NDArray[
     for output in (["softmax"] if outputs >= 2 else ["sigmoid"]) + ["linear"]:
         try:
             net = build_mlp(stack.activation, output, layers)
-            found.append((net, encode_targets(stack.targets, output, outputs, len(stack.inputs))))
+            encode_targets(stack.targets, output, outputs, len(stack.inputs))
+            found.append(net)
         except GradprobeError:
             continue
     return found
@@ -116,51 +111,57 @@ def _positions(problem: Problem, stack: DenseStack, net: MLP) -> NDArray[np.intp
     return to_full
 
 
+def _far_points(problem: Problem, stack: DenseStack) -> NDArray[np.float64]:
+    """Return two points far from θ: every value moved by 10%, and the logits moved by ~3.
+
+    Where the spot checks move one value, these move the logits far enough to tell one
+    loss from another (the loss written with a branch on the logits, say).
+    """
+    rng = np.random.default_rng(1)
+    theta = problem.theta
+    scattered = theta * (1 + 0.1 * rng.standard_normal(theta.size))
+    shifted = theta.copy()
+    bias = stack.layers[-1].bias
+    span = slice(problem.layout.offsets[bias], problem.layout.offsets[bias + 1])
+    shifted[span] += 3.0 * rng.standard_normal(shifted[span].size)
+    return np.stack([scattered, shifted])
+
+
 def _replica(problem: Problem, memory: int, stack: DenseStack) -> ReplicaEvaluator | None:
     """Build the MLP route's evaluator, or None when no copy equals the function.
 
-    The function's values the copy is compared with (its loss at three sets of logits,
-    its value at θ and at perturbed points) are computed in the same compiled call as
-    the gradient: one compilation for both.
+    The copy's loss is compared with ``f``'s at θ (which chooses the loss among those
+    the targets allow), at two seeded values of each array moved by 1e-3 and at two
+    far points; ``f``'s values come from the compiled VJP that gives the gradient (its
+    primal output), so checking costs no compilation.
     """
     candidates = _candidates(problem, stack)
-    if not candidates or problem.gradient_and is None:
+    if not candidates or problem.values is None:
         return None
-    layout = problem.layout
-    _, cache = candidates[0][0].forward(stack.inputs)
-    logits = np.asarray(cache.Z[len(stack.layers)], dtype=np.float64)
-    rng = np.random.default_rng(0)
-    trials = np.stack(
-        [logits, 3.0 * logits + rng.normal(size=logits.shape), 5 * rng.normal(size=logits.shape)]
+    points = spot_points(problem.layout, problem.theta)
+    far = _far_points(problem, stack)
+    expected = problem.values(np.concatenate([moved_points(problem.theta, points), far]))
+    net = next(
+        (n for n in candidates if agrees(n.loss(stack.inputs, stack.targets), float(expected[0]))),
+        None,
     )
-    points = spot_points(layout, problem.theta)
-
-    def also(arrays: Any, extra: Any) -> Any:
-        thetas, at = extra
-        values = jax.vmap(lambda t: problem.scalar(layout.unflatten(t), arrays))(thetas)
-        return values, jax.vmap(stack.loss)(at)
-
-    _, (values, losses) = problem.gradient_and(also, (moved_points(problem.theta, points), trials))
-    losses = np.asarray(losses, dtype=np.float64)
-    for net, encoded in candidates:
-        score = get_output(net.output).loss
-        expected = np.array([score(z, encoded) for z in trials])
-        if np.all(np.abs(losses - expected) <= _LOSS_AGREEMENT * np.maximum(1.0, np.abs(expected))):
-            break
-    else:
-        return None
-    full = ParameterLayout.from_params(net.params)
-    replica = MLPEvaluator(
-        net, stack.inputs, stack.targets, full.flatten(net.params), memory=memory
-    )
-    evaluator = ReplicaEvaluator(problem, memory, replica, _positions(problem, stack, net))
-    count = agreement(evaluator, points, np.asarray(values, dtype=np.float64))
-    what = f"plain {net.activation} MLP {net.layer_sizes} under {LOSSES[net.output]}"
-    if count is None:
+    count = None
+    if net is not None:
+        full = ParameterLayout.from_params(net.params)
+        theta = full.flatten(net.params)
+        replica = MLPEvaluator(net, stack.inputs, stack.targets, theta, memory=memory)
+        evaluator = ReplicaEvaluator(problem, memory, replica, _positions(problem, stack, net))
+        count = agreement(evaluator, points, expected[: len(points)])
+        tail = zip(far, expected[len(points) :], strict=True)
+        if count is None or not all(agrees(evaluator(p), float(v)) for p, v in tail):
+            count = None
+    if net is None or count is None:
         problem.notes.append(
-            f"f looks like a {what}, but gradprobe's copy of it did not agree with f to 1e-12; "
-            "the numerical values came from the compiled, batched JAX evaluator"
+            f"f reads as a dense stack of {len(stack.layers)} layers, but no copy of it as "
+            "gradprobe's MLP agreed with f to 1e-12 (at θ, at perturbed points); the numerical "
+            "values came from the compiled, batched JAX evaluator"
         )
         return None
+    count += len(far)
     problem.notes.append(route_note(net, "JAX", "function", count, "JAX's own, from jax.vjp"))
     return evaluator

@@ -31,6 +31,7 @@ __all__ = [
     "LOSSES",
     "ReplicaRoute",
     "agreement",
+    "agrees",
     "build_mlp",
     "moved_points",
     "route_note",
@@ -234,9 +235,14 @@ def agreement(
             got = float(route.replica.center)
         else:
             got = float(route.replica_values(np.array([index]), np.array([value]))[0])
-        if not abs(got - reference) <= AGREEMENT * max(abs(reference), np.finfo(float).tiny):
+        if not agrees(got, float(reference)):
             return None
     return len(points) - 1
+
+
+def agrees(got: float, expected: float) -> bool:
+    """Whether the copy's loss ``got`` is the framework's ``expected``, to :data:`AGREEMENT`."""
+    return abs(got - expected) <= AGREEMENT * max(abs(expected), np.finfo(float).tiny)
 
 
 def route_note(net: MLP, framework: str, what: str, points: int, analytic: str) -> str:
