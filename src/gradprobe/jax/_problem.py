@@ -27,11 +27,16 @@ from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
 __all__ = ["ONE_CALL", "Problem", "argument_names", "forward_gradient", "read_problem"]
 
-ONE_CALL = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+ONE_CALL = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+    "xla_cpu_use_fusion_emitters": False,
+}
 """XLA options for a function compiled to run once (the gradient): LLVM's optimization
-passes skipped (XLA's own HLO passes still run, matrix products still go to its
-libraries), which halves the compile time of a small network's VJP; no arithmetic
-changes (no fast-math either way)."""
+passes skipped and the older, quicker-to-compile emitters for fused element-wise code (XLA's
+own HLO passes still run, matrix products still go to its libraries); this cuts the compile
+time of a small network's VJP to about a third (0.5 s to 0.18 s measured here) and allows no
+fast-math either way."""
 
 
 @dataclass
