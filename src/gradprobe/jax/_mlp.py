@@ -8,8 +8,9 @@ from :class:`~gradprobe.nn.fastcheck.MLPEvaluator`, which answers each perturbat
 from one cached forward pass instead of running the network again, as the PyTorch
 adapter does for an ``nn.Sequential`` (:mod:`gradprobe.torch._mlp`; the shared part
 is :mod:`gradprobe.nn._replica`). The copy is used only after its loss has been shown
-to equal the function's at arbitrary logits, at θ and at perturbed points, to
-rounding; the analytic gradient is still JAX's own, from ``jax.vjp`` (a wrong
+to equal the function's at θ, at one-coordinate perturbed points and at two far
+points, to rounding (the function's values from the compiled VJP that gives the
+gradient); the analytic gradient is still JAX's own, from ``jax.vjp`` (a wrong
 ``jax.custom_vjp`` rule is what the check then finds). Anything else goes through
 :class:`~gradprobe.jax._evaluator.Evaluator`, compiled and batched.
 """
