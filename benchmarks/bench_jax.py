@@ -10,29 +10,44 @@ this run:
 (j1) the per-coordinate Python loop a JAX user writes: the same jitted loss called
      twice per coordinate with that coordinate moved by ±h; timed on every k-th
      coordinate and extrapolated;
-(j2) ``gradprobe.jax.check_function(mode="full")``: all 52,244 perturbed losses,
-     compiled once per leaf and batched with ``jax.vmap`` in memory-bounded chunks;
+(j2) ``gradprobe.jax.check_function(mode="full")``: all 52,244 perturbed losses. The
+     function is read from its jaxpr as a plain dense stack under cross-entropy, so
+     they come from gradprobe's structure-aware MLP evaluator (one cached forward
+     pass, rank-1 updates) once its copy's losses agreed with the function's; the
+     analytic side is ``jax.vjp``. Median of 5 runs, each from scratch (the vjp
+     compiled each time);
+     (the generic route, compiled once per leaf and batched with ``jax.vmap``, ran
+     at 0.9x (j1): see RESULTS.md, issue 14);
 (j3) ``mode="localize"`` with one wrong entry planted in a ``jax.custom_vjp`` layer;
 (j4) ``jax.test_util.check_grads`` (one random direction) on the correct network, at
      its default step and at gradprobe's.
 
 It also prints the FLOP bound: a full check that runs every perturbed forward pass
 does 2N passes of the network, so it cannot beat the loop by more than the loop's
-per-call overhead allows; the XLA matmul rate measured here gives the floor.
+per-call overhead allows (the generic route); the XLA matmul rate measured here
+gives the floor. Only an evaluator that skips work (j2) can.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
+import os
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from bench_gradcheck import machine, problem
-from jax.test_util import check_grads as jax_check_grads
+# One thread for NumPy's BLAS and for XLA, as the house runs benchmarks (torch too runs on
+# one thread): on this shared 2-core machine two BLAS threads made (j2) 1.7x slower, and
+# the loop (j1) is no slower on one XLA thread. Set before NumPy and JAX are imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
-from gradprobe.jax import check_function
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from bench_gradcheck import machine, problem  # noqa: E402
+from jax.test_util import check_grads as jax_check_grads  # noqa: E402
+
+from gradprobe.jax import check_function  # noqa: E402
 
 SUBSET = 1537  # coordinates timed for the extrapolated loop (every 17th)
 SIZES = [64, 128, 128, 10]
@@ -145,10 +160,18 @@ def main() -> None:
     )
     print(f"     the 2N forward passes alone need >= {floor:.1f} s at that rate")
 
-    start = time.perf_counter()
-    full = check_function(loss, params, X, y, mode="full")
-    j2 = time.perf_counter() - start
-    print(f"(j2) gradprobe.jax full: {j2:.1f} s, {full.evaluations:,} evaluations, {full.verdict}")
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        full = check_function(loss, params, X, y, mode="full")
+        times.append(time.perf_counter() - start)
+    j2 = float(np.median(times))
+    routed = any("structure-aware MLP evaluator" in note for note in full.notes)
+    print(
+        f"(j2) gradprobe.jax full: {j2:.2f} s (median of {', '.join(f'{t:.2f}' for t in times)}), "
+        f"{full.evaluations:,} evaluations, {full.verdict}, "
+        f"route: {'MLP evaluator' if routed else 'generic'}"
+    )
     print(f"     (j2) vs (j1): {j1 / j2:.1f}x   (target >= 100x)")
 
     start = time.perf_counter()

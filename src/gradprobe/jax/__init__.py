@@ -17,7 +17,10 @@ How a check runs:
   along each coordinate (forward mode, :func:`check_grads` with ``"fwd"``);
 * the numerical one from central differences, compiled with ``jax.jit`` and batched
   with ``jax.vmap`` leaf by leaf in memory-bounded chunks
-  (:mod:`gradprobe.jax._evaluator`);
+  (:mod:`gradprobe.jax._evaluator`); or, when :func:`check_function`'s jaxpr is a plain
+  dense stack under cross-entropy, mean squared error or binary cross-entropy
+  (:mod:`gradprobe.jax._dense`), from gradprobe's structure-aware MLP evaluator, after
+  its copy's losses agreed with ``f``'s (:mod:`gradprobe.jax._mlp`);
 * the rest is gradprobe's engine: the noise floor, kink refinement, localization and
   the report (:func:`gradprobe.check.checker.run_check`).
 

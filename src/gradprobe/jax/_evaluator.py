@@ -238,18 +238,20 @@ def check_problem(
     started: float | None = None,
     forward: bool = False,
     progress: Any = None,
+    evaluator: Callable[[Problem, int], Evaluator] = Evaluator,
 ) -> GradCheckReport:
     """Differentiate ``problem`` both ways with gradprobe's engine and build the report.
 
     The analytic side is ``jax.vjp`` (reverse mode), or ``jax.jvp`` along every
-    coordinate with ``forward=True``; the numerical side is :class:`Evaluator`'s.
+    coordinate with ``forward=True``; the numerical side is that of
+    ``evaluator(problem, memory)``, by default :class:`Evaluator`'s.
     """
     started = time.perf_counter() if started is None else started
     bands = check_thresholds(thresholds)
     count = check_sample(sample)
     generator = check_seed(seed)
     chosen = choose_mode(mode, problem.layout.size, count)
-    evaluator = Evaluator(problem, memory)
+    numerical = evaluator(problem, memory)
     if forward:
         analytic = forward_gradient(
             problem, chunk_rows(16 * problem.layout.size, problem.layout.size, memory)
@@ -257,7 +259,7 @@ def check_problem(
     else:
         analytic = problem.gradient()
     return run_check(
-        evaluator,
+        numerical,
         problem.theta.copy(),
         problem.layout.unflatten(analytic),
         eps=eps,

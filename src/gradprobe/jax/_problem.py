@@ -25,7 +25,18 @@ from gradprobe._params import ParameterLayout, TreeStructure
 from gradprobe._validate import unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
-__all__ = ["Problem", "argument_names", "forward_gradient", "read_problem"]
+__all__ = ["ONE_CALL", "Problem", "argument_names", "forward_gradient", "read_problem"]
+
+ONE_CALL = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+    "xla_cpu_use_fusion_emitters": False,
+}
+"""XLA options for a function compiled to run once (the gradient): LLVM's optimization
+passes skipped and the older, quicker-to-compile emitters for fused element-wise code (XLA's
+own HLO passes still run, matrix products still go to its libraries); this cuts the compile
+time of a small network's VJP to about a third (0.5 s to 0.18 s measured here) and allows no
+fast-math either way."""
 
 
 @dataclass
@@ -53,6 +64,9 @@ class Problem:
         The lowest precision among ``f``'s floating outputs at the float64 arguments.
     notes : list of str
         Lines for the report.
+    values : callable, optional
+        ``values(thetas) -> (rows,)``: ``Σ v·f`` at each row of ``thetas``, from the
+        compiled VJP :attr:`gradient` runs (its primal output), so no other compilation.
     """
 
     layout: ParameterLayout
@@ -62,6 +76,7 @@ class Problem:
     gradient: Callable[[], NDArray[np.float64]]
     value_dtype: np.dtype[Any]
     notes: list[str] = field(default_factory=list)
+    values: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None
 
 
 def argument_names(f: Callable[..., Any], count: int) -> list[str]:
@@ -202,39 +217,52 @@ def read_problem(
         (d if d.kind == "f" else np.dtype(np.float16) for d in precisions), key=lambda d: d.itemsize
     )
 
-    def scalar(chosen: Any, arrays: Any) -> Any:
-        result = jax.tree_util.tree_leaves(f(*merged(chosen, arrays)))
+    def reduced(output: Any) -> Any:
         terms = [
             jnp.sum(v * out).astype(jnp.float64)
-            for v, out in zip(cotangents, result, strict=True)
+            for v, out in zip(cotangents, jax.tree_util.tree_leaves(output), strict=True)
             if isinstance(out, float) or _floating(out)  # a constant comes back a float
         ]
         return jnp.sum(jnp.stack(terms))
 
+    def scalar(chosen: Any, arrays: Any) -> Any:
+        return reduced(f(*merged(chosen, arrays)))
+
     def pullback(chosen: Any, arrays: Any, cotangent: Any) -> Any:
-        _, vjp = jax.vjp(lambda *values: f(*merged(values, arrays)), *chosen)
-        return vjp(cotangent)
+        output, vjp = jax.vjp(lambda *values: f(*merged(values, arrays)), *chosen)
+        return vjp(cotangent), reduced(output)
+
+    compiled = jax.jit(pullback, compiler_options=ONE_CALL)
+    at_start: list[NDArray[np.float64]] = []
+
+    def run(chosen: Any) -> tuple[NDArray[np.float64], float]:
+        cotangent = jax.tree_util.tree_unflatten(output_def, cotangents)
+        grads, value = _compiled_or_eager(
+            compiled, pullback, (chosen, dynamic, cotangent), "jax.vjp of f raised", ""
+        )
+        return layout.flatten(tuple(grads)), float(value)
 
     def gradient() -> NDArray[np.float64]:
-        cotangent = jax.tree_util.tree_unflatten(output_def, cotangents)
-        grads = _compiled_or_eager(
-            jax.jit(pullback), pullback, (start, dynamic, cotangent), "jax.vjp of f raised", ""
-        )
-        dtheta = layout.flatten(tuple(grads))
-        if not np.all(np.isfinite(dtheta)):
-            where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
-            raise LossEvaluationError(
-                f"jax.vjp of f at args returned a non-finite gradient at {where}, expected "
-                "finite values: look for inf or NaN in args and for log(0), 0/0 or an overflow "
-                "in f"
-            )
-        return dtheta
+        if not at_start:
+            dtheta, _ = run(start)
+            if not np.all(np.isfinite(dtheta)):
+                where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
+                raise LossEvaluationError(
+                    f"jax.vjp of f at args returned a non-finite gradient at {where}, expected "
+                    "finite values: look for inf or NaN in args and for log(0), 0/0 or an "
+                    "overflow in f"
+                )
+            at_start.append(dtheta)
+        return at_start[0]
+
+    def values(thetas: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.array([run(layout.unflatten(theta))[1] for theta in thetas])
 
     notes.append(
         "checked in float64 (jax.enable_x64 for the check only; every floating argument "
         "copied to float64, the caller's arrays and JAX's settings left as they were)"
     )
-    return Problem(layout, theta, scalar, dynamic, gradient, value_dtype, notes)
+    return Problem(layout, theta, scalar, dynamic, gradient, value_dtype, notes, values)
 
 
 def forward_gradient(problem: Problem, rows: int) -> NDArray[np.float64]:

@@ -19,6 +19,7 @@ from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, InvalidTypeError
 from gradprobe.jax._evaluator import check_problem
+from gradprobe.jax._mlp import evaluator_for
 from gradprobe.jax._problem import read_problem
 from gradprobe.numdiff.batched import DEFAULT_MEMORY
 
@@ -44,6 +45,12 @@ def check_function(
     gradient is the vector-Jacobian product ``jax.vjp`` computes. Custom rules
     (``jax.custom_vjp``, ``jax.custom_jvp``) are what this checks: their backward
     pass against central differences of their forward pass.
+
+    When ``f`` computes a plain MLP (dense layers ``x @ W + b``, one activation among
+    relu, leaky relu, tanh, sigmoid or none, under softmax cross-entropy, mean squared
+    error or binary cross-entropy with logits), the numerical values come from
+    gradprobe's structure-aware MLP evaluator instead, once its copy's losses agreed
+    with ``f``'s; the report's notes say which route ran.
 
     Parameters
     ----------
@@ -121,6 +128,7 @@ def check_function(
             memory=budget,
             started=started,
             progress=progress,
+            evaluator=evaluator_for,
         )
 
 

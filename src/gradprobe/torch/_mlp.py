@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from gradprobe._params import ParameterLayout
+from gradprobe.nn._replica import ReplicaRoute, agreement, build_mlp, route_note, spot_points
 from gradprobe.nn.fastcheck import MLPEvaluator
 from gradprobe.nn.mlp import MLP
 from gradprobe.torch._evaluator import Evaluator
@@ -35,15 +36,6 @@ from gradprobe.torch._problem import Problem
 __all__ = ["ReplicaEvaluator", "replica_evaluator", "replica_for"]
 
 _F = nn.functional
-# Agreement demanded between the copy's loss and the module's, relative to the loss.
-_AGREEMENT = 1e-12
-# Perturbed points compared before the copy is trusted, per tensor.
-_SPOT_CHECKS = 2
-_LOSSES = {
-    "softmax": "cross-entropy",
-    "linear": "mean squared error",
-    "sigmoid": "binary cross-entropy with logits",
-}
 
 
 def _activation(layer: nn.Module) -> str | None:
@@ -124,16 +116,20 @@ def replica_for(
     if output is None or not chained:
         return None
     activation = next(iter(names), None) or "linear"
-    net = MLP(sizes, activation=activation, output=output).eval()
-    for number, layer in enumerate(linears, start=1):
-        net.params[f"W{number}"] = layer.weight.detach().to(torch.float64).numpy().copy()
-        net.params[f"b{number}"] = layer.bias.detach().to(torch.float64).numpy().copy()
+    net = build_mlp(
+        activation,
+        output,
+        [
+            (layer.weight.detach().to(torch.float64), layer.bias.detach().to(torch.float64))
+            for layer in linears
+        ],
+    )
     labels = targets.detach().cpu().numpy()
     torch_names = [name for name, _ in module.named_parameters()]
     return net, x.detach().to(torch.float64).numpy(), labels, torch_names
 
 
-class ReplicaEvaluator(Evaluator):
+class ReplicaEvaluator(ReplicaRoute, Evaluator):
     """The PyTorch evaluator whose perturbed values come from gradprobe's MLP evaluator.
 
     Parameters
@@ -159,36 +155,10 @@ class ReplicaEvaluator(Evaluator):
         positions: Sequence[int],
     ) -> None:
         super().__init__(problem, layout, theta)
-        self.replica = replica
         full = replica.layout.offsets
-        self.shift = np.array([full[p] - layout.offsets[k] for k, p in enumerate(positions)])
-
-    def _full(self, indices: NDArray[np.intp]) -> NDArray[np.intp]:
-        owner = np.searchsorted(self.layout.offsets, indices, side="right") - 1
-        full: NDArray[np.intp] = (indices + self.shift[owner]).astype(np.intp)
-        return full
-
-    def coordinates(
-        self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        """Return the loss with ``theta[indices[r]] = values[r]``, from the MLP evaluator."""
-        if not np.array_equal(theta, self.theta):
-            return super().coordinates(theta, indices, values)
-        if not len(indices):  # MLPEvaluator cannot be asked for nothing
-            return np.empty(0)
-        self.evaluations += len(indices)
-        return self.replica.coordinates(self.replica.theta, self._full(indices), values)
-
-    def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
-        """Return the loss at ``theta``: from the MLP evaluator at θ or one coordinate away."""
-        moved = np.flatnonzero(theta != self.theta)
-        if len(moved) > 1:
-            return super().__call__(theta, index)
-        self.evaluations += 1
-        if not len(moved):
-            return float(self.replica.center)
-        value = self.replica.coordinates(self.replica.theta, self._full(moved), theta[moved])
-        return float(value[0])
+        shift = np.array([full[p] - layout.offsets[k] for k, p in enumerate(positions)])
+        owner = np.searchsorted(layout.offsets, np.arange(layout.size), side="right") - 1
+        self.attach(replica, theta, np.arange(layout.size) + shift[owner])
 
 
 def replica_evaluator(
@@ -204,13 +174,8 @@ def replica_evaluator(
     replica = MLPEvaluator(net, x, labels, full_layout.flatten(net.params))
     positions = [torch_names.index(name) for name in problem.base]
     evaluator = ReplicaEvaluator(problem, layout, theta, replica, positions)
-    rng = np.random.default_rng(0)
-    points: list[tuple[int | None, float]] = [(None, 0.0)]
-    for k in range(len(layout.names)):
-        span = np.arange(layout.offsets[k], layout.offsets[k + 1])
-        for index in rng.choice(span, min(_SPOT_CHECKS, len(span)), replace=False):
-            points.append((int(index), float(theta[index]) + 1e-3 * max(1.0, abs(theta[index]))))
-    for index, value in points:
+
+    def module_loss(index: int | None, value: float) -> float:
         tensors: dict[str, Tensor] = {}
         if index is not None:
             k = int(np.searchsorted(layout.offsets, index, side="right") - 1)
@@ -218,21 +183,11 @@ def replica_evaluator(
             moved[index - layout.offsets[k]] = value
             tensors[layout.names[k]] = torch.as_tensor(moved.reshape(layout.shapes[k]))
         with torch.no_grad():
-            expected = float(reference(tensors)[0])
-        if index is None:
-            got = float(replica.center)
-        else:
-            got = float(
-                replica.coordinates(
-                    replica.theta, evaluator._full(np.array([index])), np.array([value])
-                )[0]
-            )
-        if abs(got - expected) > _AGREEMENT * max(abs(expected), np.finfo(float).tiny):
-            return None
-    problem.notes.append(
-        f"numerical values from gradprobe's structure-aware MLP evaluator: the module is a "
-        f"plain {net.activation} MLP {net.layer_sizes} under {_LOSSES[net.output]}, whose loss "
-        f"agreed with PyTorch's to 1e-12 at θ and at {len(points) - 1} perturbed points; the "
-        "analytic gradient is PyTorch's own"
-    )
+            return float(reference(tensors)[0])
+
+    spots = spot_points(layout, theta)
+    points = agreement(evaluator, spots, [module_loss(i, v) for i, v in spots])
+    if points is None:
+        return None
+    problem.notes.append(route_note(net, "PyTorch", "module", points, "PyTorch's own"))
     return evaluator
