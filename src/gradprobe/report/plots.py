@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
+from gradprobe._validate import check_instance
 from gradprobe.errors import InvalidTypeError
 from gradprobe.signals.deep_linear import DeepLinearResult
 from gradprobe.signals.propagation import PropagationReport
@@ -119,10 +120,7 @@ def plot_depth_sweep(
     >>> len(figure.axes)
     2
     """
-    if not isinstance(sweep, DepthSweep):
-        raise InvalidTypeError(
-            f"sweep: got {type(sweep).__name__}, expected a DepthSweep from gradprobe.depth_sweep"
-        )
+    check_instance(sweep, DepthSweep, "sweep", "a DepthSweep from gradprobe.depth_sweep")
     title = (
         f"{sweep.depth} layers of {sweep.width} units, {sweep.activation}: "
         "signals through depth by initialization"
@@ -142,11 +140,9 @@ def plot_propagation(
     Parameters and return value as in :func:`plot_depth_sweep`, for a
     :class:`~gradprobe.signals.propagation.PropagationReport`.
     """
-    if not isinstance(report, PropagationReport):
-        raise InvalidTypeError(
-            f"report: got {type(report).__name__}, expected a PropagationReport from "
-            "gradprobe.propagation"
-        )
+    check_instance(
+        report, PropagationReport, "report", "a PropagationReport from gradprobe.propagation"
+    )
     title = f"{report.depth} layers, {report.activation}: {report.summary}"
     figure = _signal_figure({"network": report}, title, size, dpi)
     if all(layer.name is None for layer in report.layers):
@@ -255,11 +251,7 @@ def plot_init_sweep(
     Parameters and return value as in :func:`plot_depth_sweep`, for an
     :class:`~gradprobe.signals.sweep.InitSweep` from :func:`gradprobe.torch.init_sweep`.
     """
-    if not isinstance(sweep, InitSweep):
-        raise InvalidTypeError(
-            f"sweep: got {type(sweep).__name__}, expected an InitSweep from "
-            "gradprobe.torch.init_sweep"
-        )
+    check_instance(sweep, InitSweep, "sweep", "an InitSweep from gradprobe.torch.init_sweep")
     title = f"{sweep.model}: signals through depth by initialization"
     return _finish(_signal_figure(sweep.reports, title, size, dpi), path, dpi)
 
@@ -276,11 +268,7 @@ def plot_rescale(
     Parameters and return value as in :func:`plot_depth_sweep`, for a
     :class:`~gradprobe.signals.rescale.RescaleReport`.
     """
-    if not isinstance(result, RescaleReport):
-        raise InvalidTypeError(
-            f"result: got {type(result).__name__}, expected a RescaleReport from "
-            "gradprobe.torch.rescale_"
-        )
+    check_instance(result, RescaleReport, "result", "a RescaleReport from gradprobe.torch.rescale_")
     reports = {"before rescale_": result.before, "after rescale_": result.after}
     title = f"{result.before.depth} weight layers, rescaled to output std {result.target:g}"
     return plot_comparison(reports, path, title=title, size=size, dpi=dpi)
