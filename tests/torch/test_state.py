@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradprobe.torch._state import borrowed
+from gradprobe.torch._state import borrowed, kept
 
 
 def _model():
@@ -49,3 +49,23 @@ def test_parameters_can_be_kept_while_buffers_are_restored():
     assert torch.equal(model[0].weight, kept)
     assert torch.equal(model[1].running_mean, running)
     assert model.training
+
+
+def test_kept_puts_flags_and_values_back_into_the_same_tensors():
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).train()
+    weight, mean = model[0].weight, model[1].running_mean
+    before = (weight.detach().clone(), mean.clone(), weight._version)
+    with pytest.raises(RuntimeError, match="boom"), kept(model):
+        model.eval()
+        with torch.no_grad():
+            weight.add_(1.0)
+            mean.fill_(5.0)
+        raise RuntimeError("boom")
+    assert model.training and model[1].training
+    assert model[0].weight is weight and torch.equal(weight, before[0])
+    assert torch.equal(model[1].running_mean, before[1])
+    unchanged = nn.Linear(2, 2)
+    version = unchanged.weight._version
+    with kept(unchanged):
+        pass
+    assert unchanged.weight._version == version  # nothing changed, nothing copied

@@ -13,7 +13,28 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-__all__ = ["borrowed"]
+__all__ = ["borrowed", "kept"]
+
+
+@contextmanager
+def kept(model: nn.Module, parameters: bool = True) -> Iterator[None]:
+    """Restore ``model``'s training flags, buffers and (unless told not to) parameters on exit.
+
+    Values are copied back into the same tensor objects, and only where they changed: an
+    in-place copy bumps the tensor's version counter.
+    """
+    flags = [(module, module.training) for module in model.modules()]
+    tensors = (*model.parameters(), *model.buffers()) if parameters else tuple(model.buffers())
+    saved = [(tensor, tensor.detach().clone()) for tensor in tensors]
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag
+        with torch.no_grad():
+            for tensor, value in saved:
+                if tensor.shape != value.shape or not torch.equal(tensor, value):
+                    tensor.copy_(value)
 
 
 @contextmanager
@@ -25,15 +46,12 @@ def borrowed(model: nn.Module, training: bool, parameters: bool = True) -> Itera
     in training. ``parameters=False`` keeps the parameters as they are on exit (for
     functions that change them on purpose); buffers are always restored.
     """
-    flags = [(module, module.training) for module in model.modules()]
-    kept = (*model.parameters(), *model.buffers()) if parameters else tuple(model.buffers())
-    saved = [(tensor, tensor.detach().clone()) for tensor in kept]
     grads = [(parameter, parameter.grad) for parameter in model.parameters()]
     dtype = torch.get_default_dtype()
     fastpath = torch.backends.mha.get_fastpath_enabled()
     everything = (*model.parameters(), *model.buffers())
     devices = sorted({t.device.index or 0 for t in everything if t.device.type == "cuda"})
-    with torch.random.fork_rng(devices=devices), torch.enable_grad():
+    with kept(model, parameters), torch.random.fork_rng(devices=devices), torch.enable_grad():
         try:
             # The fused attention path skips the submodule calls the hooks observe.
             torch.backends.mha.set_fastpath_enabled(False)
@@ -43,13 +61,6 @@ def borrowed(model: nn.Module, training: bool, parameters: bool = True) -> Itera
                     module.eval()
             yield
         finally:
-            for module, flag in flags:
-                module.training = flag
-            with torch.no_grad():
-                for tensor, value in saved:
-                    # Copy back only what changed: an in-place copy bumps the version counter.
-                    if tensor.shape != value.shape or not torch.equal(tensor, value):
-                        tensor.copy_(value)
             for parameter, grad in grads:
                 parameter.grad = grad
             torch.backends.mha.set_fastpath_enabled(fastpath)

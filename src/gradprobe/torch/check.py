@@ -40,6 +40,7 @@ from gradprobe.torch._problem import (
     select,
     sum_outputs,
 )
+from gradprobe.torch._state import kept
 from gradprobe.torch._trace import attention_slow_path
 
 if TYPE_CHECKING:
@@ -51,10 +52,7 @@ __all__ = ["check_function", "check_module", "check_namespace"]
 @contextmanager
 def _borrowed(module: nn.Module, notes: list[str], train_mode: bool) -> Iterator[None]:
     """Switch ``module`` to eval (or train) mode; restore its flags, parameters and buffers."""
-    flags = [(sub, sub.training) for sub in module.modules()]
-    saved = [
-        (tensor, tensor.detach().clone()) for tensor in (*module.parameters(), *module.buffers())
-    ]
+    training = any(sub.training for sub in module.modules())
     # The tensor objects themselves too: what is put back is what was there.
     owned = [(sub, dict(sub._parameters), dict(sub._buffers)) for sub in module.modules()]  # noqa: SLF001
     if train_mode:
@@ -63,25 +61,19 @@ def _borrowed(module: nn.Module, notes: list[str], train_mode: bool) -> Iterator
             "example's loss depend on the whole batch, so the gradient checked is that of this "
             "batch's loss; the module's flags, parameters and buffers were restored afterwards"
         )
-    elif any(flag for _, flag in flags):
+    elif training:
         notes.append(
             "checked in eval mode (dropout off, batch norm on its running statistics); the "
             "module's training flags, parameters and buffers were restored afterwards"
         )
-    module.train(train_mode)
-    try:
-        yield
-    finally:
-        for sub, flag in flags:
-            sub.training = flag
-        for sub, parameters, buffers in owned:
-            sub._parameters.update(parameters)  # noqa: SLF001
-            sub._buffers.update(buffers)  # noqa: SLF001
-        with torch.no_grad():
-            for tensor, value in saved:
-                # Copy back only what changed: an in-place copy bumps the version counter.
-                if not torch.equal(tensor, value):
-                    tensor.copy_(value)
+    with kept(module):
+        module.train(train_mode)
+        try:
+            yield
+        finally:
+            for sub, parameters, buffers in owned:
+                sub._parameters.update(parameters)  # noqa: SLF001
+                sub._buffers.update(buffers)  # noqa: SLF001
 
 
 def _module_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
