@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gradprobe._validate import check_instance, loss_value, unless_interrupt
+from gradprobe._validate import check_finite_gradient, check_instance, loss_value, unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
 
@@ -107,3 +107,11 @@ def test_a_torch_module_is_sent_to_the_torch_adapter() -> None:
             check_instance(
                 model, int, "net", "an MLP", torch_route="gradprobe.torch.propagation(model, x)"
             )
+
+
+def test_a_non_finite_gradient_is_named_by_its_first_bad_entry() -> None:
+    check_finite_gradient(np.zeros(3), str, "f", "x", "f")
+    with pytest.raises(LossEvaluationError, match=r"^g returned a non-finite gradient at w\[2\]"):
+        check_finite_gradient(
+            np.array([0.0, 1.0, np.nan, np.inf]), lambda i: f"w[{i}]", "g", "x", "g"
+        )

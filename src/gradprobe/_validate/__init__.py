@@ -28,7 +28,13 @@ from gradprobe._validate.arrays import (
     check_shape,
     check_unique,
 )
-from gradprobe._validate.calls import check_instance, check_progress, loss_value, unless_interrupt
+from gradprobe._validate.calls import (
+    check_finite_gradient,
+    check_instance,
+    check_progress,
+    loss_value,
+    unless_interrupt,
+)
 from gradprobe._validate.numbers import (
     LIMITS,
     check_argnums,
@@ -63,6 +69,7 @@ __all__ = [
     "check_choice",
     "check_count",
     "check_eps",
+    "check_finite_gradient",
     "check_fits",
     "check_fraction",
     "check_instance",

@@ -11,14 +11,22 @@ from __future__ import annotations
 import dis
 import math
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gradprobe._validate.numbers import kind
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
-__all__ = ["check_instance", "check_progress", "loss_value", "unless_interrupt"]
+__all__ = [
+    "check_finite_gradient",
+    "check_instance",
+    "check_progress",
+    "loss_value",
+    "unless_interrupt",
+]
 
 _RAISES = {dis.opmap["RAISE_VARARGS"], dis.opmap.get("RERAISE", -1)}
 
@@ -149,3 +157,32 @@ def check_instance(
     if torch_route and type(value).__module__.split(".")[0] == "torch":
         raise InvalidTypeError(f"{given}; for a PyTorch module call {torch_route}")
     raise InvalidTypeError(given + otherwise)
+
+
+def check_finite_gradient(
+    gradient: NDArray[np.float64], name: Callable[[int], str], source: str, inputs: str, code: str
+) -> None:
+    """Refuse an analytic gradient with an inf or NaN, naming the entry and where to look.
+
+    Parameters
+    ----------
+    gradient : ndarray of float64, shape (size,)
+        The flattened gradient.
+    name : callable
+        ``name(i)``: the name of entry ``i`` (``layout.coordinate_name``).
+    source : str
+        What computed it, with the arguments it came from (``"jax.vjp of f at args"``).
+    inputs, code : str
+        The arguments that may hold inf or NaN, and the code that may divide by 0.
+
+    Raises
+    ------
+    LossEvaluationError
+        When an entry is not finite.
+    """
+    bad = np.flatnonzero(~np.isfinite(gradient))
+    if len(bad):
+        raise LossEvaluationError(
+            f"{source} returned a non-finite gradient at {name(int(bad[0]))}, expected finite "
+            f"values: look for inf or NaN in {inputs} and for log(0), 0/0 or an overflow in {code}"
+        )

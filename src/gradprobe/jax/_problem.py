@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout, TreeStructure
-from gradprobe._validate import unless_interrupt
+from gradprobe._validate import check_finite_gradient, unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
 
 __all__ = ["ONE_CALL", "Problem", "argument_names", "forward_gradient", "read_problem"]
@@ -245,13 +245,8 @@ def read_problem(
     def gradient() -> NDArray[np.float64]:
         if not at_start:
             dtheta, _ = run(start)
-            if not np.all(np.isfinite(dtheta)):
-                where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
-                raise LossEvaluationError(
-                    f"jax.vjp of f at args returned a non-finite gradient at {where}, expected "
-                    "finite values: look for inf or NaN in args and for log(0), 0/0 or an "
-                    "overflow in f"
-                )
+            where = "jax.vjp of f at args"
+            check_finite_gradient(dtheta, layout.coordinate_name, where, "args", "f")
             at_start.append(dtheta)
         return at_start[0]
 

@@ -20,9 +20,7 @@ from torch import Tensor
 from torch.autograd import forward_ad as _forward_ad
 
 from gradprobe._params import ParameterLayout
-from gradprobe._validate import (
-    unless_interrupt,
-)
+from gradprobe._validate import check_finite_gradient, unless_interrupt
 from gradprobe.check.checker import choose_mode, run_check
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidArgumentError, LossEvaluationError, NondeterministicLossError
@@ -79,13 +77,10 @@ def _gradients(problem: Problem, layout: ParameterLayout) -> list[NDArray[np.flo
             if grad is not None:
                 span = slice(layout.offsets[k], layout.offsets[k + 1])
                 dtheta[span] = grad.detach().to("cpu", torch.float64).numpy().ravel()
-        if not np.all(np.isfinite(dtheta)):
-            where = layout.coordinate_name(int(np.flatnonzero(~np.isfinite(dtheta))[0]))
-            raise LossEvaluationError(
-                f"the backward of {problem.blame} returned a non-finite gradient at {where}, "
-                "expected finite values: look for inf or NaN in the inputs and for log(0), 0/0 "
-                "or an overflow in the function"
-            )
+        check_finite_gradient(
+            dtheta, layout.coordinate_name, f"the backward of {problem.blame}", "the inputs",
+            "the function",
+        )  # fmt: skip
         result.append(dtheta)
     return result
 
