@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
+
+# A run started in the background of a non-interactive shell inherits SIGINT ignored, and
+# Python then never raises KeyboardInterrupt: the Ctrl-C tests need it delivered. (A handler,
+# unlike an ignored signal, is reset to the default on exec, so subprocesses get it too.)
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 SOURCE = Path(__file__).resolve().parents[1] / "src"
