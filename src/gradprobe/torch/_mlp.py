@@ -119,14 +119,11 @@ def replica_for(
     net = build_mlp(
         activation,
         output,
-        [
-            (layer.weight.detach().to(torch.float64), layer.bias.detach().to(torch.float64))
-            for layer in linears
-        ],
+        [(_numpy(layer.weight), _numpy(layer.bias)) for layer in linears],
     )
     labels = targets.detach().cpu().numpy()
     torch_names = [name for name, _ in module.named_parameters()]
-    return net, x.detach().to(torch.float64).numpy(), labels, torch_names
+    return net, _numpy(x), labels, torch_names
 
 
 class ReplicaEvaluator(ReplicaRoute, Evaluator):
@@ -191,3 +188,9 @@ def replica_evaluator(
         return None
     problem.notes.append(route_note(net, "PyTorch", "module", points, "PyTorch's own"))
     return evaluator
+
+
+def _numpy(tensor: Tensor) -> NDArray[np.float64]:
+    """Return a float64 NumPy copy of ``tensor`` (from any device)."""
+    copy: NDArray[np.float64] = tensor.detach().to("cpu", torch.float64).numpy().copy()
+    return copy
