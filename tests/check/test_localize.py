@@ -190,3 +190,30 @@ def test_localizing_drives_a_tqdm_bar(mid) -> None:  # type: ignore[no-untyped-d
     bar = tqdm(file=io.StringIO())
     check_gradients(loss, params, grads, mode="localize", progress=bar)
     assert bar.n == bar.total == sum(value.size for value in params.values())
+
+
+def test_ctrl_c_during_the_search_returns_its_group_tests_as_a_partial_report() -> None:
+    rng = np.random.default_rng(3)
+    params = {name: rng.normal(size=(20, 10)) for name in ("W1", "W2", "W3")}
+    grads = {name: 2 * value for name, value in params.items()}
+    grads["W1"][4, 7] *= 3.0  # a bug in the parameter searched first
+    calls = []
+
+    def stop(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    def loss(p: dict) -> float:
+        return float(sum(np.sum(v**2) for v in p.values()))
+
+    report = check_gradients(loss, params, grads, mode="localize", progress=stop)
+    assert report.partial and not report.passed
+    assert report.verdict == "inconclusive"
+    assert report.groups and len(report.entries) == 0
+    # W1 failed as a whole and was not pinned down yet: its row must not say ok.
+    assert report.parameter("W1").verdict == "inconclusive"
+    assert report.parameter("W2").verdict == "ok"
+    note = report.notes[-1]
+    assert note.startswith("interrupted (Ctrl-C) after 2 of 3 parameters were searched")
+    assert "groups of W1 failed" in note

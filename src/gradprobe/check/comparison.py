@@ -293,7 +293,8 @@ def _group_rows(
                 shape=layout.shapes[k],
                 checked=0,
                 difference=max(test.difference for test in tests),
-                verdict="ok",
+                # Failed as a whole with no value checked: a search stopped by Ctrl-C.
+                verdict="inconclusive" if any(test.failed for test in tests) else "ok",
                 largest_error=max(residuals),
                 largest_error_at="random-sign direction",
                 kinks=0,

@@ -251,6 +251,42 @@ def _search_parameter(
         frontier = failing
 
 
+def _interrupted(
+    search: _Search,
+    searched: int,
+    notes: Sequence[str],
+    started: float,
+    noise: NoiseEstimate,
+    method: str,
+    thresholds: tuple[float, float],
+) -> GradCheckReport:
+    """Report a search stopped by Ctrl-C: its group tests so far, and no new evaluation."""
+    layout = search.evaluate.layout
+    failing = list(dict.fromkeys(r.parameter for r in search.records if r.failed))
+    note = (
+        f"interrupted (Ctrl-C) after {searched} of {len(layout.names)} parameters were searched "
+        f"({search.tests} group tests); no value was differentiated one by one"
+    )
+    if failing:
+        note += f"; groups of {', '.join(failing)} failed beyond their noise: look there first"
+    return check_coordinates(
+        search.evaluate,
+        search.theta,
+        np.empty(0, dtype=np.intp),
+        np.empty(0),
+        center=search.center,
+        eps=None,
+        method=method,
+        thresholds=thresholds,
+        notes=notes,
+        started=started,
+        mode="partial",
+        groups=search.records,
+        closing_notes=[note],
+        noise=noise,
+    )
+
+
 def localize_check(
     evaluate: LossOnTheta,
     theta: NDArray[np.float64],
@@ -332,11 +368,18 @@ def localize_check(
     whole: list[str] = []
     unresolved: list[str] = []
     blunt: list[str] = []
-    for k in range(len(layout.names)):
-        if layout.offsets[k + 1] > layout.offsets[k]:
-            _search_parameter(search, k, rng, chosen, whole, unresolved, blunt)
-        if progress is not None:
-            progress(layout.offsets[k + 1], layout.size)
+    searched = 0
+    try:
+        for k in range(len(layout.names)):
+            if layout.offsets[k + 1] > layout.offsets[k]:
+                _search_parameter(search, k, rng, chosen, whole, unresolved, blunt)
+            searched = k + 1
+            if progress is not None:
+                progress(layout.offsets[k + 1], layout.size)
+    except KeyboardInterrupt:
+        if not search.records:
+            raise  # Ctrl-C before any group test: plain Ctrl-C
+        return _interrupted(search, searched, notes, started, noise, method, thresholds)
     indices = np.unique(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.intp)
     indices = indices.astype(np.intp)
     search_notes = [
