@@ -142,7 +142,7 @@ def check_coordinates(
     # An entry that agrees only because the loss did not move at all (the step is below
     # its rounding: a +1e12 offset) measured nothing; it is confirmed at a step where the
     # loss moves, unless its bound is already within the first band of the gradient.
-    unmoved = (codes == OK) & _unmoved(differences) & (bound > thresholds[0] * _scale(scale))
+    unmoved = (codes == OK) & _unmoved(differences) & (bound > thresholds[0] * _largest(scale))
     unsure = ((codes > OK) & ~far) | loose | unmoved
     codes = np.where(unsure, UNCLEAR, codes).astype(np.int8)
     # A far entry is not re-checked: its bound allows for truncation as large as the
@@ -234,9 +234,9 @@ def _unmoved(differences: Differences) -> NDArray[np.bool_]:
     return still
 
 
-def _scale(scale: NDArray[np.float64]) -> float:
+def _largest(sizes: NDArray[np.float64]) -> float:
     """Return the gradient's scale: its largest finite ``|analytic| + |numerical|``, or 0."""
-    finite = scale[np.isfinite(scale)]
+    finite = sizes[np.isfinite(sizes)]
     return float(np.max(finite, initial=0.0))
 
 

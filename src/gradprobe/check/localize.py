@@ -108,6 +108,7 @@ class _Search:
                 float(eps) if eps is not None else float(default_step("central", rms))
             )
         self.unit = float(np.finfo(evaluate.value_dtype).eps)
+        self.largest = float(np.max(np.abs(analytic), initial=0.0))  # the gradient's scale
         self.records: list[GroupTest] = []
         self.tests = 0
 
@@ -172,7 +173,7 @@ class _Search:
         # value as large as the largest derivative would pass too (rounding noise of a
         # loss with a large offset). Such a parameter is sampled and checked value by value.
         largest = max(float(np.max(np.abs(predicted))), float(np.max(np.abs(measured))))
-        largest = max(largest, float(np.max(np.abs(self.analytic), initial=0.0)))
+        largest = max(largest, self.largest)
         node.blunt = not failed and self.records[-1].tolerance > largest
         return node, failed
 
