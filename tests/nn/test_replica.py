@@ -18,7 +18,7 @@ from gradprobe.nn._replica import (
 )
 from gradprobe.nn.fastcheck import MLPEvaluator
 from gradprobe.numdiff.batched import ThetaEvaluator
-from gradprobe.numdiff.perturbation import coordinate_steps
+from gradprobe.numdiff.perturbation import coordinate_steps, evaluate_differences
 
 RNG = np.random.default_rng(7)
 KERNELS = [RNG.normal(size=(4, 6)) / 2, RNG.normal(size=(6, 3)) / 2]  # (in, out), as in Flax
@@ -95,31 +95,46 @@ def test_points_moved_in_several_coordinates_and_rows_go_to_the_copy() -> None:
     )
 
 
-def test_a_full_checks_central_pairs_are_answered_at_once_with_the_same_values() -> None:
+def test_the_points_told_ahead_are_computed_at_once_and_serve_the_chunks() -> None:
     evaluator = route()
     theta = evaluator.theta
     every = np.arange(theta.size)
     steps = coordinate_steps("central", theta, every, None)
-    first = every[:5]
-    values = np.concatenate([theta[first] + steps[first], theta[first] - steps[first]])
-    evaluator.coordinates(theta.copy(), np.concatenate([first, first]), values)
-    assert evaluator._ahead is not None  # the whole table was computed
-    rest = every[5:]
-    asked = np.concatenate([rest, rest, [3]])
-    wanted = np.concatenate(
-        [theta[rest] + steps[rest], theta[rest] - steps[rest], [theta[3] + 0.5]]
-    )
+    upper, lower = theta + steps, theta - steps
+    evaluator.ahead(theta.copy(), every, [upper, lower])
+    assert len(evaluator._ahead) == 2  # the whole table was computed
+    asked = np.concatenate([every[5:], every[5:], [3]])
+    wanted = np.concatenate([upper[5:], lower[5:], [theta[3] + 0.5]])  # the last is not in it
     served = evaluator.coordinates(theta.copy(), asked, wanted)
     fresh = route()
-    fresh._ahead = None
     np.testing.assert_array_equal(served, fresh.replica_values(asked, wanted))
 
 
-def test_a_sampled_or_other_first_request_computes_only_what_it_asks() -> None:
+def test_a_sample_told_ahead_is_served_too_and_another_theta_clears_the_table() -> None:
     evaluator = route()
     theta = evaluator.theta
-    evaluator.coordinates(theta.copy(), np.array([7, 7]), theta[[7, 7]] + [1e-3, -1e-3])
-    assert evaluator._ahead is None
+    sample = np.array([2, 7, 11])
+    columns = [theta[sample] + 1e-3, theta[sample] - 1e-3]
+    evaluator.ahead(theta.copy(), sample, columns)
+    served = evaluator.coordinates(theta.copy(), np.tile(sample, 2), np.concatenate(columns))
+    fresh = route()
+    expected = fresh.replica_values(np.tile(sample, 2), np.concatenate(columns))
+    np.testing.assert_array_equal(served, expected)
+    evaluator.ahead(theta + 1.0, sample, columns)
+    assert evaluator._ahead == []
+
+
+def test_evaluate_differences_tells_the_route_ahead() -> None:
+    evaluator = route()
+    theta = evaluator.theta.copy()
+    indices = np.arange(theta.size)
+    differences = evaluate_differences(evaluator, evaluator.layout, theta, indices, None, "central")
+    assert len(evaluator._ahead) == 2
+    fresh = route()
+    above = fresh.replica_values(indices, differences.upper[:, 0])
+    below = fresh.replica_values(indices, differences.lower[:, 0])
+    np.testing.assert_array_equal(differences.above[:, 0], above)
+    np.testing.assert_array_equal(differences.below[:, 0], below)
 
 
 def test_agreement_counts_the_points_and_refuses_a_copy_off_by_a_little() -> None:

@@ -24,7 +24,6 @@ from gradprobe._params import ParameterLayout
 from gradprobe.nn.fastcheck import MLPEvaluator
 from gradprobe.nn.mlp import MLP
 from gradprobe.numdiff.batched import ThetaEvaluator
-from gradprobe.numdiff.perturbation import coordinate_steps
 
 __all__ = [
     "AGREEMENT",
@@ -129,14 +128,10 @@ class ReplicaRoute(ThetaEvaluator):
         if not len(indices):  # MLPEvaluator cannot be asked for nothing
             return np.empty(0)
         indices, values = np.asarray(indices, dtype=np.intp), np.asarray(values, np.float64)
-        if getattr(self, "_ahead", None) is None:
-            self._ahead = self._central_pairs(indices, values)
         self.evaluations += len(indices)
-        if self._ahead is None:
-            return self.replica_values(indices, values)
         out = np.empty(len(indices))
         found = np.zeros(len(indices), dtype=bool)
-        for points, answers in self._ahead:
+        for points, answers in getattr(self, "_ahead", ()):
             hit = ~found & (values == points[indices])
             out[hit] = answers[indices[hit]]
             found |= hit
@@ -144,33 +139,25 @@ class ReplicaRoute(ThetaEvaluator):
             out[~found] = self.replica_values(indices[~found], values[~found])
         return out
 
-    def _central_pairs(
-        self, indices: NDArray[np.intp], values: Array
-    ) -> list[tuple[Array, Array]] | None:
-        """Answer every coordinate's central pair at once, when a full check starts.
+    def ahead(
+        self, theta: NDArray[np.float64], indices: NDArray[np.intp], columns: Sequence[Array]
+    ) -> None:
+        """Compute every point a differentiation will ask for in one call to the copy.
 
-        The check asks for θ ± h coordinate by coordinate, in chunks of the adapter's
-        order; the copy's evaluator is fastest asked for all of them at once, grouped
-        by the unit they move. When the first request is the first coordinates moved by
-        the default central step, every coordinate's pair is computed in one call and
-        later requests are answered from it (values not in it are computed as asked).
+        The copy's evaluator is fastest asked for all of them at once, grouped by the
+        unit they move; the chunks that follow are answered from the table (a value not
+        in it is computed as asked). A differentiation at another θ clears the table.
         """
-        count = len(indices) // 2
-        first = indices[:count]
-        if count == 0 or not np.array_equal(first, np.arange(count)):
-            return None
-        if not np.array_equal(indices[count:], first):
-            return None
-        every = np.arange(self.theta.size)
-        steps = coordinate_steps("central", self.theta, every, None, self.value_dtype)
-        upper, lower = self.theta + steps, self.theta - steps
-        if not (
-            np.array_equal(values[:count], upper[first])
-            and np.array_equal(values[count:], lower[first])
-        ):
-            return None
-        both = self.replica_values(np.concatenate([every, every]), np.concatenate([upper, lower]))
-        return [(upper, both[: self.theta.size]), (lower, both[self.theta.size :])]
+        self._ahead: list[tuple[Array, Array]] = []
+        if not np.array_equal(theta, self.theta) or not len(indices) or not columns:
+            return
+        indices = np.asarray(indices, dtype=np.intp)
+        answers = self.replica_values(np.tile(indices, len(columns)), np.concatenate(columns))
+        for number, column in enumerate(columns):
+            points, table = np.full(self.theta.size, np.nan), np.full(self.theta.size, np.nan)
+            points[indices] = column
+            table[indices] = answers[number * len(indices) : (number + 1) * len(indices)]
+            self._ahead.append((points, table))
 
     def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:
         """Return the loss at ``theta``, from the copy (cached at θ or one coordinate away)."""

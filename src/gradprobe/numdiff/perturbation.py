@@ -7,7 +7,7 @@ difference quotients, the single routine behind every numerical gradient in grad
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +140,21 @@ class LossOnTheta:
         finally:
             theta[index] = original
 
+    def ahead(
+        self,
+        theta: NDArray[np.float64],
+        indices: NDArray[np.intp],
+        columns: Sequence[NDArray[np.float64]],
+    ) -> None:
+        """Hear every point a differentiation will ask :meth:`coordinates` for, before it asks.
+
+        For each column ``c`` and each ``r``, the point is θ with ``theta[indices[r]] =
+        columns[c][r]``. :func:`evaluate_differences` tells this before its chunks (which
+        follow for progress and Ctrl-C); an evaluator fastest asked for everything at
+        once may compute the values here and answer the chunks from them. The default
+        does nothing.
+        """
+
     def coordinates(
         self, theta: NDArray[np.float64], indices: NDArray[np.intp], values: NDArray[np.float64]
     ) -> NDArray[np.float64]:
@@ -255,6 +270,7 @@ def evaluate_differences(
     below = np.full((count, levels), np.nan)
     sides = {"forward": (above,), "backward": (below,)}.get(method, (above, below))
     wanted = [(side, upper if side is above else lower) for side in sides]
+    evaluate.ahead(theta, indices, [points[:, j] for _, points in wanted for j in range(levels)])
 
     def work(part: slice) -> None:
         # One chunk of coordinates: all its points in one call, as the whole would be.
