@@ -9,8 +9,8 @@ from one cached forward pass instead of running the network again, as the PyTorc
 adapter does for an ``nn.Sequential`` (:mod:`gradprobe.torch._mlp`; the shared part
 is :mod:`gradprobe.nn._replica`). The copy is used only after its loss has been shown
 to equal the function's at θ, at one-coordinate perturbed points and at two far
-points, to rounding (the function's values from the compiled VJP that gives the
-gradient); the analytic gradient is still JAX's own, from ``jax.vjp`` (a wrong
+points, to rounding (the function's values from the compiled program that gives
+the gradient); the analytic gradient is still JAX's own, from ``jax.vjp`` (a wrong
 ``jax.custom_vjp`` rule is what the check then finds). Anything else goes through
 :class:`~gradprobe.jax._evaluator.Evaluator`, compiled and batched.
 """
@@ -133,8 +133,8 @@ def _replica(problem: Problem, memory: int, stack: DenseStack) -> ReplicaEvaluat
 
     The copy's loss is compared with ``f``'s at θ (which chooses the loss among those
     the targets allow), at two seeded values of each array moved by 1e-3 and at two
-    far points; ``f``'s values come from the compiled VJP that gives the gradient (its
-    primal output), so checking costs no compilation.
+    far points; ``f``'s values come from the compiled program that gives the gradient,
+    in the same call.
     """
     candidates = _candidates(problem, stack)
     if not candidates or problem.values is None:

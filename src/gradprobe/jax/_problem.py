@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from gradprobe._params import ParameterLayout, TreeStructure
 from gradprobe._validate import check_finite_gradient, unless_interrupt
 from gradprobe.errors import InvalidTypeError, LossEvaluationError
+from gradprobe.jax._compiled import SharedJit
 
 __all__ = ["ONE_CALL", "Problem", "argument_names", "forward_gradient", "read_problem"]
 
@@ -65,8 +66,9 @@ class Problem:
     notes : list of str
         Lines for the report.
     values : callable, optional
-        ``values(thetas) -> (rows,)``: ``Σ v·f`` at each row of ``thetas``, from the
-        compiled VJP :attr:`gradient` runs (its primal output), so no other compilation.
+        ``values(thetas) -> (rows,)``: ``Σ v·f`` at each row of ``thetas``, computed by
+        the program that computes :attr:`gradient` (called first, it computes both, in
+        one compilation and one call).
     """
 
     layout: ParameterLayout
@@ -99,9 +101,13 @@ def _floating(value: Any) -> bool:
 
 
 def _float64(value: Any) -> Any:
-    """Return a float64 JAX copy of a floating array leaf, any other leaf as it is."""
+    """Return a float64 JAX copy of a floating array leaf, any other leaf as it is.
+
+    The copy is made by NumPy and put on the device: ``jnp.array`` would compile a
+    conversion for every new shape (about 10 ms each on the first check of a process).
+    """
     if isinstance(value, float) or _floating(value):
-        return jnp.array(value, dtype=jnp.float64)
+        return jax.device_put(np.array(value, dtype=np.float64))
     return value
 
 
@@ -193,9 +199,9 @@ def read_problem(
     rng = np.random.default_rng(seed)
     cotangents = [
         (
-            jnp.ones((), out.dtype)
+            jax.device_put(np.ones((), out.dtype))
             if not out.shape
-            else jnp.asarray(rng.standard_normal(out.shape), out.dtype)
+            else jax.device_put(rng.standard_normal(out.shape).astype(out.dtype))
         )
         if _floating(out)
         else np.zeros(np.shape(out), jax.dtypes.float0)
@@ -228,36 +234,43 @@ def read_problem(
     def scalar(chosen: Any, arrays: Any) -> Any:
         return reduced(f(*merged(chosen, arrays)))
 
-    def pullback(chosen: Any, arrays: Any, cotangent: Any) -> Any:
+    def pullback(chosen: Any, arrays: Any, cotangent: Any, points: Any) -> Any:
         output, vjp = jax.vjp(lambda *values: f(*merged(values, arrays)), *chosen)
-        return vjp(cotangent), reduced(output)
+        at = jax.vmap(lambda point: scalar(layout.unflatten(point), arrays))(points)
+        return vjp(cotangent), reduced(output), at
 
-    compiled = jax.jit(pullback, compiler_options=ONE_CALL)
+    def eager(chosen: Any, arrays: Any, cotangent: Any, points: Any) -> Any:
+        output, vjp = jax.vjp(lambda *values: f(*merged(values, arrays)), *chosen)
+        at = [scalar(layout.unflatten(point), arrays) for point in points]
+        return vjp(cotangent), reduced(output), at
+
+    # One program gives the gradient at the start and the values the MLP route compares
+    # its copy with: one compilation, one call (shared with later checks of f).
+    compiled = SharedJit(pullback, ONE_CALL)
     at_start: list[NDArray[np.float64]] = []
 
-    def run(chosen: Any) -> tuple[NDArray[np.float64], float]:
+    def run(points: NDArray[np.float64]) -> NDArray[np.float64]:
         cotangent = jax.tree_util.tree_unflatten(output_def, cotangents)
-        grads, value = _compiled_or_eager(
-            compiled, pullback, (chosen, dynamic, cotangent), "jax.vjp of f raised", ""
+        grads, _, at = _compiled_or_eager(
+            compiled, eager, (start, dynamic, cotangent, points), "jax.vjp of f raised", ""
         )
-        return layout.flatten(tuple(grads)), float(value)
-
-    def gradient() -> NDArray[np.float64]:
         if not at_start:
-            dtheta, _ = run(start)
+            dtheta = layout.flatten(tuple(grads))
             where = "jax.vjp of f at args"
             check_finite_gradient(dtheta, layout.coordinate_name, where, "args", "f")
             at_start.append(dtheta)
-        return at_start[0]
+        return np.asarray(at, dtype=np.float64).reshape(len(points))
 
-    def values(thetas: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.array([run(layout.unflatten(theta))[1] for theta in thetas])
+    def gradient() -> NDArray[np.float64]:
+        if not at_start:
+            run(np.empty((0, layout.size)))
+        return at_start[0]
 
     notes.append(
         "checked in float64 (jax.enable_x64 for the check only; every floating argument "
         "copied to float64, the caller's arrays and JAX's settings left as they were)"
     )
-    return Problem(layout, theta, scalar, dynamic, gradient, value_dtype, notes, values)
+    return Problem(layout, theta, scalar, dynamic, gradient, value_dtype, notes, run)
 
 
 def forward_gradient(problem: Problem, rows: int) -> NDArray[np.float64]:

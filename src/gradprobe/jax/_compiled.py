@@ -1,0 +1,210 @@
+"""Compiled functions shared by every check that traces to the same computation.
+
+A check compiles what it runs (the gradient's ``jax.vjp``, the batched losses) for
+the function it is given; checking the same function again, at initialization and
+after training, say, would compile the same XLA program again, and compiling a
+small network's VJP costs more than everything else its check does.
+:class:`SharedJit` is ``jax.jit`` with that compilation shared: each instance traces
+its function to a jaxpr on its first call for each argument signature, so whatever
+the function reads (closed-over arrays, Python numbers, globals) is read afresh, and
+compiles the jaxpr only when no jaxpr compiled before computes the same thing.
+
+"The same thing" is decided by :func:`fingerprint`: a key equal for two jaxprs only
+when they have the same equations (primitive by identity, parameters by value,
+literals by their bits), the same shapes and dtypes, and the same effects; the
+constants of the traced jaxpr are arguments of the compiled program, so their values
+are never part of it. A parameter the fingerprint cannot read by value (an unhashable
+object) gives no key, and the jaxpr is compiled for that instance alone. JAX's own
+settings that change what a program compiles to are part of the key.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from functools import partial
+from typing import Any
+
+import jax
+import numpy as np
+from jax.extend.core import ClosedJaxpr, Jaxpr, Literal, primitives
+
+__all__ = ["SharedJit", "fingerprint"]
+
+# Compiled programs kept for later checks, the least recently used dropped first.
+_KEPT = 16
+# Constants of inner jaxprs up to this many bytes are part of the key; larger: no key.
+_CONSTANT_BYTES = 1 << 20
+
+# Parameters used only to differentiate a call, never to compile it (JAX lowers both from
+# ``call_jaxpr``): the rule itself is a new Python function for every trace.
+_RULES_ONLY = {
+    primitives.custom_jvp_call_p: frozenset({"jvp_jaxpr_fun", "jvp_jaxpr_thunk"}),
+    primitives.custom_vjp_call_p: frozenset({"fwd_jaxpr_thunk", "bwd", "out_trees"}),
+}
+
+_programs: OrderedDict[Hashable, Any] = OrderedDict()
+_lock = threading.Lock()
+
+
+class _Unreadable(Exception):
+    """A jaxpr holds something :func:`fingerprint` cannot compare by value."""
+
+
+def _array_key(value: Any) -> tuple[Any, ...]:
+    array = np.asarray(value)
+    if array.dtype == object or array.nbytes > _CONSTANT_BYTES:
+        raise _Unreadable
+    return ("array", array.dtype, array.shape, array.tobytes())
+
+
+def _value_key(value: Any) -> Any:  # noqa: PLR0911 - one case per kind of parameter
+    """Return a hashable key of a primitive's parameter, equal only for equal parameters."""
+    if value is None or isinstance(value, (bool, int, str, enum.Enum)):
+        return (type(value), value)  # the type: True, 1 and 1.0 are equal in Python
+    if isinstance(value, float):
+        return (float, value.hex())  # the bits: 0.0 and -0.0 differ
+    if isinstance(value, complex):
+        return (complex, value.real.hex(), value.imag.hex())
+    if isinstance(value, np.dtype):
+        return ("dtype", value)
+    if isinstance(value, Jaxpr):
+        return ("jaxpr", _jaxpr_key(value))
+    if isinstance(value, ClosedJaxpr):
+        return ("closed", _jaxpr_key(value.jaxpr), tuple(_array_key(c) for c in value.consts))
+    if isinstance(value, (tuple, list)):  # named tuples too: their type is part of the key
+        return (type(value), tuple(_value_key(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple(sorted((str(k), _value_key(v)) for k, v in value.items())))
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        return _array_key(value)
+    try:
+        hash(value)
+    except TypeError:
+        raise _Unreadable from None
+    # Anything else by its own equality: identity for objects without one (a callback
+    # is then shared only with itself), value for JAX's own types (shardings, meshes).
+    return (type(value), value)
+
+
+def _jaxpr_key(jaxpr: Any) -> tuple[Any, ...]:
+    """Return the key of an open jaxpr: its variables numbered in order of definition."""
+    number: dict[Any, int] = {}
+
+    def define(var: Any) -> Any:
+        number[var] = len(number)
+        return var.aval
+
+    def use(atom: Any) -> Any:
+        if isinstance(atom, Literal):
+            return ("literal", _value_key(atom.val), atom.aval)
+        return number[atom]
+
+    constants = tuple(define(v) for v in jaxpr.constvars)
+    inputs = tuple(define(v) for v in jaxpr.invars)
+    equations = []
+    for eqn in jaxpr.eqns:
+        used = tuple(use(a) for a in eqn.invars)
+        unused = _RULES_ONLY.get(eqn.primitive, frozenset())
+        params = tuple(
+            sorted((name, _value_key(v)) for name, v in eqn.params.items() if name not in unused)
+        )
+        outputs = tuple(define(v) for v in eqn.outvars)
+        effects = frozenset(eqn.effects)
+        equations.append((eqn.primitive, params, used, outputs, effects, eqn.ctx))
+    results = tuple(use(a) for a in jaxpr.outvars)
+    return (constants, inputs, tuple(equations), results, frozenset(jaxpr.effects))
+
+
+def fingerprint(closed: Any) -> Hashable | None:
+    """Return a key equal for two closed jaxprs that compute the same function, or None.
+
+    The constants' values are not part of it (the compiled program takes them as
+    arguments), their shapes and dtypes are. None when the jaxpr holds a parameter
+    that can be compared only by identity and cannot be hashed.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> one = jax.make_jaxpr(lambda x: jnp.sin(x) * 2.0)(jnp.ones(3))
+    >>> two = jax.make_jaxpr(lambda y: jnp.sin(y) * 2.0)(jnp.zeros(3))
+    >>> three = jax.make_jaxpr(lambda x: jnp.sin(x) * -2.0)(jnp.ones(3))
+    >>> fingerprint(one) == fingerprint(two), fingerprint(one) == fingerprint(three)
+    (True, False)
+    """
+    try:
+        key = _jaxpr_key(closed.jaxpr)
+        hash(key)
+    except (_Unreadable, TypeError):
+        return None
+    return key
+
+
+# JAX's settings that change the program a jaxpr compiles to, or where it runs.
+_SETTINGS = ("jax_default_device", "jax_enable_x64", "jax_default_matmul_precision")
+
+
+def _settings() -> tuple[Any, ...]:
+    """Return the version, backend and :data:`_SETTINGS` of JAX now, as a hashable key."""
+    values = tuple(str(getattr(jax.config, name)) for name in _SETTINGS)
+    return (jax.__version__, jax.default_backend(), *values)
+
+
+def _run(jaxpr: Any, constants: Any, leaves: Any) -> Any:
+    return jax.core.eval_jaxpr(jaxpr, constants, *leaves)
+
+
+class SharedJit:
+    """``jax.jit(fun)`` whose compiled programs are shared by equal computations.
+
+    Parameters
+    ----------
+    fun : callable
+        A function of pytrees of arrays, traceable by ``jax.jit``.
+    compiler_options : dict, optional
+        XLA options for the compilation (part of the key).
+
+    Notes
+    -----
+    A call whose arguments have a signature (tree structure, shapes, dtypes) seen
+    before by this instance runs the program compiled then; a new signature traces
+    ``fun`` again. Tracing errors (``jax.errors.JAXTypeError`` for Python control
+    flow on values) are raised as ``jax.jit`` raises them.
+    """
+
+    def __init__(self, fun: Callable[..., Any], compiler_options: dict[str, Any] | None = None):
+        self.fun = fun
+        self.options = dict(compiler_options or {})
+        self._ready: dict[Hashable, tuple[Any, Any, Any]] = {}
+
+    def __call__(self, *args: Any) -> Any:
+        """Return ``fun(*args)``, run by the compiled program."""
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        signature = (tree, tuple(jax.typeof(leaf) for leaf in leaves))
+        if signature not in self._ready:
+            self._ready[signature] = self._prepare(args, leaves)
+        constants, out_tree, program = self._ready[signature]
+        return jax.tree_util.tree_unflatten(out_tree, program(constants, leaves))
+
+    def _prepare(self, args: Any, leaves: list[Any]) -> tuple[Any, Any, Any]:
+        # A new function for every trace: JAX caches the traces of a function it has seen.
+        closed, shape = jax.make_jaxpr(lambda *values: self.fun(*values), return_shape=True)(*args)
+        out_tree = jax.tree_util.tree_structure(shape)
+        key = fingerprint(closed)
+        if key is not None:
+            key = (key, _settings(), tuple(sorted(self.options.items())))
+            with _lock:
+                program = _programs.get(key)
+                if program is not None:
+                    _programs.move_to_end(key)
+                    return closed.consts, out_tree, program
+        run = jax.jit(partial(_run, closed.jaxpr), compiler_options=self.options or None)
+        program = run.lower(closed.consts, leaves).compile()
+        if key is not None:
+            with _lock:
+                _programs[key] = program
+                while len(_programs) > _KEPT:
+                    _programs.popitem(last=False)
+        return closed.consts, out_tree, program
