@@ -7,8 +7,10 @@ of ``2N`` rows, is served leaf by leaf: one compiled function per array takes θ
 the positions and the new values, and moves the coordinate on the device, so only
 the perturbed array carries the batch axis and ``jax.vmap`` computes everything that
 does not depend on it once per chunk. Chunks have a fixed size (the last one padded),
-so each function compiles once; their size keeps a chunk's arrays within ``memory``,
-estimated by XLA's cost analysis of one evaluation. Code that ``jax.jit`` cannot
+so each function compiles once, and later checks of the same function reuse it
+(:class:`~gradprobe.jax._compiled.SharedJit`); their size keeps a chunk's arrays
+within ``memory``, estimated by XLA's cost analysis of one evaluation. Code that
+``jax.jit`` cannot
 trace (Python control flow on values) is evaluated one row at a time instead, and
 the report says so.
 """
@@ -28,6 +30,7 @@ from gradprobe._validate import check_sample, check_seed, check_thresholds
 from gradprobe.check.checker import choose_mode, run_check
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import LossEvaluationError
+from gradprobe.jax._compiled import SharedJit
 from gradprobe.jax._problem import Problem, forward_gradient
 from gradprobe.numdiff.batched import DEFAULT_MEMORY, ThetaEvaluator
 
@@ -74,7 +77,7 @@ class Evaluator(ThetaEvaluator):
         self.problem = problem
         self.compiled = True
         self.split = problem.layout.size > split_above
-        rows = jax.jit(jax.vmap(problem.scalar, in_axes=(0, None)))
+        rows = SharedJit(jax.vmap(problem.scalar, in_axes=(0, None)))
         super().__init__(self._tree_rows(rows), problem.layout, batched=True, memory=memory)
         self.value_dtype = problem.value_dtype
         self._chunks: dict[tuple[int, int], Callable[..., Any]] = {}
@@ -159,7 +162,7 @@ class Evaluator(ThetaEvaluator):
                 leaves[k] = segment.reshape(self.layout.shapes[k])
                 return self.problem.scalar(jax.tree_util.tree_unflatten(treedef, leaves), dynamic)
 
-            self._chunks[key] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, None)))
+            self._chunks[key] = SharedJit(jax.vmap(one, in_axes=(None, 0, 0, None)))
         return self._chunks[key]
 
     def __call__(self, theta: NDArray[Any], index: int | None = None) -> float:

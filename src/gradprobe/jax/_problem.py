@@ -291,7 +291,7 @@ def forward_gradient(problem: Problem, rows: int) -> NDArray[np.float64]:
 
     theta = jnp.asarray(problem.theta)
     try:
-        compiled = jax.jit(slopes)
+        compiled = SharedJit(slopes)
         chunks = [np.asarray(compiled(theta, first)) for first in range(0, layout.size, rows)]
         dtheta = np.concatenate(chunks)[: layout.size]
     except jax.errors.JAXTypeError:  # Python control flow on values: one jvp at a time
