@@ -250,3 +250,23 @@ def test_skipped_examples_are_exactly_those_whose_entry_does_not_move() -> None:
     moved = np.maximum(z1 + 1e-3 * X[:, 2], 0) != np.maximum(z1, 0)
     assert evaluate.paths["unchanged"] == X.shape[0] - np.count_nonzero(moved)
     assert 0 < evaluate.paths["unchanged"] < X.shape[0]
+
+
+def test_the_series_degree_is_the_smallest_within_the_tables_bound() -> None:
+    net, X, y = _network([5, 7, 6, 3], "relu", "softmax", 0.1)
+    layout = ParameterLayout.from_params(net.params)
+    evaluate = MLPEvaluator(net, X, y, layout.flatten(net.params))
+    assert evaluate._series_table(1) is not None
+    steepest = evaluate._steepest[1]
+    for unit in range(len(steepest)):
+        for peak in (0.0, 1e-12, 1e-8, 1e-6, 1e-4, 1e-3 / steepest[unit]):
+            degree = evaluate._series_degree(1, unit, peak)
+            r = peak * steepest[unit]
+
+            def bound(d: int, r: float = r) -> float:
+                return 3.2 * r ** (d + 1) / (1 - r)
+
+            assert 1 <= degree <= 6
+            assert degree == 6 or bound(degree) <= 4e-21
+            assert degree == 1 or bound(degree - 1) > 4e-21
+    assert evaluate._series_degree(1, 0, 1e-8) < 6  # short steps take fewer terms

@@ -52,6 +52,8 @@ _EXPANSION_LIMIT = 0.5
 # Largest |a·j_c| for which the loss change is summed as a degree-6 polynomial in a.
 _SERIES_REACH = 1e-3
 _SERIES_DEGREE = 6
+# The truncation bound of that polynomial at that reach: 3.2·(1e-3)⁷/(1 − 1e-3).
+_SERIES_ERROR = 4e-21
 
 
 class MLPLoss:
@@ -147,6 +149,7 @@ class MLPEvaluator(ThetaEvaluator):
         self._mass = self.targets.sum(axis=1)  # Σ_c y_kc: 1 for one-hot rows
         self._regions: dict[int, tuple[Array, Array | None] | None] = {}
         self._tables: dict[int, Array | None] = {}
+        self._steepest: dict[int, Array] = {}  # per layer and unit: max |j_c| over examples
         self.paths = dict.fromkeys(("unchanged", "output", "series", "linear", "propagated"), 0)
 
     @property
@@ -235,15 +238,20 @@ class MLPEvaluator(ThetaEvaluator):
             g = get_activation(net.activation).function
             moved = g(Z[layer][unit] + shift) - A[layer][unit]  # change of A[l][:, i]
         # An example whose entry of column i did not move keeps its loss exactly: skip it.
-        self.paths["unchanged"] += moved.size - int(np.count_nonzero(moved))
+        changed = int(np.count_nonzero(moved))
+        self.paths["unchanged"] += moved.size - changed
         total = np.zeros(len(indices))
         table = self._series_table(layer) if layer < net.n_layers else None
         if table is not None:
-            near = np.abs(moved) < table[unit, 0]
-            series = moved if near.all() else np.where(near, moved, 0.0)
-            self.paths["series"] += int(np.count_nonzero(series))
-            total += horner(series, table[unit, 1:]) @ np.ones(self.m)
-            moved = np.zeros((0, self.m)) if series is moved else moved - series
+            size = np.abs(moved)
+            near = size < table[unit, 0]
+            everywhere = bool(near.all())
+            series = moved if everywhere else np.where(near, moved, 0.0)
+            self.paths["series"] += changed if everywhere else int(np.count_nonzero(series))
+            peak = float(np.max(size, initial=0.0, where=near))
+            degree = self._series_degree(layer, unit, peak)
+            total += horner(series, table[unit, 1 : 1 + degree]) @ np.ones(self.m)
+            moved = np.zeros((0, self.m)) if everywhere else moved - series
         perturbation, example = np.nonzero(moved)
         if len(example):
             step = moved[perturbation, example]
@@ -289,6 +297,7 @@ class MLPEvaluator(ThetaEvaluator):
                 terms = [term * self._mass[:, np.newaxis] for term in terms]
                 terms[0] = terms[0] - (J @ self.targets[:, :, np.newaxis])[..., 0]
                 largest = np.abs(J).max(axis=2)
+                self._steepest[layer] = largest.max(axis=0)
                 reach = np.divide(
                     _SERIES_REACH, largest, out=np.full(largest.shape, np.inf), where=largest > 0
                 )
@@ -305,6 +314,23 @@ class MLPEvaluator(ThetaEvaluator):
             table = np.ascontiguousarray(np.stack(channels, axis=0).transpose(2, 0, 1))
         self._tables[layer] = table
         return table
+
+    def _series_degree(self, layer: int, unit: int, peak: float) -> int:
+        """Return the degree that sums the softmax series of ``unit`` to the table's accuracy.
+
+        With every move ``|a| ≤ peak`` and ``r = peak·max|j|``, truncating after ``aᵈ``
+        is off by less than ``3.2·r^(d+1)/(1 − r)`` (see :meth:`_series_table`): the
+        smallest ``d`` that keeps this under :data:`_SERIES_ERROR`, the bound of the
+        full table at its reach, so a short step costs fewer terms and no accuracy.
+        A squared-error table is exact at its degree, 2.
+        """
+        if layer not in self._steepest:
+            return _SERIES_DEGREE
+        r = peak * float(self._steepest[layer][unit])
+        for degree in range(1, _SERIES_DEGREE):
+            if 3.2 * r ** (degree + 1) <= _SERIES_ERROR * (1 - r):
+                return degree
+        return _SERIES_DEGREE
 
     def _logit_change(
         self, layer: int, examples: NDArray[np.intp], unit: int, moved: Array
