@@ -12,7 +12,7 @@ import pytest
 
 import gradprobe.jax._mlp as mlp_module
 import gradprobe.jax.check as check_module
-from gradprobe.jax import check_function
+from gradprobe.jax import check_function, check_grads
 from gradprobe.jax._evaluator import Evaluator
 
 NOTE = "structure-aware MLP evaluator"
@@ -318,3 +318,40 @@ def test_a_copy_mapped_wrongly_agrees_at_theta_and_is_refused_at_the_perturbed_p
     assert not any(NOTE in note for note in report.notes)
     assert any("no copy of it as gradprobe's MLP agreed with f" in note for note in report.notes)
     assert report.verdict == "ok"
+
+
+def test_check_grads_takes_the_mlp_route_in_both_modes(rng: np.random.Generator) -> None:
+    params, x = flax_params(rng), rng.normal(size=(12, SIZES[0]))
+    y = rng.integers(0, SIZES[-1], 12)
+    calls: list[tuple[int, int]] = []
+    reports = check_grads(
+        lambda p: cross_entropy(flax_logits(p, x, jax.nn.relu), y),
+        (params,),
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert [r.verdict for r in reports] == ["ok", "ok"]
+    assert all(any(NOTE in note for note in r.notes) for r in reports)
+    assert calls and calls[-1][0] == calls[-1][1]
+
+
+def test_forward_mode_without_a_reverse_rule_falls_back_to_the_generic_route(
+    rng: np.random.Generator,
+) -> None:
+    @jax.custom_jvp
+    def relu(z: Any) -> Any:
+        return jnp.maximum(z, 0.0)
+
+    @relu.defjvp
+    def rule(primals: Any, tangents: Any) -> Any:
+        (z,), (dz,) = primals, tangents
+        # Right in value, but not linear in dz as written: jax.vjp cannot transpose it.
+        return relu(z), jnp.where(z > 0, dz, 0.0) + 0.0 * dz**2
+
+    params, x = flax_params(rng), rng.normal(size=(12, SIZES[0]))
+    y = rng.integers(0, SIZES[-1], 12)
+    (report,) = check_grads(
+        lambda p: cross_entropy(flax_logits(p, x, relu), y), (params,), modes=("fwd",)
+    )
+    assert report.verdict == "ok"
+    assert any("could not be computed with jax.vjp" in note for note in report.notes)
+    assert not any(NOTE in note for note in report.notes)

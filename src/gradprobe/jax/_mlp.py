@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
-from gradprobe.errors import GradprobeError
+from gradprobe.errors import GradprobeError, LossEvaluationError
 from gradprobe.jax._dense import DenseStack, read_stack
 from gradprobe.jax._evaluator import Evaluator
 from gradprobe.jax._problem import Problem
@@ -141,7 +141,15 @@ def _replica(problem: Problem, memory: int, stack: DenseStack) -> ReplicaEvaluat
         return None
     points = spot_points(problem.layout, problem.theta)
     far = _far_points(problem, stack)
-    expected = problem.values(np.concatenate([moved_points(problem.theta, points), far]))
+    try:
+        expected = problem.values(np.concatenate([moved_points(problem.theta, points), far]))
+    except LossEvaluationError as error:  # no reverse mode (a forward-mode-only rule)
+        problem.notes.append(
+            f"f reads as a dense stack, but its values could not be computed with jax.vjp "
+            f"({str(error)[:120]}); the numerical values came from the compiled, batched JAX "
+            "evaluator"
+        )
+        return None
     net = next(
         (n for n in candidates if agrees(n.loss(stack.inputs, stack.targets), float(expected[0]))),
         None,

@@ -5,7 +5,8 @@ order and mode along one random direction and asserts that the tolerances were
 exceeded. :func:`check_grads` takes the same arguments and checks the same things
 (forward mode through ``jax.jvp``, reverse mode through ``jax.vjp``, and for
 ``order > 1`` the derivatives of those derivatives, built exactly as JAX builds them)
-but every value by name, through :func:`gradprobe.jax.check.check_function`'s route;
+but every value by name, through :func:`gradprobe.jax.check.check_function`'s routes
+(a plain MLP's values from gradprobe's structure-aware evaluator);
 a failure raises :class:`CheckGradsError`, an ``AssertionError`` that says which check
 failed and carries gradprobe's report.
 """
@@ -18,12 +19,13 @@ from typing import Any
 
 import jax
 
-from gradprobe._validate import check_count, check_modes, check_positive
+from gradprobe._validate import check_count, check_modes, check_positive, check_progress
 from gradprobe.check.checker import GradientCheckError, hides_failed_check
 from gradprobe.check.comparison import DEFAULT_THRESHOLDS
 from gradprobe.check.report import GradCheckReport
 from gradprobe.errors import InvalidTypeError
 from gradprobe.jax._evaluator import check_problem
+from gradprobe.jax._mlp import evaluator_for
 from gradprobe.jax._problem import read_problem
 from gradprobe.numdiff.batched import DEFAULT_MEMORY
 
@@ -68,6 +70,8 @@ def check_grads(
     eps: float | None = None,
     atol: float | None = None,
     rtol: float | None = None,
+    *,
+    progress: Any = None,
 ) -> list[GradCheckReport]:
     """Check ``f``'s derivatives up to ``order`` like ``jax.test_util.check_grads``.
 
@@ -96,6 +100,9 @@ def check_grads(
     rtol : float, optional
         The relative difference below which a check passes (gradprobe's first
         threshold, default 1e-6).
+    progress : callable or tqdm-like, optional
+        Told how each check advances, as for :func:`gradprobe.jax.check_function`
+        (keyword only: not in JAX's signature).
 
     Returns
     -------
@@ -125,6 +132,7 @@ def check_grads(
             f"args: got {type(args).__name__}, expected a non-empty tuple of argument values"
         )
     depth = check_count(order, "order")
+    check_progress(progress)
     chosen_modes = check_modes(modes)
     ok_below = DEFAULT_THRESHOLDS[0] if rtol is None else check_positive(rtol, "rtol")
     thresholds = (ok_below, max(ok_below, DEFAULT_THRESHOLDS[1]))
@@ -152,6 +160,8 @@ def check_grads(
                 memory=DEFAULT_MEMORY,
                 started=started,
                 forward=mode == "fwd",
+                progress=progress,
+                evaluator=evaluator_for,
             )
         reports.append(report)
         if not report.passed:
