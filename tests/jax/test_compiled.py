@@ -47,21 +47,54 @@ def test_shapes_are_part_of_the_key() -> None:
     assert key(jnp.sin, jnp.ones(3)) != key(jnp.sin, jnp.ones(4))
 
 
-def test_inner_constants_are_read_by_value_and_too_large_ones_give_no_key() -> None:
-    tagged = Primitive("tagged_for_test")
-    tagged.def_abstract_eval(lambda x, **_: x)
+TAGGED = Primitive("tagged_for_test")
+TAGGED.def_abstract_eval(lambda x, **_: x)
 
-    def inner(constant: Any) -> Any:  # a jaxpr parameter whose constant is an array
-        return jax.make_jaxpr(lambda v: v + constant)(1.0)
 
-    def tag(table: Any) -> Any:
-        return key(lambda a: tagged.bind(a, table=table), jnp.ones(2))
+def _tagged(table: Any) -> Any:
+    """The key of a jaxpr holding ``table`` as a primitive's parameter."""
+    return key(lambda a: TAGGED.bind(a, table=table), jnp.ones(2))
 
-    small, other = jnp.arange(4.0), jnp.arange(4.0) + 1
-    assert tag(inner(small)) is not None
-    assert tag(inner(small)) == tag(inner(small + 0))
-    assert tag(inner(small)) != tag(inner(other))
-    assert tag(inner(jnp.zeros(_compiled._CONSTANT_BYTES // 4 + 1))) is None
+
+def _inner(constant: Any) -> Any:
+    """A jaxpr whose constant is ``constant``, as a parameter of another jaxpr holds it."""
+    return jax.make_jaxpr(lambda v: v + constant)(1.0)
+
+
+def test_small_inner_constants_are_read_by_value() -> None:
+    small = jnp.arange(4.0)
+    assert _tagged(_inner(small)) is not None
+    assert _tagged(_inner(small)) == _tagged(_inner(small + 0))
+    assert _tagged(_inner(small)) != _tagged(_inner(small + 1))
+
+    def with_key(seed: int) -> Any:  # a typed PRNG key as the constant
+        key = jax.random.key(seed)
+        return jax.make_jaxpr(lambda v: v + jax.random.key_data(key)[0])(1.0)
+
+    assert _tagged(with_key(0)) is not None
+    assert _tagged(with_key(0)) == _tagged(with_key(0))
+    assert _tagged(with_key(0)) != _tagged(with_key(1))
+
+
+def test_large_inner_constants_are_read_by_identity_or_digest() -> None:
+    size = _compiled._CONSTANT_BYTES // 4 + 1
+    device = jnp.zeros(size)  # immutable: the same object always holds the same values
+    assert _tagged(_inner(device)) == _tagged(_inner(device))
+    assert _tagged(_inner(device)) != _tagged(_inner(jnp.zeros(size)))
+    host = np.zeros(size)  # mutable: keyed by a digest of its bytes at the trace
+    first = _tagged(_inner(host))
+    assert first == _tagged(_inner(np.zeros(size)))
+    host[3] = 1.0
+    assert first != _tagged(_inner(host))
+
+
+def test_nan_literals_keep_their_sign() -> None:
+    def with_fill(fill: float) -> Any:
+        return lambda x: jnp.signbit(jnp.where(x > 0, x, fill))
+
+    x = jnp.array([1.0, -1.0])
+    for fill in (jnp.nan, -jnp.nan, 0.0, -0.0):
+        np.testing.assert_array_equal(SharedJit(with_fill(fill))(x), jax.jit(with_fill(fill))(x))
 
 
 def test_a_program_is_shared_and_runs_with_the_new_constants() -> None:
@@ -108,10 +141,36 @@ def test_a_new_signature_traces_again() -> None:
     assert len(shared._ready) == 2
 
 
-def test_the_cache_keeps_a_bounded_number_of_programs() -> None:
-    for k in range(_compiled._KEPT + 3):
+def test_the_cache_keeps_a_bounded_number_of_programs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_compiled, "_KEPT", 4)
+    for k in range(7):
         SharedJit(lambda a, k=k: a * float(k + 1000))(jnp.ones(2))
-    assert len(_compiled._programs) == _compiled._KEPT
+    assert len(_compiled._programs) == 4
+
+
+def test_one_instance_follows_jaxs_settings() -> None:
+    shared = SharedJit(lambda x: x.astype(float))
+    with jax.enable_x64(False):
+        assert shared(jnp.arange(3)).dtype == jnp.float32
+    with jax.enable_x64(True):
+        assert shared(jnp.arange(3)).dtype == jnp.float64
+
+
+def test_it_runs_where_a_shared_program_cannot_as_jit_does() -> None:
+    def f(a: Any) -> Any:
+        return jnp.sin(a) * 2
+
+    x = jnp.arange(3.0)
+    with jax.disable_jit():
+        np.testing.assert_allclose(SharedJit(f)(x), f(x))
+    np.testing.assert_allclose(jax.vmap(SharedJit(f))(jnp.ones((2, 3))), f(jnp.ones((2, 3))))
+    np.testing.assert_allclose(jax.grad(lambda a: SharedJit(f)(a).sum())(x), 2 * jnp.cos(x))
+
+
+def test_check_function_runs_under_disable_jit() -> None:
+    with jax.disable_jit():
+        report = check_function(lambda p: jnp.sum(jnp.sin(p) ** 2), np.arange(3.0))
+    assert report.verdict == "ok"
 
 
 def test_settings_are_part_of_the_key() -> None:

@@ -21,6 +21,8 @@ settings that change what a program compiles to are part of the key.
 from __future__ import annotations
 
 import enum
+import hashlib
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -28,14 +30,17 @@ from functools import partial
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal, primitives
 
 __all__ = ["SharedJit", "fingerprint"]
 
-# Compiled programs kept for later checks, the least recently used dropped first.
-_KEPT = 16
-# Constants of inner jaxprs up to this many bytes are part of the key; larger: no key.
+# Compiled programs kept for later checks, the least recently used dropped first: a check
+# of a large pytree on the leaf-by-leaf route compiles one program per leaf and chunk size.
+_KEPT = 256
+# Constants of inner jaxprs up to this many bytes are keyed by their bytes; larger ones by
+# identity (a JAX array: immutable) or by a digest of their bytes (a NumPy array).
 _CONSTANT_BYTES = 1 << 20
 
 # Parameters used only to differentiate a call, never to compile it (JAX lowers both from
@@ -53,10 +58,34 @@ class _Unreadable(Exception):
     """A jaxpr holds something :func:`fingerprint` cannot compare by value."""
 
 
+class _Same:
+    """An immutable object compared by identity; held, so its id is never reused."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+
 def _array_key(value: Any) -> tuple[Any, ...]:
+    """Return the key of an array constant or parameter: its values, or its identity."""
+    if isinstance(value, jax.Array):
+        if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+            return ("prng key", str(value.dtype), _array_key(jax.random.key_data(value)))
+        if value.nbytes > _CONSTANT_BYTES:
+            return ("device array", _Same(value))
     array = np.asarray(value)
-    if array.dtype == object or array.nbytes > _CONSTANT_BYTES:
+    if array.dtype == object:
         raise _Unreadable
+    if array.nbytes > _CONSTANT_BYTES:
+        digest = hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=32).digest()
+        return ("digest", array.dtype, array.shape, digest)
     return ("array", array.dtype, array.shape, array.tobytes())
 
 
@@ -65,9 +94,9 @@ def _value_key(value: Any) -> Any:  # noqa: PLR0911 - one case per kind of param
     if value is None or isinstance(value, (bool, int, str, enum.Enum)):
         return (type(value), value)  # the type: True, 1 and 1.0 are equal in Python
     if isinstance(value, float):
-        return (float, value.hex())  # the bits: 0.0 and -0.0 differ
+        return (float, struct.pack("<d", value))  # the bits: 0.0 and -0.0, NaN's sign differ
     if isinstance(value, complex):
-        return (complex, value.real.hex(), value.imag.hex())
+        return (complex, struct.pack("<dd", value.real, value.imag))
     if isinstance(value, np.dtype):
         return ("dtype", value)
     if isinstance(value, Jaxpr):
@@ -156,6 +185,21 @@ def _run(jaxpr: Any, constants: Any, leaves: Any) -> Any:
     return jax.core.eval_jaxpr(jaxpr, constants, *leaves)
 
 
+def _default_device() -> Any:
+    chosen = jax.config.jax_default_device  # type: ignore[attr-defined]
+    if chosen is None:
+        return jax.devices()[0]
+    return jax.devices(chosen)[0] if isinstance(chosen, str) else chosen
+
+
+def _elsewhere(values: Any, device: Any) -> bool:
+    """Whether any value is a traced value or a JAX array on another device than ``device``."""
+    return any(
+        isinstance(v, jax.core.Tracer) or (isinstance(v, jax.Array) and v.devices() != {device})
+        for v in values
+    )
+
+
 class SharedJit:
     """``jax.jit(fun)`` whose compiled programs are shared by equal computations.
 
@@ -168,29 +212,54 @@ class SharedJit:
 
     Notes
     -----
-    A call whose arguments have a signature (tree structure, shapes, dtypes) seen
-    before by this instance runs the program compiled then; a new signature traces
-    ``fun`` again. Tracing errors (``jax.errors.JAXTypeError`` for Python control
-    flow on values) are raised as ``jax.jit`` raises them.
+    A call whose arguments have a signature (tree structure, shapes, dtypes and JAX's
+    settings) seen before by this instance runs the program compiled then; a new
+    signature traces ``fun`` again. Tracing errors (``jax.errors.JAXTypeError`` for
+    Python control flow on values) are raised as ``jax.jit`` raises them. Where a
+    shared program could not serve, the call is plain ``jax.jit(fun)``'s: under
+    ``jax.disable_jit`` or JAX's NaN/Inf debugging, inside another transformation
+    (traced arguments), and for arrays on another device than the default one.
     """
 
     def __init__(self, fun: Callable[..., Any], compiler_options: dict[str, Any] | None = None):
         self.fun = fun
         self.options = dict(compiler_options or {})
-        self._ready: dict[Hashable, tuple[Any, Any, Any]] = {}
+        self._ready: dict[Hashable, tuple[Any, Any, Any] | None] = {}
+        self._plain: Callable[..., Any] | None = None
 
     def __call__(self, *args: Any) -> Any:
         """Return ``fun(*args)``, run by the compiled program."""
         leaves, tree = jax.tree_util.tree_flatten(args)
-        signature = (tree, tuple(jax.typeof(leaf) for leaf in leaves))
+        config = jax.config
+        debugging = (
+            config.jax_disable_jit  # type: ignore[attr-defined]
+            or config.jax_debug_nans  # type: ignore[attr-defined]
+            or config.jax_debug_infs  # type: ignore[attr-defined]
+        )
+        device = _default_device()
+        if debugging or _elsewhere(leaves, device):
+            return self._jitted(*args)
+        signature = (tree, tuple(jax.typeof(leaf) for leaf in leaves), _settings())
         if signature not in self._ready:
-            self._ready[signature] = self._prepare(args, leaves)
-        constants, out_tree, program = self._ready[signature]
+            self._ready[signature] = self._prepare(args, leaves, device)
+        ready = self._ready[signature]
+        if ready is None:  # constants on another device
+            return self._jitted(*args)
+        constants, out_tree, program = ready
         return jax.tree_util.tree_unflatten(out_tree, program(constants, leaves))
 
-    def _prepare(self, args: Any, leaves: list[Any]) -> tuple[Any, Any, Any]:
+    def _jitted(self, *args: Any) -> Any:
+        if self._plain is None:
+            self._plain = jax.jit(self.fun, compiler_options=self.options or None)
+        return self._plain(*args)
+
+    def _prepare(self, args: Any, leaves: list[Any], device: Any) -> tuple[Any, Any, Any] | None:
         # A new function for every trace: JAX caches the traces of a function it has seen.
         closed, shape = jax.make_jaxpr(lambda *values: self.fun(*values), return_shape=True)(*args)
+        if _elsewhere(closed.consts, device):
+            return None
+        # NumPy constants put on the device once, not at every call.
+        constants = [jax.device_put(c, device) for c in closed.consts]
         out_tree = jax.tree_util.tree_structure(shape)
         key = fingerprint(closed)
         if key is not None:
@@ -199,12 +268,12 @@ class SharedJit:
                 program = _programs.get(key)
                 if program is not None:
                     _programs.move_to_end(key)
-                    return closed.consts, out_tree, program
+                    return constants, out_tree, program
         run = jax.jit(partial(_run, closed.jaxpr), compiler_options=self.options or None)
-        program = run.lower(closed.consts, leaves).compile()
+        program = run.lower(constants, leaves).compile()
         if key is not None:
             with _lock:
                 _programs[key] = program
                 while len(_programs) > _KEPT:
                     _programs.popitem(last=False)
-        return closed.consts, out_tree, program
+        return constants, out_tree, program
