@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["expm1_small", "horner", "log1p_small", "log_moment_series", "logsumexp"]
+__all__ = [
+    "expm1_small",
+    "horner",
+    "log1p_small",
+    "log_moment_degree",
+    "log_moment_series",
+    "logsumexp",
+]
 
 Array = NDArray[np.float64]
 
@@ -96,3 +103,22 @@ def log_moment_series(jacobian: Array, weights: Array, degree: int) -> list[Arra
             result[n] += (-1.0) ** (r + 1) / r * term[n]
         term = [sum((term[p] * moments[n - p - 1] for p in range(n)), zero) for n in range(degree)]
     return result
+
+
+def log_moment_degree(r: float, tolerance: float, most: int) -> int:
+    """Return the least degree ``d ≤ most`` at which the log-moment series is within ``tolerance``.
+
+    For rows with ``Σ_c w_c = 1``, ``|log Σ_c w_c·exp(a·j_c)| ≤ 3.2`` while
+    ``|a|·max|j| ≤ 1``, so (Cauchy's estimate) truncating the series after ``aᵈ`` is
+    off by less than ``3.2·r^(d+1)/(1 − r)`` with ``r = |a|·max|j|``; ``most`` when no
+    smaller degree is within ``tolerance`` (or ``r ≥ 1``).
+
+    Examples
+    --------
+    >>> log_moment_degree(1e-3, 4e-21, 6), log_moment_degree(1e-6, 4e-21, 6)
+    (6, 3)
+    """
+    for degree in range(1, most):
+        if 3.2 * r ** (degree + 1) <= tolerance * (1 - r):
+            return degree
+    return most

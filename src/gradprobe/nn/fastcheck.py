@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from gradprobe._params import ParameterLayout
 from gradprobe.errors import InvalidArgumentError
-from gradprobe.nn._series import expm1_small, horner, log1p_small, log_moment_series, logsumexp
+from gradprobe.nn import _series as taylor
 from gradprobe.nn.activations import get_activation, sigmoid
 from gradprobe.nn.losses import encode_targets, softmax
 from gradprobe.nn.mlp import MLP
@@ -250,7 +250,7 @@ class MLPEvaluator(ThetaEvaluator):
             self.paths["series"] += changed if everywhere else int(np.count_nonzero(series))
             peak = float(np.max(size, initial=0.0, where=near))
             degree = self._series_degree(layer, unit, peak)
-            total += horner(series, table[unit, 1 : 1 + degree]) @ np.ones(self.m)
+            total += taylor.horner(series, table[unit, 1 : 1 + degree]) @ np.ones(self.m)
             moved = np.zeros((0, self.m)) if everywhere else moved - series
         perturbation, example = np.nonzero(moved)
         if len(example):
@@ -293,7 +293,7 @@ class MLPEvaluator(ThetaEvaluator):
             jacobian, limit = region
             J = jacobian if jacobian.ndim == 3 else jacobian[np.newaxis]  # (m or 1, n_l, n_L)
             if self.net.output == "softmax":
-                terms = log_moment_series(J, self._base, _SERIES_DEGREE)
+                terms = taylor.log_moment_series(J, self._base, _SERIES_DEGREE)
                 terms = [term * self._mass[:, np.newaxis] for term in terms]
                 terms[0] = terms[0] - (J @ self.targets[:, :, np.newaxis])[..., 0]
                 largest = np.abs(J).max(axis=2)
@@ -316,21 +316,11 @@ class MLPEvaluator(ThetaEvaluator):
         return table
 
     def _series_degree(self, layer: int, unit: int, peak: float) -> int:
-        """Return the degree that sums the softmax series of ``unit`` to the table's accuracy.
-
-        With every move ``|a| ≤ peak`` and ``r = peak·max|j|``, truncating after ``aᵈ``
-        is off by less than ``3.2·r^(d+1)/(1 − r)`` (see :meth:`_series_table`): the
-        smallest ``d`` that keeps this under :data:`_SERIES_ERROR`, the bound of the
-        full table at its reach, so a short step costs fewer terms and no accuracy.
-        A squared-error table is exact at its degree, 2.
-        """
-        if layer not in self._steepest:
+        """Return the degree that sums ``unit``'s series to the table's accuracy, at ``peak``."""
+        if layer not in self._steepest:  # a squared-error table: exact at its degree
             return _SERIES_DEGREE
         r = peak * float(self._steepest[layer][unit])
-        for degree in range(1, _SERIES_DEGREE):
-            if 3.2 * r ** (degree + 1) <= _SERIES_ERROR * (1 - r):
-                return degree
-        return _SERIES_DEGREE
+        return taylor.log_moment_degree(r, _SERIES_ERROR, _SERIES_DEGREE)
 
     def _logit_change(
         self, layer: int, examples: NDArray[np.intp], unit: int, moved: Array
@@ -432,14 +422,13 @@ class MLPEvaluator(ThetaEvaluator):
             squared: Array = ((2 * base + step) * step) @ ones / self._base.shape[1]
             return squared
         peak = float(np.max(np.abs(step), initial=0.0))
-        grown = base * expm1_small(step, peak)
+        grown = base * taylor.expm1_small(step, peak)
         if output == "softmax":
             total = grown @ ones
-            curved = (
-                log1p_small(total, float(np.max(np.abs(total), initial=0.0))) * self._mass[examples]
-            )
+            total_peak = float(np.max(np.abs(total), initial=0.0))
+            curved = taylor.log1p_small(total, total_peak) * self._mass[examples]
         else:
-            curved = log1p_small(grown, float(np.max(np.abs(grown), initial=0.0))) @ ones
+            curved = taylor.log1p_small(grown, float(np.max(np.abs(grown), initial=0.0))) @ ones
         if peak > _EXPANSION_LIMIT:
             # Far from θ the expansion loses digits (log1p near −1): there use the plain formula.
             far = np.flatnonzero(np.abs(step).max(axis=1) > _EXPANSION_LIMIT)
@@ -450,7 +439,7 @@ class MLPEvaluator(ThetaEvaluator):
                 full[:, column] = change[far]
             logits = self.Z[self.net.n_layers][examples[far]]
             if output == "softmax":
-                jump = logsumexp(logits + full) - logsumexp(logits)
+                jump = taylor.logsumexp(logits + full) - taylor.logsumexp(logits)
                 curved[far] = jump[:, 0] * self._mass[examples[far]]
             else:
                 curved[far] = np.sum(
