@@ -24,7 +24,9 @@ this run:
      at 0.9x (j1): see RESULTS.md, issue 14);
 (j3) ``mode="localize"`` with one wrong entry planted in a ``jax.custom_vjp`` layer;
 (j4) ``jax.test_util.check_grads`` (one random direction) on the correct network, at
-     its default step and at gradprobe's.
+     its default step and at gradprobe's;
+(j5) a small function (631 values, tanh layer and a sine term) on the generic route:
+     its first check, and later ones that reuse the compiled programs.
 
 It also prints the FLOP bound: a full check that runs every perturbed forward pass
 does 2N passes of the network, so it cannot beat the loop by more than the loop's
@@ -146,6 +148,28 @@ def xla_matmul_rate() -> float:
     return 2 * 1500**3 / best / 1e9
 
 
+def small_route() -> None:
+    """(j5): a small function on the generic route, its first check and later ones."""
+    rng = np.random.default_rng(0)
+    params = {"w1": rng.normal(size=(20, 30)), "b1": np.zeros(30), "w2": rng.normal(size=(30, 1))}
+    x = rng.normal(size=(50, 20))
+
+    def small(p: Any, x: Any) -> Any:
+        hidden = jnp.tanh(x @ p["w1"] + p["b1"])
+        return jnp.mean((hidden @ p["w2"]) ** 2) + jnp.sum(jnp.sin(p["w1"]))
+
+    times = []
+    for _ in range(4):
+        start = time.perf_counter()
+        report = check_function(small, params, x)
+        times.append(time.perf_counter() - start)
+    print(
+        f"(j5) generic route, {report.evaluations:,} evaluations of a 631-value function: "
+        f"first check {times[0]:.2f} s, later checks {float(np.median(times[1:])):.2f} s "
+        f"(compiled programs shared), {report.verdict}"
+    )
+
+
 def main() -> None:
     for line in machine():
         print(line)
@@ -201,6 +225,8 @@ def main() -> None:
         f"(j3) gradprobe.jax localize, 1 planted entry: {j3:.1f} s, {bugged.evaluations} "
         f"evaluations (target <= 200), {bugged.verdict}, found {found}"
     )
+
+    small_route()
 
     for label, eps in (("default step 1e-4", None), ("gradprobe's step 6e-6", 6e-6)):
         with jax.enable_x64(True):
