@@ -3884,6 +3884,9 @@ def targets_names() -> list[str]:
     return list(targets())
 
 
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
 def report_markdown(result: Result, argv: list[str], budget: float = BUDGET_S) -> str:
     import gradprobe
 
@@ -4041,6 +4044,16 @@ def main(argv: list[str] | None = None) -> int:
             if not a.startswith("--markdown") and a != str(options.markdown)
         ]
         options.markdown.write_text(report_markdown(result, shown, budget))
+        # The project's CI formats Python blocks in Markdown too: write them as ruff would.
+        formatted = subprocess.run(
+            [sys.executable, "-m", "ruff", "format", "--quiet", "--config", str(PYPROJECT)]
+            + [str(options.markdown)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if formatted.returncode != 0:
+            print(f"ruff could not format {options.markdown}: {formatted.stderr.strip()[:200]}")
     if options.json:
         options.json.write_text(json.dumps(result.records, indent=1, default=str))
     return 0
