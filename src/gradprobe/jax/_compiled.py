@@ -11,11 +11,15 @@ compiles the jaxpr only when no jaxpr compiled before computes the same thing.
 
 "The same thing" is decided by :func:`fingerprint`: a key equal for two jaxprs only
 when they have the same equations (primitive by identity, parameters by value,
-literals by their bits), the same shapes and dtypes, and the same effects; the
+literals by their bits), the same shapes and dtypes, and the same effects. The
 constants of the traced jaxpr are arguments of the compiled program, so their values
-are never part of it. A parameter the fingerprint cannot read by value (an unhashable
-object) gives no key, and the jaxpr is compiled for that instance alone. JAX's own
-settings that change what a program compiles to are part of the key.
+are never part of it; constants of inner jaxprs (which are compiled in) are, by their
+bytes, or for large ones by identity (a JAX array cannot change) or a digest (a NumPy
+array can). Something the fingerprint cannot read (an unhashable object) gives no
+key, and the jaxpr is compiled for that instance alone. JAX's settings that change
+what a program compiles to are part of the key. Where a shared program cannot serve
+(``jax.disable_jit``, NaN debugging, traced arguments, another device) the call is
+plain ``jax.jit``'s.
 """
 
 from __future__ import annotations
