@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -238,3 +242,26 @@ def test_a_planted_jvp_rule_is_caught_after_a_correct_one_with_the_same_forward(
         for s in (1.0, 0.5, 1.0)
     ]
     assert verdicts == ["ok", "wrong", "ok"]
+
+
+def test_arrays_on_another_device_run_as_jit_runs_them() -> None:
+    # Two host devices need an XLA flag set before JAX starts: a fresh process.
+    script = """
+import jax, jax.numpy as jnp, numpy as np
+from gradprobe.jax._compiled import SharedJit
+first, second = jax.devices()[:2]
+x0, x1 = jax.device_put(jnp.arange(3.0), first), jax.device_put(jnp.arange(3.0), second)
+shared = SharedJit(lambda a: jnp.sin(a) * 2)
+assert np.allclose(shared(x0), jnp.sin(x0) * 2) and np.allclose(shared(x1), jnp.sin(x1) * 2)
+elsewhere = jax.device_put(jnp.full(3, 3.0), second)
+assert np.allclose(SharedJit(lambda a: a * elsewhere)(x0), x0 * 3)
+print("fine")
+"""
+    source = Path(__file__).resolve().parents[2] / "src"
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=str(source)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == "fine", result.stderr[-2000:]
