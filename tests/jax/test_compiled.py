@@ -154,10 +154,11 @@ def test_the_cache_keeps_a_bounded_number_of_programs(monkeypatch: pytest.Monkey
 
 def test_one_instance_follows_jaxs_settings() -> None:
     shared = SharedJit(lambda x: x.astype(float))
+    x = np.arange(3, dtype=np.float32)  # the same argument type under both settings
     with jax.enable_x64(False):
-        assert shared(jnp.arange(3)).dtype == jnp.float32
+        assert shared(x).dtype == jnp.float32
     with jax.enable_x64(True):
-        assert shared(jnp.arange(3)).dtype == jnp.float64
+        assert shared(x).dtype == jnp.float64
 
 
 def test_it_runs_where_a_shared_program_cannot_as_jit_does() -> None:
